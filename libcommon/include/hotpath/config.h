@@ -1,0 +1,98 @@
+/*
+ * config.h — one configuration for the whole cluster, as in Pyroscope: every
+ * binary accepts the same YAML file (-config.file) and the same flags, and a
+ * flag overrides the file. A flag that belongs to another component is
+ * accepted and ignored; an unknown flag is an error naming it.
+ *
+ * Flags are Go-style: -name=value, -name value, --name=value; booleans
+ * also as a bare -name. Durations take Go's units ("250ms", "5s", "1h30m");
+ * sizes are bytes. The YAML file is a nested map whose paths are listed next
+ * to each flag in `-help` (e.g. server.http_listen_port).
+ *
+ * Not for: per-tenant limits that change at run time (a later overrides
+ * module); this is the static process configuration.
+ */
+#ifndef HOTPATH_CONFIG_H
+#define HOTPATH_CONFIG_H
+
+#include "hotpath/buf.h"
+#include "hotpath/common.h"
+
+typedef struct hp_limits_config {
+    int64_t max_profile_size_bytes;       /* uncompressed; 4 MiB */
+    int64_t ingestion_body_limit_bytes;   /* HTTP body, compressed; 256 MiB */
+    int64_t max_label_name_length;        /* 1024 */
+    int64_t max_label_value_length;       /* 2048 */
+    int64_t max_label_names_per_series;   /* 30 */
+    int64_t max_profile_stacktrace_samples; /* 16000 */
+    int64_t max_profile_stacktrace_depth; /* 1000 (truncated, not rejected) */
+    int64_t max_profile_symbol_value_length; /* 65535 (truncated) */
+    int64_t max_flamegraph_nodes_default; /* 8192 */
+    int64_t max_flamegraph_nodes_max;     /* 1048576 */
+    int64_t max_query_length_ms;          /* 0 = off */
+} hp_limits_config_t;
+
+typedef struct hp_config {
+    char *config_file;
+    char *target; /* informational: which component this process runs */
+
+    struct {
+        char *http_listen_address; /* "0.0.0.0" */
+        int64_t http_listen_port;  /* 4040 */
+        char *rpc_listen_address;  /* "0.0.0.0" */
+        int64_t rpc_listen_port;   /* 9095 */
+        int64_t worker_threads;    /* 0 = number of CPUs */
+        int64_t graceful_shutdown_timeout_ms; /* 30s */
+    } server;
+
+    struct {
+        char *level;  /* "info" */
+    } log;
+
+    struct {
+        char *members;      /* comma-separated nng URLs of ingesters: tcp://host:port,… */
+        char *instance_id;  /* this instance's ID; default hostname:rpc port */
+        char *zone;
+        int64_t num_tokens; /* 128 */
+    } ring;
+
+    struct {
+        int64_t replication_factor; /* 1 until the ring issue lands; see docs */
+        int64_t push_timeout_ms;    /* 5s */
+    } distributor;
+
+    struct {
+        char *data_dir; /* "./data" */
+    } ingester;
+
+    struct {
+        int64_t query_timeout_ms; /* per ingester call; 30s */
+    } querier;
+
+    struct {
+        bool multitenancy_enabled; /* false: every request is tenant "anonymous" */
+    } auth;
+
+    hp_limits_config_t limits;
+} hp_config_t;
+
+/* Fills cfg with defaults, then the YAML file named by -config.file in argv
+ * (if any), then argv's flags. argv[0] is skipped. On error cfg is left
+ * finished (hp_config_fini is still safe) and err says which flag, key or
+ * value was wrong. -help/-h is HP_ENOTFOUND with the usage text in err->msg
+ * truncated; use hp_config_usage for the full text. */
+int hp_config_load(hp_config_t *cfg, int argc, char **argv, hp_err_t *err) HP_WUR;
+
+/* Frees the strings in cfg. Safe on a zeroed or finished config. */
+void hp_config_fini(hp_config_t *cfg);
+
+/* Writes the usage text (every flag, its YAML path, default and help). */
+void hp_config_usage(hp_buf_t *out);
+
+/* Writes the effective configuration as YAML, secrets masked. */
+void hp_config_dump_yaml(const hp_config_t *cfg, hp_buf_t *out);
+
+/* Parses a Go duration ("1h30m", "250ms", "0") into milliseconds. */
+int hp_parse_duration_ms(const char *s, int64_t *ms) HP_WUR;
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * http.h — the HTTP server every binary runs: h2o on the process's libuv
+ * loop, HTTP/1.1 and HTTP/2, with a route table and every handler run on the
+ * worker pool, never on the loop.
+ *
+ * A handler gets a request whose parts (method, path, query, headers, body)
+ * were copied off h2o's connection, so it may take as long as it needs; the
+ * response it fills is sent back on the loop. If the client goes away first
+ * the response is dropped. h2o refuses bodies over max_body_bytes with 413
+ * before a handler runs.
+ *
+ * Not for: HTTP clients (tests use curl/python; S3 will use libcurl).
+ */
+#ifndef HOTPATH_HTTP_H
+#define HOTPATH_HTTP_H
+
+#include <uv.h>
+
+#include "hotpath/arena.h"
+#include "hotpath/buf.h"
+#include "hotpath/common.h"
+#include "hotpath/pool.h"
+
+typedef struct hp_http_server hp_http_server_t;
+
+typedef struct hp_http_header {
+    hp_str_t name; /* lower-case */
+    hp_str_t value;
+} hp_http_header_t;
+
+typedef struct hp_http_request {
+    hp_str_t method;
+    hp_str_t path;  /* without the query string, not percent-decoded */
+    hp_str_t query; /* raw, without the '?'; empty when absent */
+    const hp_http_header_t *headers;
+    size_t n_headers;
+    hp_str_t body;
+    hp_arena_t *arena; /* per-request memory, dropped after the response */
+    int64_t received_ms; /* hp_mono_ms() when the request reached the handler queue */
+} hp_http_request_t;
+
+#define HP_HTTP_MAX_RESP_HEADERS 8
+
+typedef struct hp_http_response {
+    int status;               /* default 200 */
+    const char *content_type; /* static or arena string; default text/plain */
+    hp_buf_t body;            /* owned by the server, freed after sending */
+    hp_http_header_t headers[HP_HTTP_MAX_RESP_HEADERS]; /* static or arena strings */
+    size_t n_headers;
+} hp_http_response_t;
+
+/* Runs on a worker thread. req and everything it points to are valid until
+ * the handler returns (and the arena until the response is sent). */
+typedef void (*hp_http_handler_fn)(void *ctx, const hp_http_request_t *req,
+                                   hp_http_response_t *resp);
+
+typedef struct hp_http_config {
+    const char *host;      /* listen address, e.g. "127.0.0.1" or "0.0.0.0" */
+    int port;              /* 0 = ephemeral (see hp_http_port) */
+    size_t max_body_bytes; /* larger bodies get 413 */
+} hp_http_config_t;
+
+/* Creates a server on loop (borrowed) whose handlers run on pool (borrowed).
+ * Listens at once; the port is bound when this returns. Must be called on
+ * the loop's thread. */
+int hp_http_server_new(uv_loop_t *loop, hp_pool_t *pool, const hp_http_config_t *cfg,
+                       hp_http_server_t **out, hp_err_t *err) HP_WUR;
+
+/* Adds a route. method NULL matches any method; a path ending in '*'
+ * matches by prefix. The first matching route wins; no match is 404 and a
+ * path that matches with another method is 405. ctx is borrowed. Call
+ * before the loop runs. */
+void hp_http_route(hp_http_server_t *s, const char *method, const char *path,
+                   hp_http_handler_fn fn, void *ctx);
+
+/* The bound port (useful after port 0). */
+int hp_http_port(const hp_http_server_t *s);
+
+/* Stops accepting and closes connections; pending handler results are
+ * dropped as they arrive. Must be called on the loop's thread, before
+ * hp_pool_stop of its pool and before the loop's last run. */
+void hp_http_server_stop(hp_http_server_t *s);
+
+/* Frees the server after stop and after the loop has run the closes. NULL-safe. */
+void hp_http_server_free(hp_http_server_t *s);
+
+/* Request helpers (worker side). */
+
+/* The first header with this lower-case name, case-insensitively; empty
+ * slice with p == NULL when absent. */
+hp_str_t hp_http_header(const hp_http_request_t *r, const char *lname);
+
+/* The first query parameter called name, percent- and '+'-decoded into the
+ * request's arena. Returns false when absent. */
+bool hp_http_query(const hp_http_request_t *r, const char *name, hp_str_t *out);
+
+/* Percent-decodes s (and '+' as space when plus_space) into the arena. */
+hp_str_t hp_http_urldecode(hp_arena_t *a, hp_str_t s, bool plus_space);
+
+/* Response helpers. */
+void hp_http_set_header(hp_http_response_t *resp, const char *name, const char *value);
+/* Sets status, text/plain and the message plus a newline as the body. */
+void hp_http_error(hp_http_response_t *resp, int status, const char *msg);
+/* Status from err's class and its message as body. */
+void hp_http_error_from(hp_http_response_t *resp, const hp_err_t *err);
+
+#endif
