@@ -1,0 +1,783 @@
+/* Process configuration: one table of options, applied as defaults, then the
+ * YAML file named by -config.file, then the command-line flags in order. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "hotpath/config.h"
+#include "hotpath/log.h"
+
+typedef enum { OPT_STRING, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SIZE } opt_type_t;
+
+enum { OPT_SECRET = 1 }; /* masked by hp_config_dump_yaml */
+
+/* Checks an already parsed field; 0, or HP_EINVAL with why saying what a
+ * valid value looks like. */
+typedef int (*check_fn)(const void *field, hp_err_t *why);
+
+typedef struct option {
+    const char *flag; /* without the leading dash */
+    const char *yaml; /* dotted path in the file; NULL = flag only */
+    opt_type_t type;
+    unsigned flags;   /* OPT_SECRET */
+    size_t off;       /* offsetof(hp_config_t, field) */
+    const char *def;  /* default, written as a user would type it */
+    check_fn check;   /* NULL: any value of the type */
+    const char *help;
+} option_t;
+
+static int check_port(const void *field, hp_err_t *why);
+static int check_positive(const void *field, hp_err_t *why);
+static int check_non_negative(const void *field, hp_err_t *why);
+static int check_log_level(const void *field, hp_err_t *why);
+
+#define OPT(flag, yaml, type, field, def, check, flags, help) \
+    {flag, yaml, type, flags, offsetof(hp_config_t, field), def, check, help}
+
+/* Every setting hotpath knows. Adding one is one line here plus its field in
+ * hp_config_t; flags, YAML, -help and the dump all follow from this table. */
+static const option_t options[] = {
+    OPT("config.file", NULL, OPT_STRING, config_file, "", NULL, 0, "YAML configuration file; flags override its settings"),
+    OPT("target", "target", OPT_STRING, target, "", NULL, 0, "component this process runs (informational; each binary knows its role)"),
+    OPT("server.http-listen-address", "server.http_listen_address", OPT_STRING, server.http_listen_address, "0.0.0.0", NULL, 0, "address the HTTP server listens on"),
+    OPT("server.http-listen-port", "server.http_listen_port", OPT_INT, server.http_listen_port, "4040", check_port, 0, "port the HTTP server listens on (0 = pick a free port)"),
+    OPT("server.rpc-listen-address", "server.rpc_listen_address", OPT_STRING, server.rpc_listen_address, "0.0.0.0", NULL, 0, "address the internal RPC server listens on"),
+    OPT("server.rpc-listen-port", "server.rpc_listen_port", OPT_INT, server.rpc_listen_port, "9095", check_port, 0, "port the internal RPC server listens on (0 = pick a free port)"),
+    OPT("server.worker-threads", "server.worker_threads", OPT_INT, server.worker_threads, "0", check_non_negative, 0, "worker threads for CPU work; 0 = number of CPUs"),
+    OPT("server.graceful-shutdown-timeout", "server.graceful_shutdown_timeout", OPT_DURATION, server.graceful_shutdown_timeout_ms, "30s", NULL, 0, "how long a shutdown waits for requests in flight to finish"),
+    OPT("log.level", "log.level", OPT_STRING, log.level, "info", check_log_level, 0, "only log messages at this level or above: debug, info, warn or error"),
+    OPT("ring.members", "ring.members", OPT_STRING, ring.members, "", NULL, 0, "comma-separated ingester RPC addresses, e.g. tcp://127.0.0.1:9095"),
+    OPT("ring.instance-id", "ring.instance_id", OPT_STRING, ring.instance_id, "", NULL, 0, "this instance's ID in the ring (empty = hostname:rpc port)"),
+    OPT("ring.zone", "ring.zone", OPT_STRING, ring.zone, "", NULL, 0, "availability zone of this instance, for zone-aware replication"),
+    OPT("ring.num-tokens", "ring.num_tokens", OPT_INT, ring.num_tokens, "128", check_positive, 0, "tokens each ingester owns in the hash ring"),
+    OPT("distributor.replication-factor", "distributor.replication_factor", OPT_INT, distributor.replication_factor, "1", check_positive, 0, "number of ingesters each profile is written to"),
+    OPT("distributor.push-timeout", "distributor.push_timeout", OPT_DURATION, distributor.push_timeout_ms, "5s", NULL, 0, "deadline for forwarding one push to the ingesters"),
+    OPT("ingester.data-dir", "ingester.data_dir", OPT_STRING, ingester.data_dir, "./data", NULL, 0, "directory for the ingester's WAL and local blocks"),
+    OPT("querier.query-timeout", "querier.query_timeout", OPT_DURATION, querier.query_timeout_ms, "30s", NULL, 0, "deadline for each call a querier makes to an ingester or store-gateway"),
+    OPT("auth.multitenancy-enabled", "auth.multitenancy_enabled", OPT_BOOL, auth.multitenancy_enabled, "false", NULL, 0, "require the X-Scope-OrgID header; when off every request is tenant \"anonymous\""),
+    OPT("validation.max-profile-size-bytes", "limits.max_profile_size_bytes", OPT_SIZE, limits.max_profile_size_bytes, "4194304", NULL, 0, "largest profile accepted, after decompression (0 = no limit)"),
+    OPT("distributor.ingestion-body-limit-bytes", "limits.ingestion_body_limit_bytes", OPT_SIZE, limits.ingestion_body_limit_bytes, "268435456", NULL, 0, "largest HTTP request body accepted, as sent (0 = no limit)"),
+    OPT("validation.max-length-label-name", "limits.max_label_name_length", OPT_INT, limits.max_label_name_length, "1024", check_non_negative, 0, "longest label name accepted"),
+    OPT("validation.max-length-label-value", "limits.max_label_value_length", OPT_INT, limits.max_label_value_length, "2048", check_non_negative, 0, "longest label value accepted"),
+    OPT("validation.max-label-names-per-series", "limits.max_label_names_per_series", OPT_INT, limits.max_label_names_per_series, "30", check_non_negative, 0, "most labels one series may carry"),
+    OPT("validation.max-profile-stacktrace-samples", "limits.max_profile_stacktrace_samples", OPT_INT, limits.max_profile_stacktrace_samples, "16000", check_non_negative, 0, "most samples one profile may hold (0 = no limit)"),
+    OPT("validation.max-profile-stacktrace-depth", "limits.max_profile_stacktrace_depth", OPT_INT, limits.max_profile_stacktrace_depth, "1000", check_non_negative, 0, "deeper stack traces are truncated to this many frames (0 = no limit)"),
+    OPT("validation.max-profile-symbol-value-length", "limits.max_profile_symbol_value_length", OPT_INT, limits.max_profile_symbol_value_length, "65535", check_non_negative, 0, "longer symbol names and file names are truncated (0 = no limit)"),
+    OPT("querier.max-flamegraph-nodes-default", "limits.max_flamegraph_nodes_default", OPT_INT, limits.max_flamegraph_nodes_default, "8192", check_non_negative, 0, "flame graph nodes returned when a query does not ask for a number"),
+    OPT("querier.max-flamegraph-nodes-max", "limits.max_flamegraph_nodes_max", OPT_INT, limits.max_flamegraph_nodes_max, "1048576", check_non_negative, 0, "most flame graph nodes a query may ask for (0 = no limit)"),
+    OPT("querier.max-query-length", "limits.max_query_length", OPT_DURATION, limits.max_query_length_ms, "0s", NULL, 0, "longest time range one query may cover; 0 = no limit"),
+};
+
+/* ---- value types ---- */
+
+static const char *const true_words[] = {"1", "t", "T", "true", "TRUE", "True"};
+static const char *const false_words[] = {"0", "f", "F", "false", "FALSE", "False"};
+
+/* True when s is one of the n words. */
+static bool word_in(const char *s, const char *const *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, words[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Replaces the owned string in field with a copy of text. */
+static int parse_string(const char *text, void *field, hp_err_t *why)
+{
+    char **p = field;
+    free(*p);
+    *p = hp_xstrdup(text);
+    return 0;
+}
+
+/* A decimal int64, nothing before or after it. */
+static int parse_int(const char *text, void *field, hp_err_t *why)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    bool starts_ok = (text[0] >= '0' && text[0] <= '9') || text[0] == '-' || text[0] == '+';
+    if (!starts_ok || end == text || *end != '\0')
+        return hp_err_set(why, HP_EINVAL, "expected an integer");
+    if (errno == ERANGE)
+        return hp_err_set(why, HP_EINVAL, "integer out of range");
+    *(int64_t *)field = v;
+    return 0;
+}
+
+/* Go's strconv.ParseBool spellings. */
+static int parse_bool(const char *text, void *field, hp_err_t *why)
+{
+    if (word_in(text, true_words, HP_ARRAY_LEN(true_words)))
+        *(bool *)field = true;
+    else if (word_in(text, false_words, HP_ARRAY_LEN(false_words)))
+        *(bool *)field = false;
+    else
+        return hp_err_set(why, HP_EINVAL, "expected true or false");
+    return 0;
+}
+
+/* A non-negative Go duration, kept in milliseconds. */
+static int parse_duration(const char *text, void *field, hp_err_t *why)
+{
+    int64_t ms;
+    if (hp_parse_duration_ms(text, &ms) != 0)
+        return hp_err_set(why, HP_EINVAL,
+                          "expected a duration like 5s, 250ms or 1h30m (units: ns, us, ms, s, m, h)");
+    if (ms < 0)
+        return hp_err_set(why, HP_EINVAL, "a duration here must not be negative");
+    *(int64_t *)field = ms;
+    return 0;
+}
+
+static const struct {
+    const char *suffix;
+    int64_t mult;
+} size_units[] = {
+    {"", 1},          {"B", 1},           {"KB", 1000},          {"MB", 1000000},
+    {"GB", 1000000000}, {"KiB", 1 << 10}, {"MiB", 1 << 20},      {"GiB", 1 << 30},
+};
+
+/* A byte count: an integer, optionally followed by a unit (KiB, MB, …). */
+static int parse_size(const char *text, void *field, hp_err_t *why)
+{
+    const char *p = text;
+    int64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return hp_err_set(why, HP_EINVAL, "size out of range");
+        v = v * 10 + (*p - '0');
+    }
+    if (p == text)
+        return hp_err_set(why, HP_EINVAL, "expected a byte count like 4194304, 512KiB or 4MiB");
+    while (*p == ' ')
+        p++;
+    for (size_t i = 0; i < HP_ARRAY_LEN(size_units); i++) {
+        if (strcasecmp(p, size_units[i].suffix) != 0)
+            continue;
+        if (v > INT64_MAX / size_units[i].mult)
+            return hp_err_set(why, HP_EINVAL, "size out of range");
+        *(int64_t *)field = v * size_units[i].mult;
+        return 0;
+    }
+    return hp_err_set(why, HP_EINVAL, "unknown size unit \"%s\" (use B, KB, MB, GB, KiB, MiB or GiB)", p);
+}
+
+/* Writes s as a YAML double-quoted scalar. */
+static void put_yaml_str(hp_buf_t *out, const char *s)
+{
+    hp_buf_putc(out, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            hp_buf_printf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            hp_buf_printf(out, "\\x%02x", c);
+        else
+            hp_buf_putc(out, (char)c);
+    }
+    hp_buf_putc(out, '"');
+}
+
+static void format_string(const void *field, hp_buf_t *out)
+{
+    const char *s = *(char *const *)field;
+    put_yaml_str(out, s ? s : "");
+}
+
+static void format_int(const void *field, hp_buf_t *out) { hp_buf_put_i64(out, *(const int64_t *)field); }
+
+static void format_bool(const void *field, hp_buf_t *out)
+{
+    hp_buf_puts(out, *(const bool *)field ? "true" : "false");
+}
+
+/* Milliseconds as a duration hp_parse_duration_ms reads back: "1h30m",
+ * "1s500ms", "0s". */
+static void format_duration(const void *field, hp_buf_t *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } parts[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    int64_t v = *(const int64_t *)field;
+    if (v <= 0) { /* never negative: parse_duration rejects it */
+        hp_buf_puts(out, "0s");
+        return;
+    }
+    for (size_t i = 0; i < HP_ARRAY_LEN(parts); i++) {
+        if (v / parts[i].ms == 0)
+            continue;
+        hp_buf_printf(out, "%lld%s", (long long)(v / parts[i].ms), parts[i].unit);
+        v %= parts[i].ms;
+    }
+}
+
+/* How each type is read from text, written as YAML, and named in -help. */
+static const struct {
+    const char *name;
+    int (*parse)(const char *text, void *field, hp_err_t *why);
+    void (*format)(const void *field, hp_buf_t *out);
+} type_ops[] = {
+    [OPT_STRING] = {"string", parse_string, format_string},
+    [OPT_INT] = {"int", parse_int, format_int},
+    [OPT_BOOL] = {"bool", parse_bool, format_bool},
+    [OPT_DURATION] = {"duration", parse_duration, format_duration},
+    [OPT_SIZE] = {"size", parse_size, format_int},
+};
+
+/* ---- checks ---- */
+
+static int check_port(const void *field, hp_err_t *why)
+{
+    int64_t v = *(const int64_t *)field;
+    if (v < 0 || v > 65535)
+        return hp_err_set(why, HP_EINVAL, "a port must be between 0 and 65535");
+    return 0;
+}
+
+static int check_positive(const void *field, hp_err_t *why)
+{
+    if (*(const int64_t *)field < 1)
+        return hp_err_set(why, HP_EINVAL, "must be at least 1");
+    return 0;
+}
+
+static int check_non_negative(const void *field, hp_err_t *why)
+{
+    if (*(const int64_t *)field < 0)
+        return hp_err_set(why, HP_EINVAL, "must not be negative");
+    return 0;
+}
+
+static int check_log_level(const void *field, hp_err_t *why)
+{
+    if (hp_log_level_parse(*(char *const *)field) < 0)
+        return hp_err_set(why, HP_EINVAL, "expected debug, info, warn or error");
+    return 0;
+}
+
+/* ---- durations ---- */
+
+/* Go's duration units in nanoseconds; µ spelled as U+00B5 and U+03BC. */
+static const struct {
+    const char *name;
+    uint64_t ns;
+} dur_units[] = {
+    {"ns", 1ULL},         {"us", 1000ULL},           {"\xc2\xb5s", 1000ULL}, {"\xce\xbcs", 1000ULL},
+    {"ms", 1000000ULL},   {"s", 1000000000ULL},      {"m", 60000000000ULL},  {"h", 3600000000000ULL},
+};
+
+/* The unit spelled s[0..n), or 0 when there is none such. */
+static uint64_t dur_unit_ns(const char *s, size_t n)
+{
+    for (size_t i = 0; i < HP_ARRAY_LEN(dur_units); i++)
+        if (strlen(dur_units[i].name) == n && memcmp(dur_units[i].name, s, n) == 0)
+            return dur_units[i].ns;
+    return 0;
+}
+
+/* Reads decimal digits at *s into *v; returns how many digits there were,
+ * or -1 when the number overflows. */
+static int dur_digits(const char **s, uint64_t *v)
+{
+    int n = 0;
+    *v = 0;
+    for (; **s >= '0' && **s <= '9'; (*s)++, n++) {
+        if (*v > (UINT64_MAX - 9) / 10)
+            return -1;
+        *v = *v * 10 + (uint64_t)(**s - '0');
+    }
+    return n;
+}
+
+/* Reads fraction digits at *s: *f / *scale is their value. Digits beyond
+ * double precision are consumed and ignored, as Go does. */
+static int dur_fraction(const char **s, uint64_t *f, double *scale)
+{
+    int n = 0;
+    *f = 0;
+    *scale = 1;
+    for (; **s >= '0' && **s <= '9'; (*s)++, n++) {
+        if (*f >= (1ULL << 53) / 10)
+            continue;
+        *f = *f * 10 + (uint64_t)(**s - '0');
+        *scale *= 10;
+    }
+    return n;
+}
+
+/* Reads one "<number><unit>" at *s and adds it to *total (ns, at most
+ * INT64_MAX). */
+static int dur_component(const char **s, uint64_t *total)
+{
+    uint64_t v, f = 0;
+    double scale = 1;
+    int nint = dur_digits(s, &v), nfrac = 0;
+    if (nint < 0)
+        return HP_EINVAL;
+    if (**s == '.') {
+        (*s)++;
+        nfrac = dur_fraction(s, &f, &scale);
+    }
+    if (nint == 0 && nfrac == 0)
+        return HP_EINVAL;
+    const char *u = *s;
+    while (**s && **s != '.' && (**s < '0' || **s > '9'))
+        (*s)++;
+    uint64_t unit = dur_unit_ns(u, (size_t)(*s - u));
+    if (unit == 0 || v > (uint64_t)INT64_MAX / unit)
+        return HP_EINVAL;
+    v = v * unit + (uint64_t)((double)f * ((double)unit / scale));
+    if (v > (uint64_t)INT64_MAX - *total)
+        return HP_EINVAL;
+    *total += v;
+    return 0;
+}
+
+int hp_parse_duration_ms(const char *s, int64_t *ms)
+{
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    uint64_t total = 0;
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    if (*s == '\0')
+        return HP_EINVAL;
+    while (*s)
+        if (dur_component(&s, &total) != 0)
+            return HP_EINVAL;
+    int64_t v = (int64_t)(total / 1000000); /* truncated, as Go's Milliseconds() */
+    *ms = neg ? -v : v;
+    return 0;
+}
+
+/* ---- lookup ---- */
+
+/* Edit distance between a and b, or a large number when they are long. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b), row[128];
+    if (nb >= HP_ARRAY_LEN(row) || na >= HP_ARRAY_LEN(row))
+        return SIZE_MAX;
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            best = HP_MIN(best, up + 1);
+            row[j] = HP_MIN(best, row[j - 1] + 1);
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/* The flag name (yaml false) or YAML path (yaml true) nearest to s, if a
+ * typo away (distance <= 2); NULL otherwise. */
+static const char *nearest_name(const char *s, bool yaml)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        const char *name = yaml ? options[i].yaml : options[i].flag;
+        size_t d = name ? edit_distance(s, name) : SIZE_MAX;
+        if (d < best_d) {
+            best_d = d;
+            best = name;
+        }
+    }
+    return best;
+}
+
+/* The option whose flag is name[0..n), or NULL. */
+static const option_t *find_flag(const char *name, size_t n)
+{
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++)
+        if (strlen(options[i].flag) == n && memcmp(options[i].flag, name, n) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* The option whose YAML path is path, or NULL. */
+static const option_t *find_yaml(const char *path)
+{
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++)
+        if (options[i].yaml && strcmp(options[i].yaml, path) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* True when path is a section some option's YAML path lies under. */
+static bool is_yaml_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        const char *y = options[i].yaml;
+        if (y && strncmp(y, path, n) == 0 && y[n] == '.')
+            return true;
+    }
+    return false;
+}
+
+/* Parses text into o's field in cfg and checks it; why says what was wrong. */
+static int set_value(hp_config_t *cfg, const option_t *o, const char *text, hp_err_t *why)
+{
+    void *field = (char *)cfg + o->off;
+    int rc = type_ops[o->type].parse(text, field, why);
+    if (rc == 0 && o->check)
+        rc = o->check(field, why);
+    return rc;
+}
+
+/* Sets every option to its default. */
+static int apply_defaults(hp_config_t *cfg, hp_err_t *err)
+{
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        hp_err_t why;
+        if (set_value(cfg, &options[i], options[i].def, &why) != 0)
+            return hp_err_set(err, HP_EINTERNAL, "bad default \"%s\" for -%s: %s", options[i].def,
+                              options[i].flag, why.msg);
+    }
+    return 0;
+}
+
+/* ---- flags ---- */
+
+/* HP_ENOTFOUND carrying as much of the usage text as fits. */
+static int help_requested(hp_err_t *err)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_config_usage(&b);
+    hp_err_set(err, HP_ENOTFOUND, "%s", hp_buf_cstr(&b));
+    hp_buf_fini(&b);
+    return HP_ENOTFOUND;
+}
+
+/* Fills err for a flag name no option has, suggesting a near one. */
+static void unknown_flag(const char *name, size_t n, hp_err_t *err)
+{
+    char tmp[128];
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)HP_MIN(n, sizeof(tmp) - 1), name);
+    const char *near = nearest_name(tmp, false);
+    hp_err_set(err, HP_EINVAL, "unknown flag -%.*s (see -help)%s%s%s", (int)n, name,
+               near ? "; did you mean -" : "", near ? near : "", near ? "?" : "");
+}
+
+/* Reads the flag at argv[*i] (Go syntax: -name=value, -name value, the same
+ * with --, a bare -name for booleans), moves *i past it and its value, and
+ * returns its option with *value borrowed from argv. On failure returns
+ * NULL with *rc = HP_ENOTFOUND for -help/-h, HP_EINVAL otherwise. */
+static const option_t *next_flag(int argc, char **argv, int *i, const char **value, int *rc,
+                                 hp_err_t *err)
+{
+    const char *arg = argv[(*i)++];
+    *rc = HP_EINVAL;
+    if (arg[0] != '-' || arg[1] == '\0') {
+        hp_err_set(err, HP_EINVAL,
+                   "unexpected argument \"%s\": settings are given as -name=value (see -help)", arg);
+        return NULL;
+    }
+    const char *name = arg + 1 + (arg[1] == '-');
+    if (name[0] == '\0' || name[0] == '-' || name[0] == '=') {
+        hp_err_set(err, HP_EINVAL, "bad flag syntax: %s (expected -name=value)", arg);
+        return NULL;
+    }
+    const char *eq = strchr(name, '=');
+    size_t n = eq ? (size_t)(eq - name) : strlen(name);
+    if ((n == 1 && name[0] == 'h') || (n == 4 && memcmp(name, "help", 4) == 0)) {
+        *rc = help_requested(err);
+        return NULL;
+    }
+    const option_t *o = find_flag(name, n);
+    if (o == NULL) {
+        unknown_flag(name, n, err);
+        return NULL;
+    }
+    /* a bare boolean never takes the next argument, as in Go */
+    *value = eq ? eq + 1 : o->type == OPT_BOOL ? "true" : *i < argc ? argv[(*i)++] : NULL;
+    if (*value == NULL) {
+        hp_err_set(err, HP_EINVAL, "flag -%s needs a value (-%s=<%s>)", o->flag, o->flag,
+                   type_ops[o->type].name);
+        return NULL;
+    }
+    return o;
+}
+
+/* Applies argv's flags to cfg; with only_config_file, just -config.file
+ * (so the file can be read before the flags that override it). */
+static int apply_flags(hp_config_t *cfg, int argc, char **argv, bool only_config_file, hp_err_t *err)
+{
+    for (int i = 1; i < argc;) {
+        if (strcmp(argv[i], "--") == 0) {
+            if (i + 1 < argc) /* no binary takes positional arguments */
+                return hp_err_set(err, HP_EINVAL, "unexpected argument \"%s\" after --", argv[i + 1]);
+            break;
+        }
+        const char *value = NULL;
+        int rc;
+        const option_t *o = next_flag(argc, argv, &i, &value, &rc, err);
+        if (o == NULL)
+            return rc;
+        if (only_config_file && o->off != offsetof(hp_config_t, config_file))
+            continue;
+        hp_err_t why;
+        if (set_value(cfg, o, value, &why) != 0)
+            return hp_err_set(err, HP_EINVAL, "invalid value \"%s\" for flag -%s: %s", value, o->flag,
+                              why.msg);
+    }
+    return 0;
+}
+
+/* ---- YAML ---- */
+
+/* What a walk over a loaded YAML document needs. */
+typedef struct yaml_walk {
+    hp_config_t *cfg;
+    yaml_document_t *doc;
+    const char *file;
+    hp_buf_t path; /* dotted key path of the node being visited */
+    hp_err_t *err;
+} yaml_walk_t;
+
+static const char *const yaml_null_words[] = {"", "~", "null", "Null", "NULL"};
+
+/* True for an unquoted null ("key:" with nothing after it, "~", "null"). */
+static bool yaml_is_null(const yaml_node_t *v)
+{
+    return v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           word_in((const char *)v->data.scalar.value, yaml_null_words, HP_ARRAY_LEN(yaml_null_words));
+}
+
+static const char *yaml_kind(const yaml_node_t *v)
+{
+    return v->type == YAML_MAPPING_NODE ? "a mapping" : v->type == YAML_SEQUENCE_NODE ? "a list" : "a value";
+}
+
+/* Sets option o from the scalar node v; a null leaves the value as it was. */
+static int yaml_set(yaml_walk_t *w, const option_t *o, const yaml_node_t *v)
+{
+    const char *path = hp_buf_cstr(&w->path);
+    size_t line = v->start_mark.line + 1;
+    if (yaml_is_null(v))
+        return 0;
+    if (v->type != YAML_SCALAR_NODE)
+        return hp_err_set(w->err, HP_EINVAL, "config file %s: %s (line %zu): expected a single %s value, got %s",
+                          w->file, path, line, type_ops[o->type].name, yaml_kind(v));
+    const char *text = (const char *)v->data.scalar.value;
+    hp_err_t why;
+    if (set_value(w->cfg, o, text, &why) != 0)
+        return hp_err_set(w->err, HP_EINVAL, "config file %s: invalid value \"%s\" for %s (line %zu): %s",
+                          w->file, text, path, line, why.msg);
+    return 0;
+}
+
+static int yaml_mapping(yaml_walk_t *w, const yaml_node_t *map);
+
+/* Visits one key: value pair below the current path. */
+static int yaml_pair(yaml_walk_t *w, const yaml_node_t *k, const yaml_node_t *v)
+{
+    size_t line = k->start_mark.line + 1;
+    if (k->type != YAML_SCALAR_NODE)
+        return hp_err_set(w->err, HP_EINVAL, "config file %s: line %zu: a key must be a plain name",
+                          w->file, line);
+    const char *key = (const char *)k->data.scalar.value;
+    if (w->path.len)
+        hp_buf_putc(&w->path, '.');
+    hp_buf_puts(&w->path, key);
+    const char *path = hp_buf_cstr(&w->path);
+    const option_t *o = strchr(key, '.') ? NULL : find_yaml(path);
+    if (o)
+        return yaml_set(w, o, v);
+    if (strchr(key, '.') || !is_yaml_section(path)) {
+        const char *near = nearest_name(path, true);
+        return hp_err_set(w->err, HP_EINVAL, "config file %s: unknown key %s (line %zu)%s%s%s", w->file,
+                          path, line, near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+    }
+    if (yaml_is_null(v))
+        return 0;
+    if (v->type != YAML_MAPPING_NODE)
+        return hp_err_set(w->err, HP_EINVAL, "config file %s: %s (line %zu): expected a section of settings, got %s",
+                          w->file, path, line, yaml_kind(v));
+    return yaml_mapping(w, v);
+}
+
+/* Visits every pair of a mapping. Recursion follows only known sections, so
+ * its depth is bounded by the option table (aliases cannot loop it). */
+static int yaml_mapping(yaml_walk_t *w, const yaml_node_t *map)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        size_t mark = w->path.len;
+        int rc = yaml_pair(w, yaml_document_get_node(w->doc, p->key),
+                           yaml_document_get_node(w->doc, p->value));
+        w->path.len = mark;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Applies a loaded document; an empty one changes nothing. */
+static int yaml_apply_doc(hp_config_t *cfg, yaml_document_t *doc, const char *file, hp_err_t *err)
+{
+    yaml_node_t *root = yaml_document_get_root_node(doc);
+    if (root == NULL || yaml_is_null(root))
+        return 0;
+    if (root->type != YAML_MAPPING_NODE)
+        return hp_err_set(err, HP_EINVAL, "config file %s: line %zu: expected sections like \"server:\" at the top level, got %s",
+                          file, root->start_mark.line + 1, yaml_kind(root));
+    yaml_walk_t w = {cfg, doc, file, HP_BUF_INIT, err};
+    int rc = yaml_mapping(&w, root);
+    hp_buf_fini(&w.path);
+    return rc;
+}
+
+/* Turns libyaml's parse error into a message naming file and line. */
+static int yaml_syntax_error(const yaml_parser_t *p, const char *file, hp_err_t *err)
+{
+    if (p->error == YAML_READER_ERROR)
+        return hp_err_set(err, HP_EINVAL, "config file %s: cannot read it: %s", file,
+                          p->problem ? p->problem : "read error");
+    return hp_err_set(err, HP_EINVAL, "config file %s: line %zu, column %zu: %s%s%s%s", file,
+                      p->problem_mark.line + 1, p->problem_mark.column + 1,
+                      p->problem ? p->problem : "invalid YAML", p->context ? " (" : "",
+                      p->context ? p->context : "", p->context ? ")" : "");
+}
+
+/* Opens the config file for reading, or says why it cannot be read. */
+static int open_config_file(const char *path, FILE **f, hp_err_t *err)
+{
+    struct stat st;
+    *f = fopen(path, "rb");
+    if (*f == NULL)
+        return hp_err_set(err, HP_EINVAL, "config file %s: cannot open it: %s", path, strerror(errno));
+    if (fstat(fileno(*f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(*f);
+        *f = NULL;
+        return hp_err_set(err, HP_EINVAL, "config file %s: is a directory, not a YAML file", path);
+    }
+    return 0;
+}
+
+/* Reads the YAML file at path and applies its settings to cfg. */
+static int apply_yaml_file(hp_config_t *cfg, const char *path, hp_err_t *err)
+{
+    FILE *f;
+    if (open_config_file(path, &f, err) != 0)
+        return HP_EINVAL;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int rc;
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        return hp_err_set(err, HP_ENOMEM, "config file %s: cannot start the YAML parser", path);
+    }
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = yaml_syntax_error(&parser, path, err);
+    } else {
+        rc = yaml_apply_doc(cfg, &doc, path, err);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+/* ---- public ---- */
+
+int hp_config_load(hp_config_t *cfg, int argc, char **argv, hp_err_t *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (err)
+        hp_err_clear(err);
+    int rc = apply_defaults(cfg, err);
+    if (rc == 0)
+        rc = apply_flags(cfg, argc, argv, true, err);
+    if (rc == 0 && cfg->config_file[0] != '\0')
+        rc = apply_yaml_file(cfg, cfg->config_file, err);
+    if (rc == 0)
+        rc = apply_flags(cfg, argc, argv, false, err);
+    if (rc != 0)
+        hp_config_fini(cfg);
+    return rc;
+}
+
+void hp_config_fini(hp_config_t *cfg)
+{
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        if (options[i].type != OPT_STRING)
+            continue;
+        char **p = (char **)((char *)cfg + options[i].off);
+        free(*p);
+        *p = NULL;
+    }
+}
+
+void hp_config_usage(hp_buf_t *out)
+{
+    hp_buf_puts(out, "Flags (each overrides the same setting in the -config.file YAML file):\n");
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        const option_t *o = &options[i];
+        hp_buf_printf(out, "  -%s <%s>  (", o->flag, type_ops[o->type].name);
+        if (o->yaml)
+            hp_buf_printf(out, "yaml: %s, ", o->yaml);
+        else
+            hp_buf_puts(out, "flag only, ");
+        hp_buf_printf(out, "default: %s)\n      %s\n", o->def[0] ? o->def : "\"\"", o->help);
+    }
+    hp_buf_puts(out, "  -help, -h\n      print this text and exit\n");
+}
+
+/* True when an option before index i has a YAML path starting with the same
+ * n bytes as path (so that section was already written). */
+static bool section_written(size_t i, const char *path, size_t n)
+{
+    for (size_t j = 0; j < i; j++)
+        if (options[j].yaml && strncmp(options[j].yaml, path, n) == 0)
+            return true;
+    return false;
+}
+
+/* Writes every option under prefix ("" or "server."), nesting deeper paths
+ * under their next key, in table order. */
+static void dump_section(const hp_config_t *cfg, hp_buf_t *out, const char *prefix, int indent)
+{
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        const option_t *o = &options[i];
+        if (o->yaml == NULL || strncmp(o->yaml, prefix, plen) != 0)
+            continue;
+        const char *rest = o->yaml + plen, *dot = strchr(rest, '.');
+        if (dot == NULL) {
+            hp_buf_printf(out, "%*s%s: ", indent, "", rest);
+            if (o->flags & OPT_SECRET)
+                hp_buf_puts(out, "\"********\"");
+            else
+                type_ops[o->type].format((const char *)cfg + o->off, out);
+            hp_buf_putc(out, '\n');
+            continue;
+        }
+        size_t n = (size_t)(dot - o->yaml) + 1;
+        if (section_written(i, o->yaml, n))
+            continue;
+        hp_buf_printf(out, "%*s%.*s:\n", indent, "", (int)(dot - rest), rest);
+        char *sub = hp_xstrndup(o->yaml, n);
+        dump_section(cfg, out, sub, indent + 2);
+        free(sub);
+    }
+}
+
+void hp_config_dump_yaml(const hp_config_t *cfg, hp_buf_t *out) { dump_section(cfg, out, "", 0); }
