@@ -13,6 +13,7 @@ int hp_err_set(hp_err_t *e, int code, const char *fmt, ...)
     if (e == NULL)
         return code;
     e->code = code;
+    e->detail = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
@@ -23,6 +24,7 @@ int hp_err_set(hp_err_t *e, int code, const char *fmt, ...)
 void hp_err_clear(hp_err_t *e)
 {
     e->code = HP_OK;
+    e->detail = 0;
     e->msg[0] = '\0';
 }
 

@@ -46,6 +46,7 @@ enum {
 /* An error with a message for a user. Small enough to live on the stack. */
 typedef struct hp_err {
     int code;
+    int detail; /* a module's finer reason (e.g. HP_PPROF_EWIRE); 0 = none */
     char msg[512];
 } hp_err_t;
 

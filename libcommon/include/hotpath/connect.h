@@ -17,6 +17,12 @@
 
 typedef enum { HP_CONNECT_PROTO = 0, HP_CONNECT_JSON = 1 } hp_connect_codec_t;
 
+/* err->detail of the HP_EUNSUPPORTED that hp_connect_decode returns for a
+ * missing or unknown Content-Type: hp_connect_error writes those as HTTP
+ * 415 (plain text); any other HP_EUNSUPPORTED is a Connect
+ * invalid_argument (400). */
+enum { HP_CONNECT_EMEDIATYPE = 415 };
+
 /* Decodes the request body as a message of type desc, choosing the codec
  * from Content-Type. Unknown content types are HP_EUNSUPPORTED (415 is
  * written by hp_connect_error for them); a body over max_bytes after
@@ -36,7 +42,10 @@ void hp_connect_respond_raw(hp_http_response_t *resp, hp_connect_codec_t codec,
                             const ProtobufCMessageDescriptor *desc, const void *bytes, size_t n);
 
 /* Writes err as a Connect error: its HTTP status and
- * {"code":"<connect code>","message":"<msg>"}. */
+ * {"code":"<connect code>","message":"<msg>"}. The status is the one the
+ * Connect protocol gives the code hp_err_connect_code(err->code) (so
+ * HP_ETOOLARGE is resource_exhausted, 429), except the unsupported
+ * Content-Type above (415). */
 void hp_connect_error(hp_http_response_t *resp, const hp_err_t *err);
 
 #endif
