@@ -163,7 +163,7 @@ int hp_connect_decode(const hp_http_request_t *req, const ProtobufCMessageDescri
                       hp_err_t *err)
 {
     hp_buf_t plain = HP_BUF_INIT;
-    hp_str_t body;
+    hp_str_t body = {NULL, 0};
     *msg = NULL;
     int rc = pick_codec(hp_http_header(req, "content-type"), codec, err);
     if (rc == 0)

@@ -23,7 +23,7 @@ bool hp_is_gzip(const void *p, size_t n);
  * per-thread libdeflate decompressor. */
 int hp_gunzip(const void *in, size_t n, size_t max_out, hp_buf_t *out, hp_err_t *err) HP_WUR;
 
-/* If in is gzip, decompresses into scratch and points *data/*len at it;
+/* If in is gzip, decompresses into scratch and points *data and *len at it;
  * otherwise points them at in itself (after checking n <= max_out). */
 int hp_maybe_gunzip(const void *in, size_t n, size_t max_out, hp_buf_t *scratch,
                     const uint8_t **data, size_t *len, hp_err_t *err) HP_WUR;

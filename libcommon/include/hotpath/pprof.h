@@ -22,6 +22,12 @@
 
 #define HP_PPROF_NONE UINT32_MAX
 
+/* err->detail after a failed hp_pprof_decode: the bytes are not a
+ * well-formed Profile (truncated, bad wire types), or they are one whose
+ * content is invalid (references, strings, counts). Pyroscope answers the
+ * two differently on /ingest (400 and 422). */
+enum { HP_PPROF_EWIRE = 1, HP_PPROF_EINVALID = 2 };
+
 typedef struct hp_pprof_value_type {
     uint32_t type; /* string index */
     uint32_t unit; /* string index */

@@ -57,6 +57,10 @@ void hp_rpc_server_handle(hp_rpc_server_t *s, const char *method, hp_rpc_handler
 /* Binds the URL and starts receiving. */
 int hp_rpc_server_start(hp_rpc_server_t *s, hp_err_t *err) HP_WUR;
 
+/* The TCP port bound by start (useful with "tcp://127.0.0.1:0"); 0 before
+ * start or for a non-TCP URL. */
+int hp_rpc_server_port(const hp_rpc_server_t *s);
+
 /* Stops receiving, waits for running handlers, closes the socket. */
 void hp_rpc_server_stop(hp_rpc_server_t *s);
 void hp_rpc_server_free(hp_rpc_server_t *s);

@@ -1,0 +1,152 @@
+/* Accepting one profile: decode, validate, derive its series labels. */
+#include <string.h>
+#include <xxhash.h>
+
+#include "distributor.h"
+#include "hotpath/compress.h"
+#include "hotpath/pprof.h"
+
+/* Parses a UUID ("8-4-4-4-12" hex, or 32 hex digits) into 16 bytes. */
+static bool parse_uuid(hp_str_t s, uint8_t out[16])
+{
+    size_t k = 0;
+    int hi = -1;
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.p[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (c == '-')
+            continue;
+        if (v < 0 || k >= 16)
+            return false;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[k++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return k == 16 && hi < 0;
+}
+
+/* The profile's ID: the client's UUID when it gave one, else a hash of the
+ * tenant, series and bytes — so a retried push of the same profile gets
+ * the same ID and is stored once. */
+static void profile_id(const dist_input_t *in, const hp_labels_t *ls, const uint8_t *raw, size_t len,
+                       uint8_t id[16])
+{
+    if (in->client_id.n && parse_uuid(in->client_id, id))
+        return;
+    uint64_t seed = hp_labels_fingerprint(ls) ^ XXH3_64bits(in->tenant.p, in->tenant.n);
+    XXH128_hash_t h = XXH3_128bits_withSeed(raw, len, seed);
+    memcpy(id, &h.high64, 8);
+    memcpy(id + 8, &h.low64, 8);
+    id[6] = (uint8_t)((id[6] & 0x0f) | 0x80); /* a version-8 (custom) UUID */
+    id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+}
+
+static hp_label_limits_t label_limits(const hp_config_t *cfg)
+{
+    hp_label_limits_t lim = {(size_t)cfg->limits.max_label_names_per_series,
+                             (size_t)cfg->limits.max_label_name_length,
+                             (size_t)cfg->limits.max_label_value_length};
+    return lim;
+}
+
+/* The base labels: the client's, names sanitized, __name__ set, hints
+ * dropped, sorted and validated. */
+static int base_labels(const dist_t *d, const dist_input_t *in, const hp_pprof_t *p, hp_arena_t *a,
+                       hp_labels_t *out, hp_err_t *err)
+{
+    hp_labels_copy(out, in->labels);
+    hp_labels_sanitize_names(out, a);
+    hp_labels_del(out, HP_LABEL_DELTA);
+    hp_labels_del(out, HP_LABEL_PROFILE_TYPE);
+    if (hp_labels_get(out, HP_LABEL_NAME).n == 0)
+        hp_labels_set(out, HP_STR(HP_LABEL_NAME), hp_profile_metric_name(p, in->stc));
+    hp_labels_sort(out);
+    hp_label_limits_t lim = label_limits(d->cfg);
+    return hp_labels_validate(out, &lim, err);
+}
+
+/* Each group of samples becomes series labels of its own: they must be
+ * valid too (the reserved type labels add 5 names). */
+static int validate_groups(const dist_t *d, const hp_pprof_t *p, const hp_labels_t *base,
+                           hp_arena_t *a, hp_err_t *err)
+{
+    hp_sample_group_t *groups;
+    size_t n;
+    hp_profile_group_samples(p, a, &groups, &n);
+    hp_labels_t merged;
+    hp_labels_init(&merged);
+    hp_label_limits_t lim = label_limits(d->cfg);
+    if (lim.max_names)
+        lim.max_names += 5;
+    int rc = 0;
+    for (size_t g = 0; g < n && rc == 0; g++) {
+        if (groups[g].labels.n == 0)
+            continue;
+        hp_profile_series_labels(p, 0, hp_labels_get(base, HP_LABEL_NAME), base, &groups[g].labels, a,
+                                 &merged);
+        rc = hp_labels_validate(&merged, &lim, err);
+    }
+    hp_labels_fini(&merged);
+    hp_profile_groups_fini(groups, n);
+    return rc;
+}
+
+static int check_limits(const dist_t *d, const hp_pprof_t *p, hp_err_t *err)
+{
+    int64_t max = d->cfg->limits.max_profile_stacktrace_samples;
+    if (max > 0 && p->n_samples > (uint64_t)max)
+        return hp_err_set(err, HP_EINVAL,
+                          "profile exceeds the samples count limit (max_profile_stacktrace_samples, actual: %u, limit: %lld)",
+                          p->n_samples, (long long)max);
+    if (p->n_sample_types == 0)
+        return hp_err_set(err, HP_EINVAL, "profile has samples but no sample types");
+    return 0;
+}
+
+int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t len, hp_arena_t *a,
+                dist_profile_t *out, hp_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (len == 0) {
+        hp_err_set(err, HP_EINVAL, "empty profile: the request carried no profile bytes");
+        err->detail = HP_PPROF_EWIRE;
+        return HP_EINVAL;
+    }
+    hp_buf_t scratch = HP_BUF_INIT;
+    const uint8_t *data;
+    size_t n;
+    int rc = hp_maybe_gunzip(raw, len, (size_t)d->cfg->limits.max_profile_size_bytes, &scratch, &data,
+                             &n, err);
+    if (rc != 0) {
+        if (rc == HP_EINVAL)
+            err->detail = HP_PPROF_EWIRE;
+        hp_buf_fini(&scratch);
+        return rc;
+    }
+    hp_pprof_t p;
+    memset(&p, 0, sizeof(p));
+    rc = hp_pprof_decode(&p, data, n, NULL, err);
+    if (rc == 0 && p.n_samples > 0) {
+        rc = check_limits(d, &p, err);
+        if (rc == 0)
+            rc = base_labels(d, in, &p, a, &out->labels, err);
+        if (rc == 0)
+            rc = validate_groups(d, &p, &out->labels, a, err);
+        if (rc == 0) {
+            out->time_nanos = p.time_nanos;
+            /* No time, or a 1970 time from clients that sent µs: use `from`. */
+            if (out->time_nanos < 31536000LL * 1000000000LL)
+                out->time_nanos = in->from_ns;
+            profile_id(in, &out->labels, raw, len, out->id);
+            out->raw = raw;
+            out->raw_len = len;
+        }
+    }
+    hp_pprof_fini(&p);
+    hp_buf_fini(&scratch);
+    return rc;
+}

@@ -1,0 +1,73 @@
+/*
+ * distributor.h — the distributor's state and the functions its files share.
+ *
+ * The distributor is stateless: it authenticates the tenant, decodes and
+ * validates each profile, derives its series labels, and writes it to the
+ * ingesters that own its series on the ring, answering once a quorum of
+ * them acknowledged.
+ */
+#ifndef HOTPATH_DISTRIBUTOR_H
+#define HOTPATH_DISTRIBUTOR_H
+
+#include "hotpath/arena.h"
+#include "hotpath/labels.h"
+#include "hotpath/metrics.h"
+#include "hotpath/profile.h"
+#include "hotpath/ring.h"
+#include "hotpath/rpc.h"
+#include "hotpath/service.h"
+
+typedef struct dist {
+    hp_service_t *svc;       /* borrowed */
+    const hp_config_t *cfg;  /* borrowed: svc->cfg */
+    char **member_urls;      /* owned: ingester RPC URLs */
+    hp_rpc_client_t **clients; /* owned, one per member */
+    size_t n_members;
+    hp_ring_t *ring;         /* owned */
+    hp_metric_t *push_seconds;
+} dist_t;
+
+/* A profile accepted for ingestion, ready to forward. Strings and bytes
+ * are borrowed from the request (or its arena). */
+typedef struct dist_profile {
+    hp_labels_t labels;   /* series labels without __profile_type__, sorted, owned array */
+    uint8_t id[16];
+    int64_t time_nanos;
+    const uint8_t *raw;   /* the profile as the client sent it (gzip or plain) */
+    size_t raw_len;
+} dist_profile_t;
+
+/* How a profile arrived: its client-supplied labels and context. */
+typedef struct dist_input {
+    hp_str_t tenant;
+    const hp_labels_t *labels; /* client labels (unsorted, may hold __name__) */
+    const hp_stc_t *stc;       /* sample_type_config, or NULL */
+    int64_t from_ns;           /* fallback when the profile carries no time */
+    hp_str_t client_id;        /* Push API's RawSample.ID, or empty */
+} dist_input_t;
+
+int dist_new(hp_service_t *svc, dist_t **out, hp_err_t *err) HP_WUR;
+void dist_free(dist_t *d);
+
+/* HTTP routes. */
+void dist_register_ingest(dist_t *d);
+void dist_register_push(dist_t *d);
+
+/* Decodes and validates one raw profile and fills *out (whose labels array
+ * the caller frees with hp_labels_fini). Returns 0 with out->raw == NULL
+ * when the profile has no samples (accepted and dropped, as Pyroscope
+ * does). Errors carry Pyroscope's messages; err->detail is HP_PPROF_EWIRE
+ * when the bytes are not a pprof at all (gzip or wire format), so /ingest
+ * can answer 400 for those and 422 for the rest, as Pyroscope does. */
+int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t len, hp_arena_t *a,
+                dist_profile_t *out, hp_err_t *err) HP_WUR;
+
+/* Writes profiles to their ingesters (replication factor, quorum). */
+int dist_forward(dist_t *d, hp_str_t tenant, dist_profile_t *profiles, size_t n,
+                 hp_err_t *err) HP_WUR;
+
+/* Counts a discarded profile under Pyroscope's reason names. */
+void dist_count_discarded(dist_t *d, hp_str_t tenant, const char *reason, size_t bytes);
+void dist_count_received(dist_t *d, hp_str_t tenant, size_t profiles, size_t bytes);
+
+#endif

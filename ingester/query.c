@@ -1,0 +1,534 @@
+/* Query RPCs over the heads: label names and values, profile types,
+ * series, and the Select* merges. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpath/hashmap.h"
+#include "hotpath/pprof.h"
+#include "hotpath/tree.h"
+#include "hotpath/v1/rpc.pb-c.h"
+#include "ingester.h"
+#include "querier/v1/querier.pb-c.h"
+#include "types/v1/types.pb-c.h"
+
+/* ---- shared helpers ---- */
+
+/* Milliseconds [start, end] to nanoseconds; end 0 (or both 0) = unbounded. */
+static void time_range(int64_t start_ms, int64_t end_ms, int64_t *start_ns, int64_t *end_ns)
+{
+    *start_ns = start_ms > 0 ? start_ms * 1000000 : INT64_MIN;
+    *end_ns = end_ms > 0 ? end_ms * 1000000 + 999999 : INT64_MAX;
+}
+
+/* Parses a list of selector strings; a series matches when any does (an
+ * empty list matches everything). */
+typedef struct selectors {
+    hp_selector_t *v;
+    size_t n;
+} selectors_t;
+
+static int parse_selectors(char **matchers, size_t n, selectors_t *out, hp_err_t *err)
+{
+    out->v = hp_xcalloc(n + 1, sizeof(hp_selector_t));
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = hp_selector_parse(hp_str_c(matchers[i]), &out->v[out->n], err);
+        if (rc != 0)
+            return rc;
+        out->n++;
+    }
+    return 0;
+}
+
+static void selectors_fini(selectors_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        hp_selector_fini(&s->v[i]);
+    free(s->v);
+}
+
+static bool selectors_match(const selectors_t *s, const ing_series_t *series)
+{
+    if (s->n == 0)
+        return true;
+    for (size_t i = 0; i < s->n; i++)
+        if (hp_selector_matches(&s->v[i], &series->labels))
+            return true;
+    return false;
+}
+
+static bool in_time(const ing_series_t *s, int64_t start_ns, int64_t end_ns)
+{
+    return s->n_profiles && s->max_t >= start_ns && s->min_t <= end_ns;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorts and deduplicates an array of borrowed strings in place. */
+static size_t sort_unique(char **v, size_t n)
+{
+    qsort(v, n, sizeof(char *), cmp_str);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o == 0 || strcmp(v[o - 1], v[i]) != 0)
+            v[o++] = v[i];
+    return o;
+}
+
+/* Adds a NUL-terminated copy of s to a string list in the arena. */
+static void push_str(hp_arena_t *a, char ***v, size_t *n, size_t *cap, hp_str_t s)
+{
+    HP_GROW(*v, *cap, *n + 1);
+    (*v)[(*n)++] = hp_arena_strndup(a, s.p, s.n);
+}
+
+static void pack_into(const ProtobufCMessage *m, hp_buf_t *out)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    hp_buf_reserve(out, n);
+    protobuf_c_message_pack(m, out->data + out->len);
+    out->len += n;
+}
+
+/* ---- ProfileTypes, LabelNames, LabelValues, Series ---- */
+
+static int handle_profile_types(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    ing_t *g = ctx;
+    Hotpath__V1__ProfileTypesRequest *req =
+        hotpath__v1__profile_types_request__unpack(NULL, call->payload_len, call->payload);
+    if (req == NULL)
+        return hp_err_set(err, HP_EINVAL, "ingester.ProfileTypes: malformed request");
+    int64_t s_ns, e_ns;
+    time_range(req->start, req->end, &s_ns, &e_ns);
+    hotpath__v1__profile_types_request__free_unpacked(req, NULL);
+    Hotpath__V1__ProfileTypesResponse resp = HOTPATH__V1__PROFILE_TYPES_RESPONSE__INIT;
+    ing_tenant_t *t = ing_tenant(g, call->tenant, false);
+    if (t == NULL) {
+        pack_into(&resp.base, out);
+        return 0;
+    }
+    pthread_rwlock_rdlock(&t->lock);
+    bool *used = hp_xcalloc(t->n_types + 1, sizeof(bool));
+    for (size_t i = 0; i < t->n_series; i++)
+        if (in_time(t->series[i], s_ns, e_ns))
+            used[t->series[i]->type] = true;
+    Types__V1__ProfileType *pts = hp_xcalloc(t->n_types + 1, sizeof(*pts));
+    Types__V1__ProfileType **ptrs = hp_xcalloc(t->n_types + 1, sizeof(*ptrs));
+    char **parts = hp_xcalloc(t->n_types * 5 + 1, sizeof(char *));
+    for (size_t i = 0; i < t->n_types; i++) {
+        if (!used[i])
+            continue;
+        hp_profile_type_t pt;
+        if (hp_profile_type_parse(hp_str_c(t->types[i]), &pt, NULL) != 0)
+            continue;
+        types__v1__profile_type__init(&pts[resp.n_types]);
+        Types__V1__ProfileType *x = &pts[resp.n_types];
+        char **pp = parts + resp.n_types * 5;
+        hp_str_t f[5] = {pt.name, pt.sample_type, pt.sample_unit, pt.period_type, pt.period_unit};
+        for (int k = 0; k < 5; k++)
+            pp[k] = hp_xstrndup(f[k].p, f[k].n);
+        x->id = t->types[i];
+        x->name = pp[0], x->sample_type = pp[1], x->sample_unit = pp[2];
+        x->period_type = pp[3], x->period_unit = pp[4];
+        ptrs[resp.n_types++] = x;
+    }
+    resp.types = ptrs;
+    pack_into(&resp.base, out);
+    pthread_rwlock_unlock(&t->lock);
+    for (size_t i = 0; i < resp.n_types * 5; i++)
+        free(parts[i]);
+    free(parts);
+    free(ptrs);
+    free(pts);
+    free(used);
+    return 0;
+}
+
+static int handle_label_names(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    ing_t *g = ctx;
+    Types__V1__LabelNamesRequest *req =
+        types__v1__label_names_request__unpack(NULL, call->payload_len, call->payload);
+    if (req == NULL)
+        return hp_err_set(err, HP_EINVAL, "ingester.LabelNames: malformed request");
+    selectors_t sels;
+    int rc = parse_selectors(req->matchers, req->n_matchers, &sels, err);
+    int64_t s_ns, e_ns;
+    time_range(req->start, req->end, &s_ns, &e_ns);
+    Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
+    hp_arena_t a;
+    hp_arena_init(&a, 0);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    if (t) {
+        pthread_rwlock_rdlock(&t->lock);
+        for (size_t i = 0; i < t->n_series; i++) {
+            const ing_series_t *s = t->series[i];
+            if (in_time(s, s_ns, e_ns) && selectors_match(&sels, s))
+                for (size_t k = 0; k < s->labels.n; k++)
+                    push_str(&a, &names, &n, &cap, s->labels.v[k].name);
+        }
+        pthread_rwlock_unlock(&t->lock);
+    }
+    if (rc == 0) {
+        resp.n_names = sort_unique(names, n);
+        resp.names = names;
+        pack_into(&resp.base, out);
+    }
+    free(names);
+    hp_arena_fini(&a);
+    selectors_fini(&sels);
+    types__v1__label_names_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+static int handle_label_values(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    ing_t *g = ctx;
+    Types__V1__LabelValuesRequest *req =
+        types__v1__label_values_request__unpack(NULL, call->payload_len, call->payload);
+    if (req == NULL)
+        return hp_err_set(err, HP_EINVAL, "ingester.LabelValues: malformed request");
+    selectors_t sels;
+    int rc = parse_selectors(req->matchers, req->n_matchers, &sels, err);
+    int64_t s_ns, e_ns;
+    time_range(req->start, req->end, &s_ns, &e_ns);
+    Types__V1__LabelValuesResponse resp = TYPES__V1__LABEL_VALUES_RESPONSE__INIT;
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
+    hp_arena_t a;
+    hp_arena_init(&a, 0);
+    char **vals = NULL;
+    size_t n = 0, cap = 0;
+    if (t) {
+        pthread_rwlock_rdlock(&t->lock);
+        for (size_t i = 0; i < t->n_series; i++) {
+            const ing_series_t *s = t->series[i];
+            hp_str_t v = hp_labels_get(&s->labels, req->name);
+            if (v.p && in_time(s, s_ns, e_ns) && selectors_match(&sels, s))
+                push_str(&a, &vals, &n, &cap, v);
+        }
+        pthread_rwlock_unlock(&t->lock);
+    }
+    if (rc == 0) {
+        resp.n_names = sort_unique(vals, n);
+        resp.names = vals;
+        pack_into(&resp.base, out);
+    }
+    free(vals);
+    hp_arena_fini(&a);
+    selectors_fini(&sels);
+    types__v1__label_values_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+static bool wanted_name(const Querier__V1__SeriesRequest *req, hp_str_t name)
+{
+    if (req->n_label_names == 0)
+        return true;
+    for (size_t i = 0; i < req->n_label_names; i++)
+        if (hp_str_eq_c(name, req->label_names[i]))
+            return true;
+    return false;
+}
+
+/* One types.v1.Labels message (field 2 of SeriesResponse) for a series. */
+static void encode_series_labels(hp_buf_t *b, const Querier__V1__SeriesRequest *req, const ing_series_t *s)
+{
+    size_t m = hp_pb_begin_len(b, 2);
+    for (size_t k = 0; k < s->labels.n; k++) {
+        if (!wanted_name(req, s->labels.v[k].name))
+            continue;
+        size_t lm = hp_pb_begin_len(b, 1);
+        hp_pb_put_bytes(b, 1, s->labels.v[k].name.p, s->labels.v[k].name.n);
+        hp_pb_put_bytes(b, 2, s->labels.v[k].value.p, s->labels.v[k].value.n);
+        hp_pb_end_len(b, lm);
+    }
+    hp_pb_end_len(b, m);
+}
+
+/* Series: label sets (restricted to label_names) of matching series. The
+ * querier deduplicates across ingesters. */
+static int handle_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    ing_t *g = ctx;
+    Querier__V1__SeriesRequest *req =
+        querier__v1__series_request__unpack(NULL, call->payload_len, call->payload);
+    if (req == NULL)
+        return hp_err_set(err, HP_EINVAL, "ingester.Series: malformed request");
+    selectors_t sels;
+    int rc = parse_selectors(req->matchers, req->n_matchers, &sels, err);
+    int64_t s_ns, e_ns;
+    time_range(req->start, req->end, &s_ns, &e_ns);
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
+    if (t) {
+        pthread_rwlock_rdlock(&t->lock);
+        for (size_t i = 0; i < t->n_series; i++)
+            if (in_time(t->series[i], s_ns, e_ns) && selectors_match(&sels, t->series[i]))
+                encode_series_labels(out, req, t->series[i]);
+        pthread_rwlock_unlock(&t->lock);
+    }
+    selectors_fini(&sels);
+    querier__v1__series_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+/* ---- Select* ---- */
+
+static int parse_select(const Hotpath__V1__SelectRequest *r, ing_select_t *q, hp_err_t *err)
+{
+    memset(q, 0, sizeof(*q));
+    if (r == NULL)
+        return hp_err_set(err, HP_EINVAL, "select: missing selection");
+    int rc = hp_selector_parse(hp_str_c(r->label_selector), &q->sel, err);
+    if (rc != 0)
+        return rc;
+    q->type_id = r->profile_type && *r->profile_type ? hp_xstrdup(r->profile_type) : NULL;
+    time_range(r->start, r->end, &q->start_ns, &q->end_ns);
+    return 0;
+}
+
+static void select_fini(ing_select_t *q)
+{
+    hp_selector_fini(&q->sel);
+    free(q->type_id);
+}
+
+/* Sums values per stack over every selected profile. */
+static void accumulate(const ing_tenant_t *t, const ing_select_t *q, hp_u64map_t *acc, int64_t *period)
+{
+    for (size_t i = 0; i < t->n_series; i++) {
+        const ing_series_t *s = t->series[i];
+        if (!ing_select_series(t, s, q))
+            continue;
+        if (period && s->period > *period)
+            *period = s->period;
+        size_t lo, hi;
+        ing_profile_range(s, q->start_ns, q->end_ns, &lo, &hi);
+        for (size_t p = lo; p < hi; p++) {
+            const ing_profile_t *pr = &s->profiles[p];
+            for (uint32_t k = 0; k < pr->n; k++) {
+                bool found;
+                uint64_t *v = hp_u64map_upsert(acc, s->stacks[pr->off + k], 0, &found);
+                *v = (uint64_t)((int64_t)*v + s->values[pr->off + k]);
+            }
+        }
+    }
+}
+
+/* The frame name of a location without symbols. */
+static hp_str_t address_name(const hp_symdb_location_t *loc, char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "0x%llx", (unsigned long long)loc->address);
+    return (hp_str_t){buf, (size_t)k};
+}
+
+typedef struct tree_build {
+    const hp_symdb_t *db;
+    hp_tree_t *tree;
+    hp_u64map_t memo; /* stack ID → tree node */
+    uint32_t *chain;
+    size_t chain_cap;
+} tree_build_t;
+
+/* The tree node under parent for one location: one frame per line,
+ * outermost (caller) first. */
+static uint32_t extend(tree_build_t *b, uint32_t node, uint32_t loc_id)
+{
+    const hp_symdb_location_t *loc = hp_symdb_location(b->db, loc_id);
+    const hp_symdb_line_t *lines = hp_symdb_lines(b->db, loc);
+    if (loc->line_n == 0) {
+        char buf[32];
+        return hp_tree_child(b->tree, node, address_name(loc, buf, sizeof(buf)));
+    }
+    for (uint32_t i = loc->line_n; i-- > 0;)
+        node = hp_tree_child(b->tree, node, hp_symdb_function_name(b->db, lines[i].function));
+    return node;
+}
+
+/* The tree node of a stack, building (and memoizing) its path. */
+static uint32_t tree_node_of(tree_build_t *b, uint32_t stack)
+{
+    size_t n = 0;
+    uint64_t v;
+    uint32_t s = stack;
+    while (s != 0 && !hp_u64map_get(&b->memo, s, &v)) {
+        HP_GROW(b->chain, b->chain_cap, n + 1);
+        b->chain[n++] = s;
+        s = hp_symdb_stack_parent(b->db, s);
+    }
+    uint32_t node = s == 0 ? HP_TREE_ROOT : (uint32_t)v;
+    while (n-- > 0) {
+        node = extend(b, node, hp_symdb_stack_location(b->db, b->chain[n]));
+        hp_u64map_put(&b->memo, b->chain[n], node);
+    }
+    return node;
+}
+
+static int handle_merge_stacktraces(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    ing_t *g = ctx;
+    Hotpath__V1__SelectRequest *req =
+        hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
+    ing_select_t q;
+    int rc = parse_select(req, &q, err);
+    hp_tree_t *tree = hp_tree_new();
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
+    if (t) {
+        hp_u64map_t acc;
+        hp_u64map_init(&acc, 1024);
+        pthread_rwlock_rdlock(&t->lock);
+        accumulate(t, &q, &acc, NULL);
+        tree_build_t b = {t->symdb, tree, {0}, NULL, 0};
+        hp_u64map_init(&b.memo, acc.n * 2 + 16);
+        uint64_t stack, val;
+        for (size_t it = 0; hp_u64map_next(&acc, &it, &stack, &val);)
+            hp_tree_add(tree, tree_node_of(&b, (uint32_t)stack), (int64_t)val);
+        pthread_rwlock_unlock(&t->lock);
+        hp_u64map_fini(&b.memo);
+        free(b.chain);
+        hp_u64map_fini(&acc);
+    }
+    if (rc == 0)
+        hp_tree_encode(tree, out);
+    hp_tree_free(tree);
+    select_fini(&q);
+    if (req)
+        hotpath__v1__select_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+typedef struct pprof_build {
+    const hp_symdb_t *db;
+    hp_pprof_builder_t *b;
+    hp_u64map_t locs, fns, maps; /* symdb ID → builder ID */
+    uint64_t *stack;
+    size_t stack_cap;
+} pprof_build_t;
+
+static uint64_t builder_mapping(pprof_build_t *pb, uint32_t id)
+{
+    uint64_t v;
+    if (id == UINT32_MAX)
+        return 0;
+    if (hp_u64map_get(&pb->maps, id, &v))
+        return v;
+    const hp_symdb_mapping_t *m = hp_symdb_mapping(pb->db, id);
+    hp_pprof_mapping_in_t in = {m->memory_start, m->memory_limit, m->file_offset,
+                                hp_symdb_string(pb->db, m->filename), hp_symdb_string(pb->db, m->build_id),
+                                m->flags & 1, (m->flags >> 1) & 1, (m->flags >> 2) & 1, (m->flags >> 3) & 1};
+    v = hp_pprof_builder_mapping(pb->b, &in);
+    hp_u64map_put(&pb->maps, id, v);
+    return v;
+}
+
+static uint64_t builder_function(pprof_build_t *pb, uint32_t id)
+{
+    uint64_t v;
+    if (hp_u64map_get(&pb->fns, id, &v))
+        return v;
+    const hp_symdb_function_t *f = hp_symdb_function(pb->db, id);
+    v = hp_pprof_builder_function(pb->b, hp_symdb_string(pb->db, f->name),
+                                  hp_symdb_string(pb->db, f->system_name),
+                                  hp_symdb_string(pb->db, f->filename), f->start_line);
+    hp_u64map_put(&pb->fns, id, v);
+    return v;
+}
+
+static uint64_t builder_location(pprof_build_t *pb, uint32_t id)
+{
+    uint64_t v;
+    if (hp_u64map_get(&pb->locs, id, &v))
+        return v;
+    const hp_symdb_location_t *loc = hp_symdb_location(pb->db, id);
+    const hp_symdb_line_t *lines = hp_symdb_lines(pb->db, loc);
+    hp_pprof_line_in_t *in = hp_xmalloc((loc->line_n + 1) * sizeof(*in));
+    for (uint32_t i = 0; i < loc->line_n; i++)
+        in[i] = (hp_pprof_line_in_t){builder_function(pb, lines[i].function), lines[i].line};
+    v = hp_pprof_builder_location(pb->b, builder_mapping(pb, loc->mapping), loc->address, in, loc->line_n);
+    free(in);
+    hp_u64map_put(&pb->locs, id, v);
+    return v;
+}
+
+static void add_stack_sample(pprof_build_t *pb, uint32_t stack, int64_t value)
+{
+    size_t n = 0;
+    for (uint32_t s = stack; s != 0; s = hp_symdb_stack_parent(pb->db, s)) {
+        HP_GROW(pb->stack, pb->stack_cap, n + 1);
+        pb->stack[n++] = builder_location(pb, hp_symdb_stack_location(pb->db, s));
+    }
+    hp_pprof_builder_sample(pb->b, pb->stack, n, &value, NULL, 0);
+}
+
+/* The builder's sample and period types come from the profile type ID. */
+static void builder_types(hp_pprof_builder_t *b, const char *type_id, int64_t period,
+                          const ing_select_t *q)
+{
+    hp_profile_type_t pt;
+    if (type_id && hp_profile_type_parse(hp_str_c(type_id), &pt, NULL) == 0) {
+        hp_pprof_builder_sample_type(b, pt.sample_type, pt.sample_unit);
+        hp_pprof_builder_period(b, pt.period_type, pt.period_unit, period);
+    } else {
+        hp_pprof_builder_sample_type(b, HP_STR("samples"), HP_STR("count"));
+    }
+    int64_t start = q->start_ns == INT64_MIN ? 0 : q->start_ns;
+    int64_t dur = q->end_ns == INT64_MAX || start == 0 ? 0 : q->end_ns - start;
+    hp_pprof_builder_times(b, start, dur);
+}
+
+static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    ing_t *g = ctx;
+    Hotpath__V1__SelectRequest *req =
+        hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
+    ing_select_t q;
+    int rc = parse_select(req, &q, err);
+    if (rc == 0 && q.type_id == NULL)
+        rc = hp_err_set(err, HP_EINVAL, "SelectMergeProfile needs a profile type");
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
+    hp_pprof_builder_t *b = hp_pprof_builder_new();
+    int64_t period = 0;
+    if (t) {
+        hp_u64map_t acc;
+        hp_u64map_init(&acc, 1024);
+        pthread_rwlock_rdlock(&t->lock);
+        accumulate(t, &q, &acc, &period);
+        builder_types(b, q.type_id, period, &q);
+        pprof_build_t pb = {t->symdb, b, {0}, {0}, {0}, NULL, 0};
+        hp_u64map_init(&pb.locs, 1024);
+        hp_u64map_init(&pb.fns, 1024);
+        hp_u64map_init(&pb.maps, 16);
+        uint64_t stack, val;
+        for (size_t it = 0; hp_u64map_next(&acc, &it, &stack, &val);)
+            add_stack_sample(&pb, (uint32_t)stack, (int64_t)val);
+        pthread_rwlock_unlock(&t->lock);
+        hp_u64map_fini(&pb.locs);
+        hp_u64map_fini(&pb.fns);
+        hp_u64map_fini(&pb.maps);
+        free(pb.stack);
+        hp_u64map_fini(&acc);
+    } else if (rc == 0) {
+        builder_types(b, q.type_id, 0, &q);
+    }
+    if (rc == 0)
+        hp_pprof_builder_encode(b, out);
+    hp_pprof_builder_free(b);
+    select_fini(&q);
+    if (req)
+        hotpath__v1__select_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+void ing_register_queries(ing_t *g)
+{
+    hp_rpc_server_handle(g->rpc, "ingester.ProfileTypes", handle_profile_types, g);
+    hp_rpc_server_handle(g->rpc, "ingester.LabelNames", handle_label_names, g);
+    hp_rpc_server_handle(g->rpc, "ingester.LabelValues", handle_label_values, g);
+    hp_rpc_server_handle(g->rpc, "ingester.Series", handle_series, g);
+    hp_rpc_server_handle(g->rpc, "ingester.SelectMergeStacktraces", handle_merge_stacktraces, g);
+    hp_rpc_server_handle(g->rpc, "ingester.SelectMergeProfile", handle_merge_profile, g);
+    ing_register_select_series(g);
+}

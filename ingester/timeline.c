@@ -1,0 +1,131 @@
+/* ingester.SelectSeries: profile totals over time, bucketed by step and
+ * grouped by label values. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpath/buf.h"
+#include "hotpath/hashmap.h"
+#include "hotpath/v1/rpc.pb-c.h"
+#include "ingester.h"
+
+typedef struct group {
+    hp_labels_t labels;   /* the group_by pairs present on the series */
+    hp_u64map_t points;   /* timestamp ms → sum (int64 bits) */
+} group_t;
+
+typedef struct grouping {
+    group_t *v;
+    size_t n, cap;
+} grouping_t;
+
+/* The group of a series: the values of the group_by labels it has. */
+static group_t *group_of(grouping_t *gs, const ing_series_t *s, char **by, size_t n_by)
+{
+    hp_labels_t key;
+    hp_labels_init(&key);
+    for (size_t i = 0; i < n_by; i++) {
+        hp_str_t v = hp_labels_get(&s->labels, by[i]);
+        if (v.p)
+            hp_labels_add(&key, hp_str_c(by[i]), v);
+    }
+    hp_labels_sort(&key);
+    for (size_t i = 0; i < gs->n; i++) {
+        if (hp_labels_equal(&gs->v[i].labels, &key)) {
+            hp_labels_fini(&key);
+            return &gs->v[i];
+        }
+    }
+    HP_GROW(gs->v, gs->cap, gs->n + 1);
+    group_t *g = &gs->v[gs->n++];
+    g->labels = key;
+    hp_u64map_init(&g->points, 64);
+    return g;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* types.v1.Series as field 1 of SelectSeriesResponse; points sorted. */
+static void encode_group(hp_buf_t *b, const group_t *g)
+{
+    size_t m = hp_pb_begin_len(b, 1);
+    for (size_t i = 0; i < g->labels.n; i++) {
+        size_t lm = hp_pb_begin_len(b, 1);
+        hp_pb_put_bytes(b, 1, g->labels.v[i].name.p, g->labels.v[i].name.n);
+        hp_pb_put_bytes(b, 2, g->labels.v[i].value.p, g->labels.v[i].value.n);
+        hp_pb_end_len(b, lm);
+    }
+    uint64_t *ts = hp_xmalloc((g->points.n + 1) * sizeof(uint64_t)), k, v;
+    size_t n = 0;
+    for (size_t it = 0; hp_u64map_next(&g->points, &it, &k, &v);)
+        ts[n++] = k;
+    qsort(ts, n, sizeof(uint64_t), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        hp_u64map_get(&g->points, ts[i], &v);
+        double d = (double)(int64_t)v;
+        size_t pm = hp_pb_begin_len(b, 2);
+        hp_pb_put_tag(b, 1, 1);
+        hp_buf_append(b, &d, 8); /* little-endian hosts only, as protobuf-c assumes too */
+        hp_pb_put_uint(b, 2, ts[i]);
+        hp_pb_end_len(b, pm);
+    }
+    free(ts);
+    hp_pb_end_len(b, m);
+}
+
+static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    ing_t *g = ctx;
+    Hotpath__V1__SelectSeriesRequest *req =
+        hotpath__v1__select_series_request__unpack(NULL, call->payload_len, call->payload);
+    if (req == NULL || req->select == NULL)
+        return hp_err_set(err, HP_EINVAL, "ingester.SelectSeries: malformed request");
+    ing_select_t q;
+    memset(&q, 0, sizeof(q));
+    int rc = hp_selector_parse(hp_str_c(req->select->label_selector), &q.sel, err);
+    int64_t step = req->step_ms > 0 ? req->step_ms : 15000;
+    int64_t start_ms = req->select->start;
+    q.type_id = req->select->profile_type;
+    q.start_ns = start_ms * 1000000;
+    q.end_ns = req->select->end * 1000000 + 999999;
+    grouping_t gs = {NULL, 0, 0};
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
+    if (t) {
+        pthread_rwlock_rdlock(&t->lock);
+        for (size_t i = 0; i < t->n_series; i++) {
+            const ing_series_t *s = t->series[i];
+            if (!ing_select_series(t, s, &q))
+                continue;
+            group_t *grp = group_of(&gs, s, req->group_by, req->n_group_by);
+            size_t lo, hi;
+            ing_profile_range(s, q.start_ns, q.end_ns, &lo, &hi);
+            for (size_t p = lo; p < hi; p++) {
+                int64_t t_ms = s->profiles[p].t / 1000000;
+                uint64_t bucket = (uint64_t)(start_ms + (t_ms - start_ms) / step * step);
+                bool found;
+                uint64_t *v = hp_u64map_upsert(&grp->points, bucket, 0, &found);
+                *v = (uint64_t)((int64_t)*v + s->profiles[p].total);
+            }
+        }
+        pthread_rwlock_unlock(&t->lock);
+    }
+    for (size_t i = 0; i < gs.n; i++) {
+        if (rc == 0)
+            encode_group(out, &gs.v[i]);
+        hp_labels_fini(&gs.v[i].labels);
+        hp_u64map_fini(&gs.v[i].points);
+    }
+    free(gs.v);
+    q.type_id = NULL;
+    hp_selector_fini(&q.sel);
+    hotpath__v1__select_series_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+void ing_register_select_series(ing_t *g)
+{
+    hp_rpc_server_handle(g->rpc, "ingester.SelectSeries", handle_select_series, g);
+}

@@ -1,0 +1,191 @@
+/* The scaffolding every binary shares: config, loop, pool, HTTP, signals. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpath/log.h"
+#include "hotpath/service.h"
+
+int hp_service_main_config(hp_service_t *s, const char *component, int argc, char **argv)
+{
+    memset(s, 0, sizeof(*s));
+    s->component = component;
+    hp_err_t err;
+    hp_err_clear(&err);
+    int rc = hp_config_load(&s->cfg, argc, argv, &err);
+    if (rc == HP_ENOTFOUND) {
+        hp_buf_t usage = HP_BUF_INIT;
+        hp_config_usage(&usage);
+        printf("usage: hotpath-%s [flags]\n\n%s", component, hp_buf_cstr(&usage));
+        hp_buf_fini(&usage);
+        return 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "hotpath-%s: %s\n", component, err.msg);
+        return 2;
+    }
+    int level = hp_log_level_parse(s->cfg.log.level ? s->cfg.log.level : "info");
+    hp_log_setup(component, level < 0 ? HP_LOG_INFO : (hp_log_level_t)level);
+    return 0;
+}
+
+/* GET /ready: 200 "ready" or 503 with the component's reason. */
+static void handle_ready(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    hp_service_t *s = ctx;
+    hp_buf_t why = HP_BUF_INIT;
+    bool ok = s->ready_fn == NULL || s->ready_fn(s->ready_ctx, &why);
+    if (ok) {
+        hp_buf_puts(&resp->body, "ready\n");
+    } else {
+        resp->status = 503;
+        hp_buf_printf(&resp->body, "not ready: %.*s\n", (int)why.len, (const char *)why.data);
+    }
+    hp_buf_fini(&why);
+}
+
+static void handle_metrics(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    hp_service_t *s = ctx;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    hp_metrics_render(s->metrics, &resp->body);
+}
+
+static void handle_config(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    hp_service_t *s = ctx;
+    resp->content_type = "text/yaml; charset=utf-8";
+    hp_config_dump_yaml(&s->cfg, &resp->body);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    hp_service_t *s = h->data;
+    HP_INFO("stopping", "signal=%d", signum);
+    uv_signal_stop(&s->sig_term);
+    uv_signal_stop(&s->sig_int);
+    uv_stop(&s->loop);
+}
+
+int hp_service_start(hp_service_t *s, hp_err_t *err)
+{
+    s->started_ms = hp_now_ms();
+    if (uv_loop_init(&s->loop) != 0)
+        return hp_err_set(err, HP_EINTERNAL, "cannot create the event loop");
+    s->loop_ok = true;
+    int rc = hp_pool_start((size_t)s->cfg.server.worker_threads, &s->pool);
+    if (rc != 0)
+        return hp_err_set(err, rc, "cannot start %lld worker threads",
+                          (long long)s->cfg.server.worker_threads);
+    s->metrics = hp_metrics_new();
+    hp_http_config_t hc = {s->cfg.server.http_listen_address, (int)s->cfg.server.http_listen_port,
+                           (size_t)s->cfg.limits.ingestion_body_limit_bytes};
+    rc = hp_http_server_new(&s->loop, s->pool, &hc, &s->http, err);
+    if (rc != 0)
+        return rc;
+    hp_http_route(s->http, "GET", "/ready", handle_ready, s);
+    hp_http_route(s->http, "GET", "/metrics", handle_metrics, s);
+    hp_http_route(s->http, "GET", "/config", handle_config, s);
+    uv_signal_init(&s->loop, &s->sig_term);
+    uv_signal_init(&s->loop, &s->sig_int);
+    s->sig_term.data = s->sig_int.data = s;
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    s->signals_ok = true;
+    HP_INFO("listening", "http=%s:%d", s->cfg.server.http_listen_address, hp_http_port(s->http));
+    return 0;
+}
+
+void hp_service_on_ready(hp_service_t *s, hp_ready_fn fn, void *ctx)
+{
+    s->ready_fn = fn;
+    s->ready_ctx = ctx;
+}
+
+void hp_service_on_stop(hp_service_t *s, hp_stop_fn fn, void *ctx)
+{
+    s->stop_fn = fn;
+    s->stop_ctx = ctx;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void hp_service_run(hp_service_t *s)
+{
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (s->stop_fn)
+        s->stop_fn(s->stop_ctx);
+    if (s->http)
+        hp_http_server_stop(s->http);
+    if (s->signals_ok) {
+        uv_close((uv_handle_t *)&s->sig_term, NULL);
+        uv_close((uv_handle_t *)&s->sig_int, NULL);
+        s->signals_ok = false;
+    }
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+}
+
+void hp_service_fini(hp_service_t *s)
+{
+    if (s->http && s->loop_ok)
+        hp_http_server_stop(s->http);
+    hp_pool_stop(s->pool);
+    s->pool = NULL;
+    if (s->loop_ok) {
+        if (s->signals_ok) {
+            uv_close((uv_handle_t *)&s->sig_term, NULL);
+            uv_close((uv_handle_t *)&s->sig_int, NULL);
+        }
+        uv_walk(&s->loop, close_walk, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+    }
+    hp_http_server_free(s->http);
+    s->http = NULL;
+    if (s->loop_ok)
+        uv_loop_close(&s->loop);
+    s->loop_ok = false;
+    hp_metrics_free(s->metrics);
+    s->metrics = NULL;
+    hp_config_fini(&s->cfg);
+}
+
+/* Tenant IDs: Pyroscope's rules (docs: about-tenant-ids). */
+static bool tenant_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           strchr("!-_.*'()", c) != NULL;
+}
+
+int hp_tenant_validate(hp_str_t t, hp_err_t *err)
+{
+    if (t.n == 0)
+        return hp_err_set(err, HP_EAUTH, "no org id: the X-Scope-OrgID header is empty");
+    if (t.n > 150)
+        return hp_err_set(err, HP_EINVAL, "tenant ID too long: %zu > 150 characters", t.n);
+    if (hp_str_eq_c(t, ".") || hp_str_eq_c(t, ".."))
+        return hp_err_set(err, HP_EINVAL, "tenant ID '%.*s' is not allowed", (int)t.n, t.p);
+    for (size_t i = 0; i < t.n; i++)
+        if (t.p[i] == '\0' || !tenant_char(t.p[i]))
+            return hp_err_set(err, HP_EINVAL,
+                              "tenant ID has an invalid character at %zu: allowed are a-z A-Z 0-9 ! - _ . * ' ( )",
+                              i + 1);
+    return 0;
+}
+
+int hp_tenant_from_request(const hp_config_t *cfg, const hp_http_request_t *req, hp_str_t *tenant,
+                           hp_err_t *err)
+{
+    if (!cfg->auth.multitenancy_enabled) {
+        *tenant = HP_STR("anonymous");
+        return 0;
+    }
+    hp_str_t h = hp_http_header(req, "x-scope-orgid");
+    if (h.p == NULL)
+        return hp_err_set(err, HP_EAUTH, "no org id: multi-tenancy is on and the X-Scope-OrgID header is missing");
+    *tenant = h;
+    return hp_tenant_validate(h, err);
+}

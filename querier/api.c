@@ -1,0 +1,312 @@
+/* querier.v1.QuerierService over Connect (application/proto and
+ * application/json): one table entry per method. */
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "google/v1/profile.pb-c.h"
+#include "hotpath/connect.h"
+#include "hotpath/hashmap.h"
+#include "hotpath/v1/rpc.pb-c.h"
+#include "querier.h"
+#include "querier/v1/querier.pb-c.h"
+#include "types/v1/types.pb-c.h"
+
+/* Runs one method: req decoded, out receives the binary response. */
+typedef int (*method_fn)(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out,
+                         hp_err_t *err);
+
+typedef struct method {
+    const char *path;
+    const ProtobufCMessageDescriptor *req, *resp;
+    method_fn fn;
+} method_t;
+
+static void pack(const ProtobufCMessage *m, hp_buf_t *out)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    hp_buf_reserve(out, n);
+    out->len += protobuf_c_message_pack(m, out->data + out->len);
+}
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* ---- names: LabelNames, LabelValues ---- */
+
+/* Calls method with the request as is, and merges the `names` lists of
+ * the replies (types.v1 LabelNames/LabelValues responses share the shape). */
+static int merged_names(qry_t *q, hp_str_t tenant, const char *method, const ProtobufCMessage *req,
+                        hp_buf_t *out, hp_err_t *err)
+{
+    hp_buf_t body = HP_BUF_INIT;
+    pack(req, &body);
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout(q, method, tenant, body.data, body.len, &t, &n, err);
+    hp_buf_fini(&body);
+    Types__V1__LabelNamesResponse **parts = hp_xcalloc(n + 1, sizeof(*parts));
+    char **all = NULL;
+    size_t total = 0, cap = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        parts[i] = types__v1__label_names_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (parts[i] == NULL) {
+            rc = hp_err_set(err, HP_EUNAVAIL, "%s: malformed reply from an ingester", method);
+            break;
+        }
+        HP_GROW(all, cap, total + parts[i]->n_names);
+        for (size_t k = 0; k < parts[i]->n_names; k++)
+            all[total++] = parts[i]->names[k];
+    }
+    if (rc == 0) {
+        qsort(all, total, sizeof(char *), cmp_cstr);
+        size_t o = 0;
+        for (size_t i = 0; i < total; i++)
+            if (o == 0 || strcmp(all[o - 1], all[i]) != 0)
+                all[o++] = all[i];
+        Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
+        resp.names = all;
+        resp.n_names = o;
+        pack(&resp.base, out);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (parts[i])
+            types__v1__label_names_response__free_unpacked(parts[i], NULL);
+    free(parts);
+    free(all);
+    qry_targets_free(t, n);
+    return rc;
+}
+
+static int label_names(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    return merged_names(q, tenant, "ingester.LabelNames", req, out, err);
+}
+
+static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    const Types__V1__LabelValuesRequest *r = (const Types__V1__LabelValuesRequest *)req;
+    if (r->name == NULL || *r->name == '\0')
+        return hp_err_set(err, HP_EINVAL, "name is required");
+    return merged_names(q, tenant, "ingester.LabelValues", req, out, err);
+}
+
+/* ---- ProfileTypes ---- */
+
+static int cmp_type(const void *a, const void *b)
+{
+    const Types__V1__ProfileType *x = *(Types__V1__ProfileType *const *)a;
+    const Types__V1__ProfileType *y = *(Types__V1__ProfileType *const *)b;
+    return strcmp(x->id, y->id);
+}
+
+static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    const Querier__V1__ProfileTypesRequest *r = (const Querier__V1__ProfileTypesRequest *)req;
+    Hotpath__V1__ProfileTypesRequest ir = HOTPATH__V1__PROFILE_TYPES_REQUEST__INIT;
+    ir.start = r->start;
+    ir.end = r->end;
+    hp_buf_t body = HP_BUF_INIT;
+    pack(&ir.base, &body);
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout(q, "ingester.ProfileTypes", tenant, body.data, body.len, &t, &n, err);
+    hp_buf_fini(&body);
+    Hotpath__V1__ProfileTypesResponse **parts = hp_xcalloc(n + 1, sizeof(*parts));
+    Types__V1__ProfileType **all = NULL;
+    size_t total = 0, cap = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        parts[i] = hotpath__v1__profile_types_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (parts[i] == NULL) {
+            rc = hp_err_set(err, HP_EUNAVAIL, "ProfileTypes: malformed reply from an ingester");
+            break;
+        }
+        HP_GROW(all, cap, total + parts[i]->n_types);
+        for (size_t k = 0; k < parts[i]->n_types; k++)
+            all[total++] = parts[i]->types[k];
+    }
+    if (rc == 0) {
+        qsort(all, total, sizeof(*all), cmp_type);
+        size_t o = 0;
+        for (size_t i = 0; i < total; i++)
+            if (o == 0 || strcmp(all[o - 1]->id, all[i]->id) != 0)
+                all[o++] = all[i];
+        Querier__V1__ProfileTypesResponse resp = QUERIER__V1__PROFILE_TYPES_RESPONSE__INIT;
+        resp.profile_types = all;
+        resp.n_profile_types = o;
+        pack(&resp.base, out);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (parts[i])
+            hotpath__v1__profile_types_response__free_unpacked(parts[i], NULL);
+    free(parts);
+    free(all);
+    qry_targets_free(t, n);
+    return rc;
+}
+
+/* ---- Series ---- */
+
+/* Label sets from every ingester, deduplicated by their encoding. */
+static int series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    hp_buf_t body = HP_BUF_INIT;
+    pack(req, &body);
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout(q, "ingester.Series", tenant, body.data, body.len, &t, &n, err);
+    hp_buf_fini(&body);
+    hp_u64map_t seen;
+    hp_u64map_init(&seen, 64);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        Querier__V1__SeriesResponse *r = querier__v1__series_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (r == NULL) {
+            rc = hp_err_set(err, HP_EUNAVAIL, "Series: malformed reply from an ingester");
+            break;
+        }
+        for (size_t k = 0; k < r->n_labels_set; k++) {
+            hp_buf_t one = HP_BUF_INIT;
+            pack(&r->labels_set[k]->base, &one);
+            bool found;
+            hp_u64map_upsert(&seen, XXH3_64bits(one.data, one.len), 1, &found);
+            if (!found)
+                hp_pb_put_bytes(out, 2, one.data, one.len);
+            hp_buf_fini(&one);
+        }
+        querier__v1__series_response__free_unpacked(r, NULL);
+    }
+    hp_u64map_fini(&seen);
+    qry_targets_free(t, n);
+    return rc;
+}
+
+/* ---- Select* ---- */
+
+static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out,
+                             hp_err_t *err)
+{
+    const Querier__V1__SelectMergeStacktracesRequest *r = (const void *)req;
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end};
+    int rc = qry_check_select(q, &s, err);
+    if (rc == 0 && r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_UNSPECIFIED &&
+        r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_FLAMEGRAPH)
+        rc = hp_err_set(err, HP_EUNSUPPORTED, "format %d is not supported yet: use PROFILE_FORMAT_FLAMEGRAPH",
+                        (int)r->format);
+    hp_tree_t *tree = NULL;
+    if (rc == 0)
+        rc = qry_merge_tree(q, tenant, &s, &tree, err);
+    if (rc != 0)
+        return rc;
+    hp_flamegraph_t fg;
+    hp_flamegraph_build(tree, qry_max_nodes(q, r->max_nodes), &fg);
+    hp_flamegraph_encode_proto(&fg, 1, out);
+    hp_flamegraph_fini(&fg);
+    hp_tree_free(tree);
+    return 0;
+}
+
+static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    const Querier__V1__SelectMergeProfileRequest *r = (const void *)req;
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end};
+    int rc = qry_check_select(q, &s, err);
+    return rc == 0 ? qry_merge_pprof(q, tenant, &s, out, err) : rc;
+}
+
+/* types.v1.Series as field 1 of SelectSeriesResponse. */
+static void encode_series(const qry_series_t *x, hp_buf_t *out)
+{
+    size_t m = hp_pb_begin_len(out, 1);
+    for (size_t i = 0; i < x->labels.n; i++) {
+        size_t lm = hp_pb_begin_len(out, 1);
+        hp_pb_put_bytes(out, 1, x->labels.v[i].name.p, x->labels.v[i].name.n);
+        hp_pb_put_bytes(out, 2, x->labels.v[i].value.p, x->labels.v[i].value.n);
+        hp_pb_end_len(out, lm);
+    }
+    for (size_t i = 0; i < x->n_points; i++) {
+        size_t pm = hp_pb_begin_len(out, 2);
+        if (x->points[i].value != 0) {
+            hp_pb_put_tag(out, 1, 1);
+            hp_buf_append(out, &x->points[i].value, 8);
+        }
+        hp_pb_put_uint(out, 2, (uint64_t)x->points[i].ts_ms);
+        hp_pb_end_len(out, pm);
+    }
+    hp_pb_end_len(out, m);
+}
+
+static int select_series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    const Querier__V1__SelectSeriesRequest *r = (const void *)req;
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end};
+    int rc = qry_check_select(q, &s, err);
+    if (rc != 0)
+        return rc;
+    if (!(r->step > 0) || r->step > 1e9)
+        return hp_err_set(err, HP_EINVAL, "step must be a positive number of seconds, got %g", r->step);
+    if (r->aggregation == TYPES__V1__TIME_SERIES_AGGREGATION_TYPE__TIME_SERIES_AGGREGATION_TYPE_AVERAGE)
+        return hp_err_set(err, HP_EUNSUPPORTED, "average aggregation is not supported yet: use sum");
+    qry_series_set_t set;
+    rc = qry_select_series(q, tenant, &s, r->group_by, r->n_group_by, (int64_t)(r->step * 1000), &set, err);
+    size_t limit = r->limit > 0 ? (size_t)r->limit : set.n;
+    for (size_t i = 0; rc == 0 && i < set.n && i < limit; i++)
+        encode_series(&set.v[i], out);
+    qry_series_set_fini(&set);
+    return rc;
+}
+
+static const method_t methods[] = {
+    {"/querier.v1.QuerierService/ProfileTypes", &querier__v1__profile_types_request__descriptor,
+     &querier__v1__profile_types_response__descriptor, profile_types},
+    {"/querier.v1.QuerierService/LabelNames", &types__v1__label_names_request__descriptor,
+     &types__v1__label_names_response__descriptor, label_names},
+    {"/querier.v1.QuerierService/LabelValues", &types__v1__label_values_request__descriptor,
+     &types__v1__label_values_response__descriptor, label_values},
+    {"/querier.v1.QuerierService/Series", &querier__v1__series_request__descriptor,
+     &querier__v1__series_response__descriptor, series},
+    {"/querier.v1.QuerierService/SelectMergeStacktraces",
+     &querier__v1__select_merge_stacktraces_request__descriptor,
+     &querier__v1__select_merge_stacktraces_response__descriptor, merge_stacktraces},
+    {"/querier.v1.QuerierService/SelectMergeProfile", &querier__v1__select_merge_profile_request__descriptor,
+     &google__v1__profile__descriptor, merge_profile},
+    {"/querier.v1.QuerierService/SelectSeries", &querier__v1__select_series_request__descriptor,
+     &querier__v1__select_series_response__descriptor, select_series},
+};
+
+typedef struct binding {
+    qry_t *q;
+    const method_t *m;
+} binding_t;
+
+static void handle(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    const binding_t *b = ctx;
+    hp_err_t err;
+    hp_err_clear(&err);
+    hp_str_t tenant;
+    ProtobufCMessage *msg = NULL;
+    hp_connect_codec_t codec = HP_CONNECT_PROTO;
+    hp_buf_t out = HP_BUF_INIT;
+    int64_t t0 = hp_mono_ms();
+    int rc = hp_tenant_from_request(b->q->cfg, req, &tenant, &err);
+    if (rc == 0)
+        rc = hp_connect_decode(req, b->m->req, 64u << 20, &msg, &codec, &err);
+    if (rc == 0)
+        rc = b->m->fn(b->q, tenant, msg, &out, &err);
+    if (rc == 0)
+        hp_connect_respond_raw(resp, codec, b->m->resp, out.data, out.len);
+    else
+        hp_connect_error(resp, &err);
+    hp_metric_observe(b->q->m_query_seconds, (double)(hp_mono_ms() - t0) / 1000.0);
+    hp_buf_fini(&out);
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+void qry_register_connect(qry_t *q)
+{
+    binding_t *bs = hp_arena_alloc(&q->arena, HP_ARRAY_LEN(methods) * sizeof(binding_t));
+    for (size_t i = 0; i < HP_ARRAY_LEN(methods); i++) {
+        bs[i] = (binding_t){q, &methods[i]};
+        hp_http_route(q->svc->http, "POST", methods[i].path, handle, &bs[i]);
+    }
+}

@@ -1,0 +1,89 @@
+/*
+ * querier.h — the querier's state and what its files share.
+ *
+ * The querier is stateless: it validates a query, fans it out to every
+ * ingester over nng, merges what comes back (trees, pprofs, series, label
+ * sets) and renders it in the format the caller asked for.
+ */
+#ifndef HOTPATH_QUERIER_H
+#define HOTPATH_QUERIER_H
+
+#include "hotpath/arena.h"
+#include "hotpath/rpc.h"
+#include "hotpath/selector.h"
+#include "hotpath/service.h"
+#include "hotpath/tree.h"
+
+typedef struct qry {
+    hp_service_t *svc;        /* borrowed */
+    const hp_config_t *cfg;   /* borrowed */
+    char **member_urls;       /* owned */
+    hp_rpc_client_t **clients; /* owned */
+    size_t n_members;
+    hp_metric_t *m_query_seconds;
+    hp_arena_t arena; /* route bindings */
+} qry_t;
+
+int qry_new(hp_service_t *svc, qry_t **out, hp_err_t *err) HP_WUR;
+void qry_free(qry_t *q);
+
+void qry_register_connect(qry_t *q); /* api.c: querier.v1.QuerierService */
+void qry_register_render(qry_t *q);  /* render.c: /pyroscope/render & co */
+
+/* Calls method on every ingester with payload and waits for all. On
+ * success *targets (caller frees with qry_targets_free) holds one reply
+ * per ingester. Any failure fails the query: a partial answer would be a
+ * wrong answer. */
+int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, const void *payload, size_t len,
+               hp_rpc_target_t **targets, size_t *n, hp_err_t *err) HP_WUR;
+void qry_targets_free(hp_rpc_target_t *targets, size_t n);
+
+/* A validated selection (profile type + selector + time range in ms). */
+typedef struct qry_select {
+    const char *type_id;  /* borrowed */
+    const char *selector; /* borrowed */
+    int64_t start_ms, end_ms;
+} qry_select_t;
+
+/* Checks the selection's type, selector and time range (and the
+ * max_query_length limit); HP_EINVAL with the reason otherwise. */
+int qry_check_select(const qry_t *q, const qry_select_t *s, hp_err_t *err) HP_WUR;
+
+/* The merged call tree of a selection (caller frees with hp_tree_free). */
+int qry_merge_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_tree_t **out,
+                   hp_err_t *err) HP_WUR;
+
+/* The merged pprof of a selection, encoded into out. */
+int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *out,
+                    hp_err_t *err) HP_WUR;
+
+/* One merged time series: labels, and points sorted by time. */
+typedef struct qry_point {
+    int64_t ts_ms;
+    double value;
+} qry_point_t;
+
+typedef struct qry_series {
+    hp_labels_t labels; /* strings owned by the qry_series_set_t arena */
+    qry_point_t *points;
+    size_t n_points, cap_points;
+} qry_series_t;
+
+typedef struct qry_series_set {
+    hp_arena_t arena;
+    qry_series_t *v;
+    size_t n, cap;
+} qry_series_set_t;
+
+/* Totals over time of a selection, by step and grouped by labels, merged
+ * across ingesters (points at the same time summed). */
+int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **group_by,
+                      size_t n_group_by, int64_t step_ms, qry_series_set_t *out,
+                      hp_err_t *err) HP_WUR;
+void qry_series_set_fini(qry_series_set_t *set);
+
+/* The flame graph node limit a request gets: its own if set (capped at
+ * the maximum), else the default. */
+int64_t qry_max_nodes(const qry_t *q, int64_t requested);
+
+#endif

@@ -1,0 +1,345 @@
+/* The legacy HTTP API the Pyroscope UI and scripts use:
+ * GET /pyroscope/render (flamebearer JSON with a timeline),
+ * GET /pyroscope/label-values and GET /pyroscope/labels. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpath/attime.h"
+#include "hotpath/v1/rpc.pb-c.h"
+#include "querier.h"
+#include "types/v1/types.pb-c.h"
+
+/* Grafana's interval rounding, with Pyroscope's 15 s minimum. */
+static int64_t point_interval_ms(int64_t from_ms, int64_t until_ms)
+{
+    static const int64_t steps[][2] = {
+        {1500, 1000}, {3500, 2000}, {7500, 5000}, {12500, 10000}, {17500, 15000}, {25000, 20000},
+        {45000, 30000}, {90000, 60000}, {210000, 120000}, {450000, 300000}, {750000, 600000},
+        {1050000, 900000}, {1500000, 1200000}, {2700000, 1800000}, {5400000, 3600000},
+        {9000000, 7200000}, {16200000, 10800000}, {32400000, 21600000}, {86400000, 43200000},
+        {604800000, 86400000}, {1814400000, 604800000}, {3628800000, 2592000000},
+    };
+    int64_t raw = (until_ms - from_ms) / 1500, step = 31536000000;
+    for (size_t i = 0; i < HP_ARRAY_LEN(steps); i++) {
+        if (raw < steps[i][0]) {
+            step = steps[i][1];
+            break;
+        }
+    }
+    return step < 15000 ? 15000 : step;
+}
+
+/* from/until as Pyroscope parses them, defaulting to the last hour. */
+static int time_params(const hp_http_request_t *req, const char *from_name, const char *until_name,
+                       int64_t *from_ms, int64_t *until_ms, hp_err_t *err)
+{
+    int64_t now = hp_now_ns(), f = now - 3600LL * 1000000000, u = now;
+    hp_str_t v;
+    if (hp_http_query(req, from_name, &v) && v.n && hp_attime_parse(v, now, &f, err) != 0)
+        return hp_err_set(err, HP_EINVAL, "%s: %s", from_name, err->msg);
+    if (hp_http_query(req, until_name, &v) && v.n && hp_attime_parse(v, now, &u, err) != 0)
+        return hp_err_set(err, HP_EINVAL, "%s: %s", until_name, err->msg);
+    if (f > u)
+        return hp_err_set(err, HP_EINVAL, "%s is after %s", from_name, until_name);
+    *from_ms = f / 1000000;
+    *until_ms = u / 1000000;
+    return 0;
+}
+
+static int64_t int_param(const hp_http_request_t *req, const char *name, int64_t dflt)
+{
+    hp_str_t v;
+    if (!hp_http_query(req, name, &v) || v.n == 0 || v.n > 18)
+        return dflt;
+    int64_t x = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return dflt;
+        x = x * 10 + (v.p[i] - '0');
+    }
+    return x;
+}
+
+/* Flamebearer metadata: units and sample rate as Pyroscope exports them. */
+static void write_metadata(hp_buf_t *b, const hp_profile_type_t *pt)
+{
+    static const char *const object_types[] = {"inuse_objects", "alloc_objects", "goroutine", "samples"};
+    const char *units = NULL;
+    int64_t rate = 100;
+    for (size_t i = 0; i < HP_ARRAY_LEN(object_types); i++)
+        if (hp_str_eq_c(pt->sample_type, object_types[i]))
+            units = "objects";
+    if (hp_str_eq_c(pt->sample_type, "cpu")) {
+        units = "samples";
+        rate = 1000000000;
+    }
+    hp_buf_puts(b, "\"metadata\":{\"format\":\"single\",\"spyName\":\"\",\"sampleRate\":");
+    hp_buf_put_i64(b, rate);
+    hp_buf_puts(b, ",\"units\":");
+    if (units)
+        hp_buf_put_json_str(b, units, strlen(units));
+    else
+        hp_buf_put_json_str(b, pt->sample_unit.p, pt->sample_unit.n);
+    hp_buf_puts(b, ",\"name\":");
+    hp_buf_put_json_str(b, pt->sample_type.p, pt->sample_type.n);
+    hp_buf_putc(b, '}');
+}
+
+/* A timeline: one sample per step from start, zeros where no data. */
+static void write_timeline(hp_buf_t *b, const qry_series_t *x, int64_t start_ms, int64_t until_ms,
+                           int64_t step_ms)
+{
+    hp_buf_puts(b, "{\"startTime\":");
+    hp_buf_put_i64(b, start_ms / 1000);
+    hp_buf_puts(b, ",\"samples\":[");
+    size_t p = 0;
+    for (int64_t ts = start_ms, i = 0; ts <= until_ms; ts += step_ms, i++) {
+        double v = 0;
+        while (x && p < x->n_points && x->points[p].ts_ms < ts)
+            p++;
+        if (x && p < x->n_points && x->points[p].ts_ms == ts)
+            v = x->points[p].value;
+        if (i)
+            hp_buf_putc(b, ',');
+        hp_buf_put_i64(b, (int64_t)v);
+    }
+    hp_buf_puts(b, "],\"durationDelta\":");
+    hp_buf_put_i64(b, step_ms / 1000);
+    hp_buf_puts(b, ",\"watermarks\":null}");
+}
+
+typedef struct render_query {
+    char *type_id;
+    hp_profile_type_t pt;
+    const char *selector; /* arena */
+    int64_t from_ms, until_ms, step_ms, start_ms;
+    int64_t max_nodes;
+    hp_str_t group_by;
+} render_query_t;
+
+static int parse_render(qry_t *q, const hp_http_request_t *req, render_query_t *r, hp_err_t *err)
+{
+    hp_str_t query, fmt;
+    if (!hp_http_query(req, "query", &query) || query.n == 0)
+        return hp_err_set(err, HP_EINVAL, "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
+    if (hp_http_query(req, "format", &fmt) && fmt.n && !hp_str_eq_c(fmt, "json"))
+        return hp_err_set(err, HP_EUNSUPPORTED, "format=%.*s is not supported yet: use json",
+                          (int)HP_MIN(fmt.n, 32), fmt.p);
+    hp_selector_t sel;
+    int rc = hp_selector_parse_query(query, &r->type_id, &sel, err);
+    if (rc != 0)
+        return rc;
+    hp_selector_fini(&sel);
+    if (hp_profile_type_parse(hp_str_c(r->type_id), &r->pt, err) != 0)
+        return HP_EINVAL;
+    const char *brace = memchr(query.p, '{', query.n);
+    r->selector = brace ? hp_arena_strndup(req->arena, brace, query.n - (size_t)(brace - query.p)) : "{}";
+    rc = time_params(req, "from", "until", &r->from_ms, &r->until_ms, err);
+    if (rc != 0)
+        return rc;
+    r->step_ms = point_interval_ms(r->from_ms, r->until_ms);
+    r->start_ms = r->from_ms / r->step_ms * r->step_ms;
+    r->max_nodes = qry_max_nodes(q, int_param(req, "maxNodes", int_param(req, "max-nodes", 0)));
+    if (!hp_http_query(req, "groupBy", &r->group_by))
+        r->group_by = HP_STR("");
+    return 0;
+}
+
+static void write_groups(hp_buf_t *b, const qry_series_set_t *set, const render_query_t *r)
+{
+    hp_buf_puts(b, "\"groups\":{");
+    for (size_t i = 0; i < set->n; i++) {
+        if (i)
+            hp_buf_putc(b, ',');
+        hp_str_t key = set->v[i].labels.n ? set->v[i].labels.v[0].value : HP_STR("*");
+        hp_buf_put_json_str(b, key.p, key.n);
+        hp_buf_putc(b, ':');
+        write_timeline(b, &set->v[i], r->start_ms, r->until_ms, r->step_ms);
+    }
+    hp_buf_putc(b, '}');
+}
+
+static int render(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *b, hp_err_t *err)
+{
+    qry_select_t s = {r->type_id, r->selector, r->start_ms, r->until_ms};
+    int rc = qry_check_select(q, &s, err);
+    hp_tree_t *tree = NULL;
+    if (rc == 0)
+        rc = qry_merge_tree(q, tenant, &s, &tree, err);
+    qry_series_set_t total, groups;
+    memset(&total, 0, sizeof(total));
+    memset(&groups, 0, sizeof(groups));
+    if (rc == 0)
+        rc = qry_select_series(q, tenant, &s, NULL, 0, r->step_ms, &total, err);
+    char *by = hp_xstrndup(r->group_by.p, r->group_by.n);
+    if (rc == 0 && r->group_by.n)
+        rc = qry_select_series(q, tenant, &s, &by, 1, r->step_ms, &groups, err);
+    if (rc == 0) {
+        hp_flamegraph_t fg;
+        hp_flamegraph_build(tree, r->max_nodes, &fg);
+        hp_buf_puts(b, "{\"version\":1,\"flamebearer\":");
+        hp_flamegraph_write_flamebearer(&fg, b);
+        hp_flamegraph_fini(&fg);
+        hp_buf_putc(b, ',');
+        write_metadata(b, &r->pt);
+        hp_buf_puts(b, ",\"timeline\":");
+        write_timeline(b, total.n ? &total.v[0] : NULL, r->start_ms, r->until_ms, r->step_ms);
+        hp_buf_putc(b, ',');
+        if (r->group_by.n)
+            write_groups(b, &groups, r);
+        else
+            hp_buf_puts(b, "\"groups\":null");
+        hp_buf_puts(b, ",\"heatmap\":null}");
+    }
+    free(by);
+    hp_tree_free(tree);
+    qry_series_set_fini(&total);
+    qry_series_set_fini(&groups);
+    return rc;
+}
+
+static void handle_render(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    qry_t *q = ctx;
+    hp_err_t err;
+    hp_err_clear(&err);
+    hp_str_t tenant;
+    render_query_t r;
+    memset(&r, 0, sizeof(r));
+    int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
+    if (rc == 0)
+        rc = parse_render(q, req, &r, &err);
+    if (rc == 0)
+        rc = render(q, tenant, &r, &resp->body, &err);
+    if (rc == 0) {
+        resp->content_type = "application/json";
+    } else {
+        hp_buf_reset(&resp->body);
+        hp_http_error_from(resp, &err);
+    }
+    free(r.type_id);
+}
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A JSON array of strings. */
+static void write_names(hp_buf_t *b, char **names, size_t n)
+{
+    hp_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            hp_buf_putc(b, ',');
+        hp_buf_put_json_str(b, names[i], strlen(names[i]));
+    }
+    hp_buf_putc(b, ']');
+}
+
+/* Asks every ingester for names (label names, or the values of a label,
+ * or profile type IDs when label is __name__) and answers a JSON array. */
+static int legacy_names(qry_t *q, hp_str_t tenant, const char *label, int64_t from_ms, int64_t until_ms,
+                        hp_buf_t *out, hp_err_t *err)
+{
+    hp_buf_t body = HP_BUF_INIT;
+    const char *method;
+    bool types = label && strcmp(label, "__name__") == 0;
+    if (types) {
+        Hotpath__V1__ProfileTypesRequest r = HOTPATH__V1__PROFILE_TYPES_REQUEST__INIT;
+        r.start = from_ms, r.end = until_ms;
+        hp_buf_reserve(&body, hotpath__v1__profile_types_request__get_packed_size(&r) + 1);
+        body.len = hotpath__v1__profile_types_request__pack(&r, body.data);
+        method = "ingester.ProfileTypes";
+    } else if (label) {
+        Types__V1__LabelValuesRequest r = TYPES__V1__LABEL_VALUES_REQUEST__INIT;
+        r.name = (char *)label, r.start = from_ms, r.end = until_ms;
+        hp_buf_reserve(&body, types__v1__label_values_request__get_packed_size(&r) + 1);
+        body.len = types__v1__label_values_request__pack(&r, body.data);
+        method = "ingester.LabelValues";
+    } else {
+        Types__V1__LabelNamesRequest r = TYPES__V1__LABEL_NAMES_REQUEST__INIT;
+        r.start = from_ms, r.end = until_ms;
+        hp_buf_reserve(&body, types__v1__label_names_request__get_packed_size(&r) + 1);
+        body.len = types__v1__label_names_request__pack(&r, body.data);
+        method = "ingester.LabelNames";
+    }
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout(q, method, tenant, body.data, body.len, &t, &n, err);
+    hp_buf_fini(&body);
+    char **all = NULL;
+    size_t total = 0, cap = 0;
+    void **parts = hp_xcalloc(n + 1, sizeof(void *));
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (types) {
+            Hotpath__V1__ProfileTypesResponse *r =
+                hotpath__v1__profile_types_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+            parts[i] = r;
+            for (size_t k = 0; r && k < r->n_types; k++) {
+                HP_GROW(all, cap, total + 1);
+                all[total++] = r->types[k]->id;
+            }
+        } else {
+            Types__V1__LabelNamesResponse *r =
+                types__v1__label_names_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+            parts[i] = r;
+            for (size_t k = 0; r && k < r->n_names; k++) {
+                HP_GROW(all, cap, total + 1);
+                all[total++] = r->names[k];
+            }
+        }
+    }
+    if (rc == 0) {
+        qsort(all, total, sizeof(char *), cmp_cstr);
+        size_t o = 0;
+        for (size_t i = 0; i < total; i++)
+            if (o == 0 || strcmp(all[o - 1], all[i]) != 0)
+                all[o++] = all[i];
+        write_names(out, all, o);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (parts[i])
+            protobuf_c_message_free_unpacked(parts[i], NULL);
+    free(parts);
+    free(all);
+    qry_targets_free(t, n);
+    return rc;
+}
+
+static void handle_legacy_names(qry_t *q, const hp_http_request_t *req, hp_http_response_t *resp,
+                                bool values)
+{
+    hp_err_t err;
+    hp_err_clear(&err);
+    hp_str_t tenant, label = HP_STR("");
+    int64_t from_ms = 0, until_ms = 0;
+    int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
+    if (rc == 0 && values && (!hp_http_query(req, "label", &label) || label.n == 0))
+        rc = hp_err_set(&err, HP_EINVAL, "label is required");
+    if (rc == 0)
+        rc = time_params(req, "from", "until", &from_ms, &until_ms, &err);
+    char *name = values ? hp_arena_strndup(req->arena, label.p, label.n) : NULL;
+    if (rc == 0)
+        rc = legacy_names(q, tenant, name, from_ms, until_ms, &resp->body, &err);
+    if (rc == 0) {
+        resp->content_type = "application/json";
+    } else {
+        hp_buf_reset(&resp->body);
+        hp_http_error_from(resp, &err);
+    }
+}
+
+static void handle_label_values(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    handle_legacy_names(ctx, req, resp, true);
+}
+
+static void handle_labels(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    handle_legacy_names(ctx, req, resp, false);
+}
+
+void qry_register_render(qry_t *q)
+{
+    hp_http_route(q->svc->http, "GET", "/pyroscope/render", handle_render, q);
+    hp_http_route(q->svc->http, "GET", "/pyroscope/label-values", handle_label_values, q);
+    hp_http_route(q->svc->http, "GET", "/pyroscope/labels", handle_labels, q);
+}

@@ -1,0 +1,108 @@
+/* Merging time series from ingesters: same labels → one series, points
+ * at the same time summed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpath/v1/rpc.pb-c.h"
+#include "querier.h"
+
+void qry_series_set_fini(qry_series_set_t *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        hp_labels_fini(&set->v[i].labels);
+        free(set->v[i].points);
+    }
+    free(set->v);
+    hp_arena_fini(&set->arena);
+    memset(set, 0, sizeof(*set));
+}
+
+static qry_series_t *find_or_add(qry_series_set_t *set, const Types__V1__Series *s)
+{
+    hp_labels_t ls;
+    hp_labels_init(&ls);
+    for (size_t i = 0; i < s->n_labels; i++)
+        hp_labels_add(&ls, hp_str_c(s->labels[i]->name), hp_str_c(s->labels[i]->value));
+    hp_labels_sort(&ls);
+    for (size_t i = 0; i < set->n; i++) {
+        if (hp_labels_equal(&set->v[i].labels, &ls)) {
+            hp_labels_fini(&ls);
+            return &set->v[i];
+        }
+    }
+    hp_labels_clone(&ls, &set->arena);
+    HP_GROW(set->v, set->cap, set->n + 1);
+    qry_series_t *x = &set->v[set->n++];
+    memset(x, 0, sizeof(*x));
+    x->labels = ls;
+    return x;
+}
+
+/* Adds a point, summing with an existing one at the same time. Points
+ * arrive sorted per ingester, so a merge usually appends. */
+static void add_point(qry_series_t *x, int64_t ts, double v)
+{
+    size_t i = x->n_points;
+    while (i > 0 && x->points[i - 1].ts_ms > ts)
+        i--;
+    if (i > 0 && x->points[i - 1].ts_ms == ts) {
+        x->points[i - 1].value += v;
+        return;
+    }
+    HP_GROW(x->points, x->cap_points, x->n_points + 1);
+    memmove(x->points + i + 1, x->points + i, (x->n_points - i) * sizeof(qry_point_t));
+    x->points[i] = (qry_point_t){ts, v};
+    x->n_points++;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    const qry_series_t *x = a, *y = b;
+    for (size_t i = 0; i < x->labels.n && i < y->labels.n; i++) {
+        int c = hp_str_cmp(x->labels.v[i].value, y->labels.v[i].value);
+        if (c)
+            return c;
+    }
+    return (x->labels.n > y->labels.n) - (x->labels.n < y->labels.n);
+}
+
+int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **group_by,
+                      size_t n_group_by, int64_t step_ms, qry_series_set_t *out, hp_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    hp_arena_init(&out->arena, 0);
+    Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
+    sel.profile_type = (char *)s->type_id;
+    sel.label_selector = (char *)(s->selector ? s->selector : "");
+    sel.start = s->start_ms;
+    sel.end = s->end_ms;
+    Hotpath__V1__SelectSeriesRequest r = HOTPATH__V1__SELECT_SERIES_REQUEST__INIT;
+    r.select = &sel;
+    r.group_by = group_by;
+    r.n_group_by = n_group_by;
+    r.step_ms = step_ms;
+    hp_buf_t req = HP_BUF_INIT;
+    hp_buf_reserve(&req, hotpath__v1__select_series_request__get_packed_size(&r));
+    req.len = hotpath__v1__select_series_request__pack(&r, req.data);
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout(q, "ingester.SelectSeries", tenant, req.data, req.len, &t, &n, err);
+    hp_buf_fini(&req);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        Hotpath__V1__SelectSeriesResponse *resp =
+            hotpath__v1__select_series_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (resp == NULL) {
+            rc = hp_err_set(err, HP_EUNAVAIL, "SelectSeries: malformed reply from an ingester");
+            break;
+        }
+        for (size_t k = 0; k < resp->n_series; k++) {
+            qry_series_t *x = find_or_add(out, resp->series[k]);
+            for (size_t p = 0; p < resp->series[k]->n_points; p++)
+                add_point(x, resp->series[k]->points[p]->timestamp, resp->series[k]->points[p]->value);
+        }
+        hotpath__v1__select_series_response__free_unpacked(resp, NULL);
+    }
+    qry_targets_free(t, n);
+    qsort(out->v, out->n, sizeof(qry_series_t), cmp_series);
+    return rc;
+}

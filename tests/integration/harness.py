@@ -1,0 +1,289 @@
+"""Shared helpers for hotpath's integration tests.
+
+Tests start real binaries through deploy/local/cluster on 127.0.0.1 with
+free ports, talk to them only over HTTP, wait with bounds, and stop every
+process they started. Each test file is a script that prints one line per
+check and ends with "N passed, N failed" (exit status 1 on any failure).
+"""
+import gzip
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SRC = os.environ.get("HP_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TESTDATA = os.environ.get("HP_TESTDATA") or os.path.abspath(os.path.join(SRC, "..", "shared", "testdata"))
+BIN = os.environ.get("HOTPATH_BIN") or os.path.join(SRC, "build", "bin")
+CORPUS = os.path.join(TESTDATA, "corpus")
+PYRO = os.path.join(TESTDATA, "pyroscope")
+
+
+class Checks:
+    """Counts checks and prints the closing line."""
+
+    def __init__(self):
+        self.ok = 0
+        self.bad = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.ok += 1
+        else:
+            self.bad += 1
+            print("FAIL: " + what, flush=True)
+        return cond
+
+    def done(self):
+        print(f"{self.ok} passed, {self.bad} failed", flush=True)
+        sys.exit(0 if self.bad == 0 and self.ok > 0 else 1)
+
+
+def free_port_base(span=300):
+    """A port base P such that P .. P+span look free on 127.0.0.1."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - span, 10)
+        if all(_port_free(base + d) for d in (0, 1, 10, 11, 12, 100, 101, 102)):
+            return base
+    raise RuntimeError("no free port range found")
+
+
+def _port_free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Cluster:
+    """A local cluster started with deploy/local/cluster."""
+
+    def __init__(self, ingesters=3, rf=1, flags=(), keep_logs_on_failure=True):
+        self.tmp = tempfile.mkdtemp(prefix="hp-it-")
+        self.data = os.path.join(self.tmp, "data")
+        self.base = free_port_base()
+        self.dist = f"http://127.0.0.1:{self.base}"
+        self.qry = f"http://127.0.0.1:{self.base + 1}"
+        args = [os.path.join(SRC, "deploy", "local", "cluster"), "--ingesters", str(ingesters),
+                "--data", self.data, "--http-port-base", str(self.base),
+                "--replication-factor", str(rf), "--bin", BIN]
+        if flags:
+            args += ["--"] + list(flags)
+        self.log = open(os.path.join(self.tmp, "cluster.log"), "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 120
+        for url in [self.dist, self.qry]:
+            while not self._ready(url):
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("cluster did not become ready; logs in " + self.data)
+                time.sleep(0.2)
+
+    @staticmethod
+    def _ready(url):
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2) as r:
+                return r.status == 200
+        except Exception:
+            return False
+
+    def logs(self):
+        out = []
+        d = os.path.join(self.data, "logs")
+        for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            out.append("== " + f + "\n" + open(os.path.join(d, f), errors="replace").read()[-4000:])
+        return "\n".join(out)
+
+    def stop(self):
+        """SIGTERM to the launcher (which stops every component), bounded."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        pids = os.path.join(self.data, "pids")
+        for f in os.listdir(pids) if os.path.isdir(pids) else []:
+            try:
+                os.kill(int(open(os.path.join(pids, f)).read()), signal.SIGKILL)
+            except (ValueError, ProcessLookupError):
+                pass
+        self.log.close()
+
+    def sanitizer_reports(self):
+        """Lines from the component logs that a sanitizer wrote."""
+        bad = []
+        d = os.path.join(self.data, "logs")
+        for f in os.listdir(d) if os.path.isdir(d) else []:
+            for line in open(os.path.join(d, f), errors="replace"):
+                if "ERROR: AddressSanitizer" in line or "runtime error:" in line or "LeakSanitizer" in line:
+                    bad.append(f + ": " + line.strip())
+        return bad
+
+
+def http(method, url, body=None, headers=None, timeout=60):
+    """Returns (status, body bytes, headers dict)."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+def connect_json(base, method, msg, headers=None):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    status, body, _ = http("POST", f"{base}/querier.v1.QuerierService/{method}", json.dumps(msg).encode(), h)
+    try:
+        return status, json.loads(body or b"{}")
+    except ValueError:
+        return status, {"raw": body.decode(errors="replace")}
+
+
+# ---- pprof bytes ----
+
+def varint(b, i):
+    x = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return x, i
+
+
+def enc_varint(x):
+    out = bytearray()
+    while x >= 0x80:
+        out.append((x & 0x7F) | 0x80)
+        x >>= 7
+    out.append(x)
+    return bytes(out)
+
+
+def retime(data, ts_ns):
+    """The pprof (gzip or plain) with time_nanos set to ts_ns, gzipped."""
+    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        key, j = varint(raw, i)
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            _, k = varint(raw, j)
+        elif wt == 1:
+            k = j + 8
+        elif wt == 2:
+            n, k = varint(raw, j)
+            k += n
+        elif wt == 5:
+            k = j + 4
+        else:
+            raise ValueError("bad wire type")
+        if field != 9:
+            out += raw[i:k]
+        i = k
+    out += enc_varint(9 << 3) + enc_varint(ts_ns)
+    return gzip.compress(bytes(out), 1)
+
+
+def multipart(parts, boundary="hotpathtestboundary0123456789"):
+    """(body, content type) for [(name, filename, bytes), …]."""
+    out = bytearray()
+    for name, filename, data in parts:
+        out += f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n".encode()
+        out += b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), "multipart/form-data; boundary=" + boundary
+
+
+# ---- reference figures from go tool pprof ----
+
+UNSYMBOLIZED = re.compile(r"^(<unknown>|\[.*\]|0x[0-9a-fA-F]+)$")
+
+
+def ref_types(profile):
+    """[(index, type, unit, period_type, period_unit)] from summary.json."""
+    s = json.load(open(profile + ".ref/summary.json"))
+    pt = s.get("period_type") or {}
+    return [(i, t["type"], t["unit"], pt.get("type", ""), pt.get("unit", "")) for i, t in enumerate(s["sample_types"])]
+
+
+def ref_top(path):
+    """(total, {function: flat}) from a `go tool pprof -top` output."""
+    total, flat = None, {}
+    for line in open(path):
+        m = re.match(r"Showing nodes accounting for .*?of (\d+)\D*total", line)
+        if m:
+            total = int(m.group(1))
+        m = re.match(r"\s*(\d+)[a-zA-Z]*\s+[\d.]+%\s+[\d.]+%\s+\d+[a-zA-Z]*\s+[\d.]+%\s+(.*)$", line)
+        if m:
+            fn = re.sub(r" \(inline\)$", "", m.group(2).strip())
+            flat[fn] = flat.get(fn, 0) + int(m.group(1))
+    if total is None:
+        total = sum(flat.values())
+    return total, flat
+
+
+def flame_self(render):
+    """(numTicks, {name: sum of self}) from flamebearer JSON."""
+    fb = render.get("flamebearer", render)
+    names, selfs = fb["names"], {}
+    for level in fb["levels"]:
+        for i in range(0, len(level), 4):
+            n = names[level[i + 3]]
+            selfs[n] = selfs.get(n, 0) + level[i + 2]
+    return fb["numTicks"], selfs
+
+
+def compare_render(render, top_file, mult=1):
+    """None when the flame graph matches the reference, else why not."""
+    total, flat = ref_top(top_file)
+    ticks, selfs = flame_self(render)
+    bad = []
+    if ticks != total * mult:
+        bad.append(f"numTicks {ticks} != {total * mult}")
+    for fn, v in flat.items():
+        if UNSYMBOLIZED.match(fn):
+            continue
+        if selfs.get(fn, 0) != v * mult:
+            bad.append(f"{fn}: self {selfs.get(fn, 0)} != {v * mult}")
+    return "; ".join(bad[:5]) or None
+
+
+def type_id(qry, st, su, pt, pu, headers=None):
+    now = int(time.time() * 1000)
+    status, resp = connect_json(qry, "ProfileTypes", {"start": str(now - 7200000), "end": str(now + 300000)}, headers)
+    for t in resp.get("profileTypes", []):
+        if [t.get("sampleType", ""), t.get("sampleUnit", ""), t.get("periodType", ""), t.get("periodUnit", "")] == [st, su, pt, pu]:
+            return t["ID"]
+    return None
+
+
+def render(qry, tid, selector, headers=None, extra=""):
+    q = urllib.parse.urlencode({"query": tid + selector, "from": "now-2h", "until": "now+5m", "maxNodes": "1000000"})
+    status, body, _ = http("GET", f"{qry}/pyroscope/render?{q}{extra}", headers=headers)
+    return status, (json.loads(body) if status == 200 else body.decode(errors="replace"))
+
+
+def go_env(tmp):
+    env = dict(os.environ)
+    env.update({"GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOCACHE": os.path.join(tmp, "gocache"),
+                "GOFLAGS": "-mod=mod"})
+    env.pop("GOFLAGS")
+    return env

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""The query API: Connect methods in application/proto and application/json,
+SelectMergeProfile opened by `go tool pprof` with the reference figures,
+label and profile-type listings, max_nodes with an "other" node, and the
+legacy label endpoints."""
+import gzip
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+from harness import (CORPUS, Checks, Cluster, connect_json, enc_varint, go_env, http, multipart, ref_top,
+                     ref_types, retime, type_id)
+
+c = Checks()
+cl = Cluster(ingesters=3)
+tmp = tempfile.mkdtemp(prefix="hp-qa-")
+CPU = os.path.join(CORPUS, "go", "compile_ssa.cpu.pb.gz")
+HEAP = os.path.join(CORPUS, "go", "go_mix.heap.pb.gz")
+
+
+def push(f, name, ts, copies=1):
+    for k in range(copies):
+        data = retime(open(f, "rb").read(), ts + k)
+        mp, ct = multipart([("profile", "profile.pprof", data)])
+        status, body, _ = http("POST", f"{cl.dist}/ingest?" + urllib.parse.urlencode({"name": name}), mp,
+                               {"Content-Type": ct})
+        c.check(status == 200, f"push {f} -> {status} {body[:200]!r}")
+
+
+def proto_select(tid, sel, start, end, max_nodes=0):
+    """A SelectMergeProfile/SelectMergeStacktraces request, hand-encoded."""
+    def s(f, x):
+        x = x.encode()
+        return enc_varint(f << 3 | 2) + enc_varint(len(x)) + x
+
+    def i(f, x):
+        return enc_varint(f << 3) + enc_varint(x)
+    return s(1, tid) + s(2, sel) + i(3, start) + i(4, end) + (i(5, max_nodes) if max_nodes else b"")
+
+
+try:
+    now = time.time_ns()
+    push(CPU, "qa.cpu{env=prod,region=eu}", now, copies=2)
+    push(HEAP, "qa.heap{env=dev}", now)
+    start, end = now // 10**6 - 3600_000, now // 10**6 + 300_000
+
+    # ProfileTypes in both codecs.
+    status, pt = connect_json(cl.qry, "ProfileTypes", {"start": str(start), "end": str(end)})
+    ids = sorted(t["ID"] for t in pt.get("profileTypes", []))
+    c.check(status == 200 and "process_cpu:cpu:nanoseconds:cpu:nanoseconds" in ids
+            and "memory:inuse_space:bytes:space:bytes" in ids, f"ProfileTypes json -> {status} {pt}")
+    status, body, hdrs = http("POST", f"{cl.qry}/querier.v1.QuerierService/ProfileTypes",
+                              enc_varint(1 << 3) + enc_varint(start) + enc_varint(2 << 3) + enc_varint(end),
+                              {"Content-Type": "application/proto"})
+    c.check(status == 200 and hdrs.get("Content-Type", "").startswith("application/proto")
+            and b"process_cpu:samples:count:cpu:nanoseconds" in body, f"ProfileTypes proto -> {status}")
+
+    # LabelNames / LabelValues, with and without matchers.
+    status, ln = connect_json(cl.qry, "LabelNames", {"start": str(start), "end": str(end)})
+    c.check(status == 200 and {"service_name", "env", "region", "__profile_type__"} <= set(ln.get("names", [])),
+            f"LabelNames -> {status} {ln}")
+    status, lv = connect_json(cl.qry, "LabelValues", {"name": "env", "start": str(start), "end": str(end)})
+    c.check(status == 200 and lv.get("names") == ["dev", "prod"], f"LabelValues(env) -> {status} {lv}")
+    status, lv = connect_json(cl.qry, "LabelValues", {"name": "service_name", "matchers": ['{env="prod"}'],
+                                                      "start": str(start), "end": str(end)})
+    c.check(status == 200 and lv.get("names") == ["qa.cpu"], f"LabelValues with matcher -> {status} {lv}")
+    status, lv = connect_json(cl.qry, "LabelValues", {"name": "env", "matchers": ['{env="prod"'],
+                                                      "start": str(start), "end": str(end)})
+    c.check(status == 400 and lv.get("code") == "invalid_argument", f"bad matcher -> {status} {lv}")
+    status, sr = connect_json(cl.qry, "Series", {"matchers": ['{service_name="qa.heap"}'], "labelNames": ["env", "__profile_type__"],
+                                                 "start": str(start), "end": str(end)})
+    c.check(status == 200 and len(sr.get("labelsSet", [])) == 4, f"Series -> {status} {sr}")
+
+    # SelectMergeStacktraces: totals, max_nodes with an "other" node, JSON.
+    tid = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+    total, flat = ref_top(CPU + ".ref/top.1.cpu.txt")
+    status, fg = connect_json(cl.qry, "SelectMergeStacktraces", {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}',
+                                                                 "start": str(start), "end": str(end), "maxNodes": "16"})
+    fgr = fg.get("flamegraph", {})
+    c.check(status == 200 and int(fgr.get("total", 0)) == 2 * total, f"SelectMergeStacktraces total {fgr.get('total')} != {2 * total}")
+    names = fgr.get("names", [])
+    c.check("other" in names, "max_nodes=16 yields an 'other' node")
+    nodes = sum(len(l.get("values", [])) // 4 for l in fgr.get("levels", []))
+    c.check(0 < nodes <= 16 * 3, f"max_nodes bounds the graph: {nodes} nodes")
+    selfs = sum(int(v) for l in fgr.get("levels", []) for v in l.get("values", [])[2::4])
+    c.check(selfs == 2 * total, f"self values add up to the total: {selfs} != {2 * total}")
+
+    # SelectMergeProfile (proto): go tool pprof opens it and agrees.
+    status, body, _ = http("POST", f"{cl.qry}/querier.v1.QuerierService/SelectMergeProfile",
+                           proto_select(tid, '{service_name="qa.cpu"}', start, end), {"Content-Type": "application/proto"})
+    out = os.path.join(tmp, "merged.pb")
+    open(out, "wb").write(body)
+    c.check(status == 200, f"SelectMergeProfile -> {status} {body[:200]!r}")
+    top = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount=1000000", "-symbolize=none", "-unit=ns", out],
+                         capture_output=True, text=True, env=go_env(tmp), timeout=120)
+    m = re.search(r"of (\d+)ns total", top.stdout)
+    c.check(m is not None and int(m.group(1)) == 2 * total, f"go tool pprof total: {top.stdout[:300]} {top.stderr[:300]}")
+    open(os.path.join(tmp, "top.txt"), "w").write(top.stdout)
+    gtotal, gflat = ref_top(os.path.join(tmp, "top.txt"))
+    worst = [fn for fn, v in flat.items() if gflat.get(fn, 0) != 2 * v and not fn.startswith("0x")]
+    c.check(not worst, f"per-function flat values differ for {worst[:5]}")
+
+    # SelectMergeProfile (JSON) is a google.v1.Profile in proto3 JSON.
+    status, pj = connect_json(cl.qry, "SelectMergeProfile", {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}',
+                                                             "start": str(start), "end": str(end)})
+    c.check(status == 200 and pj.get("stringTable", [None])[0] == "" and len(pj.get("sample", [])) > 0,
+            f"SelectMergeProfile json -> {status} {str(pj)[:200]}")
+
+    # SelectSeries: one point per step, totals add up.
+    status, ss = connect_json(cl.qry, "SelectSeries", {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}',
+                                                       "start": str(start), "end": str(end), "step": 60, "groupBy": ["env"]})
+    series = ss.get("series", [])
+    c.check(status == 200 and len(series) == 1 and series[0]["labels"] == [{"name": "env", "value": "prod"}],
+            f"SelectSeries group by env -> {status} {str(ss)[:300]}")
+    c.check(sum(p.get("value", 0) for s in series for p in s.get("points", [])) == 2 * total, "SelectSeries sums the totals")
+
+    # Legacy label endpoints.
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/label-values?label=__name__&from=now-1h&until=now%2B5m")
+    c.check(status == 200 and tid in json.loads(body), f"label-values __name__ -> {status} {body[:200]!r}")
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/labels?from=now-1h&until=now%2B5m")
+    c.check(status == 200 and "env" in json.loads(body), f"labels -> {status} {body[:200]!r}")
+
+    # Bad queries get 400 with a reason.
+    status, r = connect_json(cl.qry, "SelectMergeStacktraces", {"profileTypeID": "nope", "labelSelector": "{}",
+                                                                "start": str(start), "end": str(end)})
+    c.check(status == 400 and "profile type" in r.get("message", ""), f"bad type -> {status} {r}")
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/render?query=" + urllib.parse.quote('{service_name="x"}'))
+    c.check(status == 400 and b"profile-type" in body, f"render without type -> {status} {body[:200]!r}")
+    status, body, _ = http("POST", f"{cl.qry}/querier.v1.QuerierService/ProfileTypes", b"{}", {"Content-Type": "text/plain"})
+    c.check(status == 415, f"unknown content type -> {status}")
+    c.check(not cl.sanitizer_reports(), "sanitizer reports: " + "; ".join(cl.sanitizer_reports()[:3]))
+finally:
+    cl.stop()
+    if c.bad:
+        print(cl.logs()[-6000:])
+c.done()
