@@ -16,6 +16,11 @@ int dist_new(hp_service_t *svc, dist_t **out, hp_err_t *err)
     if (d->n_members == 0)
         return hp_err_set(err, HP_EINVAL,
                           "no ingesters: set -ring.members to their RPC addresses (tcp://host:port,…)");
+    if (d->cfg->distributor.replication_factor > 1)
+        return hp_err_set(err, HP_EINVAL,
+                          "-distributor.replication-factor=%lld: replication needs the querier's replica "
+                          "deduplication, which this version does not have yet; use 1",
+                          (long long)d->cfg->distributor.replication_factor);
     d->clients = hp_xcalloc(d->n_members, sizeof(*d->clients));
     for (size_t i = 0; i < d->n_members; i++) {
         int rc = hp_rpc_client_new(d->member_urls[i], 0, &d->clients[i], err);

@@ -119,8 +119,9 @@ void hp_service_run(hp_service_t *s)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (s->stop_fn)
         s->stop_fn(s->stop_ctx);
-    if (s->http)
+    if (s->http && !s->http_stopped)
         hp_http_server_stop(s->http);
+    s->http_stopped = true;
     if (s->signals_ok) {
         uv_close((uv_handle_t *)&s->sig_term, NULL);
         uv_close((uv_handle_t *)&s->sig_int, NULL);
@@ -131,8 +132,9 @@ void hp_service_run(hp_service_t *s)
 
 void hp_service_fini(hp_service_t *s)
 {
-    if (s->http && s->loop_ok)
+    if (s->http && s->loop_ok && !s->http_stopped)
         hp_http_server_stop(s->http);
+    s->http_stopped = true;
     hp_pool_stop(s->pool);
     s->pool = NULL;
     if (s->loop_ok) {

@@ -233,7 +233,7 @@ def ref_top(path):
             total = int(m.group(1))
         m = re.match(r"\s*(\d+)[a-zA-Z]*\s+[\d.]+%\s+[\d.]+%\s+\d+[a-zA-Z]*\s+[\d.]+%\s+(.*)$", line)
         if m:
-            fn = re.sub(r" \(inline\)$", "", m.group(2).strip())
+            fn = re.sub(r" \((partial-)?inline\)$", "", m.group(2).strip())
             flat[fn] = flat.get(fn, 0) + int(m.group(1))
     if total is None:
         total = sum(flat.values())

@@ -56,7 +56,8 @@ try:
     status, body, hdrs = http("POST", f"{cl.qry}/querier.v1.QuerierService/ProfileTypes",
                               enc_varint(1 << 3) + enc_varint(start) + enc_varint(2 << 3) + enc_varint(end),
                               {"Content-Type": "application/proto"})
-    c.check(status == 200 and hdrs.get("Content-Type", "").startswith("application/proto")
+    ctype = {k.lower(): v for k, v in hdrs.items()}.get("content-type", "")
+    c.check(status == 200 and ctype.startswith("application/proto")
             and b"process_cpu:samples:count:cpu:nanoseconds" in body, f"ProfileTypes proto -> {status}")
 
     # LabelNames / LabelValues, with and without matchers.
@@ -95,7 +96,8 @@ try:
     out = os.path.join(tmp, "merged.pb")
     open(out, "wb").write(body)
     c.check(status == 200, f"SelectMergeProfile -> {status} {body[:200]!r}")
-    top = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount=1000000", "-symbolize=none", "-unit=ns", out],
+    top = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount=1000000", "-nodefraction=0", "-edgefraction=0",
+                          "-symbolize=none", "-unit=ns", out],
                          capture_output=True, text=True, env=go_env(tmp), timeout=120)
     m = re.search(r"of (\d+)ns total", top.stdout)
     c.check(m is not None and int(m.group(1)) == 2 * total, f"go tool pprof total: {top.stdout[:300]} {top.stderr[:300]}")

@@ -39,7 +39,7 @@ typedef struct hp_service {
     hp_stop_fn stop_fn;
     void *stop_ctx;
     int64_t started_ms;
-    bool loop_ok, signals_ok;
+    bool loop_ok, signals_ok, http_stopped;
 } hp_service_t;
 
 /* Loads the configuration from argv and sets up logging. Returns 0, or 1
