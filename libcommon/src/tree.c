@@ -29,8 +29,14 @@ struct hp_tree {
 #define NONE UINT32_MAX
 
 /* Values come from clients: sums wrap instead of being undefined. */
-static inline int64_t add_wrap(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
-static inline int64_t sub_wrap(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static inline int64_t add_wrap(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+static inline int64_t sub_wrap(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a - (uint64_t)b);
+}
 
 hp_tree_t *hp_tree_new(void)
 {
