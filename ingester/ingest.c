@@ -56,7 +56,7 @@ static size_t collect_pairs(const hp_pprof_t *p, const hp_sample_group_t *g, uin
         if (v != 0)
             out[n++] = (pair_t){stacks[g->samples[k]], v};
     }
-    qsort(out, n, sizeof(pair_t), cmp_pair);
+    hp_qsort(out, n, sizeof(pair_t), cmp_pair);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (o && out[o - 1].stack == out[i].stack)

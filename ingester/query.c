@@ -68,7 +68,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* Sorts and deduplicates an array of borrowed strings in place. */
 static size_t sort_unique(char **v, size_t n)
 {
-    qsort(v, n, sizeof(char *), cmp_str);
+    hp_qsort(v, n, sizeof(char *), cmp_str);
     size_t o = 0;
     for (size_t i = 0; i < n; i++)
         if (o == 0 || strcmp(v[o - 1], v[i]) != 0)

@@ -62,7 +62,7 @@ static void encode_group(hp_buf_t *b, const group_t *g)
     size_t n = 0;
     for (size_t it = 0; hp_u64map_next(&g->points, &it, &k, &v);)
         ts[n++] = k;
-    qsort(ts, n, sizeof(uint64_t), cmp_u64);
+    hp_qsort(ts, n, sizeof(uint64_t), cmp_u64);
     for (size_t i = 0; i < n; i++) {
         hp_u64map_get(&g->points, ts[i], &v);
         double d = (double)(int64_t)v;

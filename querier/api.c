@@ -58,7 +58,7 @@ static int merged_names(qry_t *q, hp_str_t tenant, const char *method, const Pro
             all[total++] = parts[i]->names[k];
     }
     if (rc == 0) {
-        qsort(all, total, sizeof(char *), cmp_cstr);
+        hp_qsort(all, total, sizeof(char *), cmp_cstr);
         size_t o = 0;
         for (size_t i = 0; i < total; i++)
             if (o == 0 || strcmp(all[o - 1], all[i]) != 0)
@@ -125,7 +125,7 @@ static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
             all[total++] = parts[i]->types[k];
     }
     if (rc == 0) {
-        qsort(all, total, sizeof(*all), cmp_type);
+        hp_qsort(all, total, sizeof(*all), cmp_type);
         size_t o = 0;
         for (size_t i = 0; i < total; i++)
             if (o == 0 || strcmp(all[o - 1]->id, all[i]->id) != 0)

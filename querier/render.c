@@ -288,7 +288,7 @@ static int legacy_names(qry_t *q, hp_str_t tenant, const char *label, int64_t fr
         }
     }
     if (rc == 0) {
-        qsort(all, total, sizeof(char *), cmp_cstr);
+        hp_qsort(all, total, sizeof(char *), cmp_cstr);
         size_t o = 0;
         for (size_t i = 0; i < total; i++)
             if (o == 0 || strcmp(all[o - 1], all[i]) != 0)

@@ -103,6 +103,6 @@ int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **g
         hotpath__v1__select_series_response__free_unpacked(resp, NULL);
     }
     qry_targets_free(t, n);
-    qsort(out->v, out->n, sizeof(qry_series_t), cmp_series);
+    hp_qsort(out->v, out->n, sizeof(qry_series_t), cmp_series);
     return rc;
 }

@@ -136,6 +136,12 @@ void hp_grow(void **arr, size_t *cap, size_t need, size_t sz)
     *cap = c;
 }
 
+void hp_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
 static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;

@@ -132,8 +132,11 @@ void hp_service_run(hp_service_t *s)
 
 void hp_service_fini(hp_service_t *s)
 {
-    if (s->http && s->loop_ok && !s->http_stopped)
+    if (s->http && s->loop_ok && !s->http_stopped) {
+        /* a start that failed half-way: stop HTTP and let it close first */
         hp_http_server_stop(s->http);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+    }
     s->http_stopped = true;
     hp_pool_stop(s->pool);
     s->pool = NULL;
@@ -141,7 +144,9 @@ void hp_service_fini(hp_service_t *s)
         if (s->signals_ok) {
             uv_close((uv_handle_t *)&s->sig_term, NULL);
             uv_close((uv_handle_t *)&s->sig_int, NULL);
+            s->signals_ok = false;
         }
+        uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_walk(&s->loop, close_walk, NULL);
         uv_run(&s->loop, UV_RUN_DEFAULT);
     }

@@ -93,6 +93,10 @@ char *hp_xstrndup(const char *s, size_t n);
 void hp_grow(void **arr, size_t *cap, size_t need, size_t sz);
 #define HP_GROW(arr, cap, need) hp_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
 
+/* qsort that accepts an empty (possibly NULL) array, which qsort itself
+ * must not be given. */
+void hp_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 /* Milliseconds / nanoseconds since the Unix epoch (CLOCK_REALTIME) and a
  * monotonic millisecond clock. */
 int64_t hp_now_ms(void);
