@@ -110,7 +110,7 @@ typedef struct hp_pprof {
 } hp_pprof_t;
 
 /* Limits a decode enforces; exceeding one is HP_EINVAL with a message that
- * names the limit. Zero fields take the defaults in hp_pprof_limits_default. */
+ * names the limit. Zero fields take the defaults noted beside each. */
 typedef struct hp_pprof_limits {
     uint32_t max_samples;     /* default 1 << 22 */
     uint32_t max_stack_depth; /* per sample; default 1 << 16 */
