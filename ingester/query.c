@@ -325,10 +325,14 @@ static hp_str_t address_name(const hp_symdb_location_t *loc, char *buf, size_t n
     return (hp_str_t){buf, (size_t)k};
 }
 
+/* The memo from stack node to tree node is a dense array (stack IDs are
+ * dense; 0 = not yet built, tree nodes are ≥ 1), so building the tree costs
+ * one lookup per distinct stack node. */
 typedef struct tree_build {
     const hp_symdb_t *db;
     hp_tree_t *tree;
-    hp_u64map_t memo; /* stack ID → tree node */
+    uint32_t *memo;
+    uint32_t *fn_names; /* symdb function → tree name ID + 1 (0 = not yet) */
     uint32_t *chain;
     size_t chain_cap;
 } tree_build_t;
@@ -343,8 +347,12 @@ static uint32_t extend(tree_build_t *b, uint32_t node, uint32_t loc_id)
         char buf[32];
         return hp_tree_child(b->tree, node, address_name(loc, buf, sizeof(buf)));
     }
-    for (uint32_t i = loc->line_n; i-- > 0;)
-        node = hp_tree_child(b->tree, node, hp_symdb_function_name(b->db, lines[i].function));
+    for (uint32_t i = loc->line_n; i-- > 0;) {
+        uint32_t fn = lines[i].function;
+        if (b->fn_names[fn] == 0)
+            b->fn_names[fn] = hp_tree_intern(b->tree, hp_symdb_function_name(b->db, fn)) + 1;
+        node = hp_tree_child_id(b->tree, node, b->fn_names[fn] - 1);
+    }
     return node;
 }
 
@@ -352,17 +360,16 @@ static uint32_t extend(tree_build_t *b, uint32_t node, uint32_t loc_id)
 static uint32_t tree_node_of(tree_build_t *b, uint32_t stack)
 {
     size_t n = 0;
-    uint64_t v;
     uint32_t s = stack;
-    while (s != 0 && !hp_u64map_get(&b->memo, s, &v)) {
+    while (s != 0 && b->memo[s] == 0) {
         HP_GROW(b->chain, b->chain_cap, n + 1);
         b->chain[n++] = s;
         s = hp_symdb_stack_parent(b->db, s);
     }
-    uint32_t node = s == 0 ? HP_TREE_ROOT : (uint32_t)v;
+    uint32_t node = s == 0 ? HP_TREE_ROOT : b->memo[s];
     while (n-- > 0) {
         node = extend(b, node, hp_symdb_stack_location(b->db, b->chain[n]));
-        hp_u64map_put(&b->memo, b->chain[n], node);
+        b->memo[b->chain[n]] = node;
     }
     return node;
 }
@@ -381,13 +388,15 @@ static int handle_merge_stacktraces(void *ctx, const hp_rpc_call_t *call, hp_buf
         hp_u64map_init(&acc, 1024);
         pthread_rwlock_rdlock(&t->lock);
         accumulate(t, &q, &acc, NULL);
-        tree_build_t b = {t->symdb, tree, {0}, NULL, 0};
-        hp_u64map_init(&b.memo, acc.n * 2 + 16);
+        tree_build_t b = {t->symdb, tree, NULL, NULL, NULL, 0};
+        b.memo = hp_xcalloc(hp_symdb_n_stacks(t->symdb) + 1, sizeof(uint32_t));
+        b.fn_names = hp_xcalloc(hp_symdb_n_functions(t->symdb) + 1, sizeof(uint32_t));
         uint64_t stack, val;
         for (size_t it = 0; hp_u64map_next(&acc, &it, &stack, &val);)
             hp_tree_add(tree, tree_node_of(&b, (uint32_t)stack), (int64_t)val);
         pthread_rwlock_unlock(&t->lock);
-        hp_u64map_fini(&b.memo);
+        free(b.memo);
+        free(b.fn_names);
         free(b.chain);
         hp_u64map_fini(&acc);
     }
@@ -400,57 +409,72 @@ static int handle_merge_stacktraces(void *ctx, const hp_rpc_call_t *call, hp_buf
     return rc;
 }
 
+/* Symdb IDs are dense, so each memo from a symdb ID to the builder's ID is
+ * a plain array (0 = not yet added; builder IDs start at 1). */
 typedef struct pprof_build {
     const hp_symdb_t *db;
     hp_pprof_builder_t *b;
-    hp_u64map_t locs, fns, maps; /* symdb ID → builder ID */
+    uint64_t *locs, *fns, *maps;
     uint64_t *stack;
     size_t stack_cap;
 } pprof_build_t;
 
+static void pprof_build_init(pprof_build_t *pb, const hp_symdb_t *db, hp_pprof_builder_t *b)
+{
+    memset(pb, 0, sizeof(*pb));
+    pb->db = db;
+    pb->b = b;
+    pb->locs = hp_xcalloc(hp_symdb_n_locations(db) + 1, sizeof(uint64_t));
+    pb->fns = hp_xcalloc(hp_symdb_n_functions(db) + 1, sizeof(uint64_t));
+    pb->maps = hp_xcalloc(hp_symdb_n_mappings(db) + 1, sizeof(uint64_t));
+}
+
+static void pprof_build_fini(pprof_build_t *pb)
+{
+    free(pb->locs);
+    free(pb->fns);
+    free(pb->maps);
+    free(pb->stack);
+}
+
 static uint64_t builder_mapping(pprof_build_t *pb, uint32_t id)
 {
-    uint64_t v;
     if (id == UINT32_MAX)
         return 0;
-    if (hp_u64map_get(&pb->maps, id, &v))
-        return v;
+    if (pb->maps[id])
+        return pb->maps[id];
     const hp_symdb_mapping_t *m = hp_symdb_mapping(pb->db, id);
     hp_pprof_mapping_in_t in = {m->memory_start, m->memory_limit, m->file_offset,
                                 hp_symdb_string(pb->db, m->filename), hp_symdb_string(pb->db, m->build_id),
                                 m->flags & 1, (m->flags >> 1) & 1, (m->flags >> 2) & 1, (m->flags >> 3) & 1};
-    v = hp_pprof_builder_mapping(pb->b, &in);
-    hp_u64map_put(&pb->maps, id, v);
-    return v;
+    return pb->maps[id] = hp_pprof_builder_mapping(pb->b, &in);
 }
 
 static uint64_t builder_function(pprof_build_t *pb, uint32_t id)
 {
-    uint64_t v;
-    if (hp_u64map_get(&pb->fns, id, &v))
-        return v;
+    if (pb->fns[id])
+        return pb->fns[id];
     const hp_symdb_function_t *f = hp_symdb_function(pb->db, id);
-    v = hp_pprof_builder_function(pb->b, hp_symdb_string(pb->db, f->name),
-                                  hp_symdb_string(pb->db, f->system_name),
-                                  hp_symdb_string(pb->db, f->filename), f->start_line);
-    hp_u64map_put(&pb->fns, id, v);
-    return v;
+    return pb->fns[id] = hp_pprof_builder_function(pb->b, hp_symdb_string(pb->db, f->name),
+                                                   hp_symdb_string(pb->db, f->system_name),
+                                                   hp_symdb_string(pb->db, f->filename), f->start_line);
 }
 
 static uint64_t builder_location(pprof_build_t *pb, uint32_t id)
 {
-    uint64_t v;
-    if (hp_u64map_get(&pb->locs, id, &v))
-        return v;
+    if (pb->locs[id])
+        return pb->locs[id];
     const hp_symdb_location_t *loc = hp_symdb_location(pb->db, id);
     const hp_symdb_line_t *lines = hp_symdb_lines(pb->db, loc);
-    hp_pprof_line_in_t *in = hp_xmalloc((loc->line_n + 1) * sizeof(*in));
+    hp_pprof_line_in_t in[64], *heap = NULL, *use = in;
+    if (loc->line_n > HP_ARRAY_LEN(in))
+        use = heap = hp_xmalloc(loc->line_n * sizeof(*in));
     for (uint32_t i = 0; i < loc->line_n; i++)
-        in[i] = (hp_pprof_line_in_t){builder_function(pb, lines[i].function), lines[i].line};
-    v = hp_pprof_builder_location(pb->b, builder_mapping(pb, loc->mapping), loc->address, in, loc->line_n);
-    free(in);
-    hp_u64map_put(&pb->locs, id, v);
-    return v;
+        use[i] = (hp_pprof_line_in_t){builder_function(pb, lines[i].function), lines[i].line};
+    pb->locs[id] = hp_pprof_builder_location(pb->b, builder_mapping(pb, loc->mapping), loc->address, use,
+                                             loc->line_n);
+    free(heap);
+    return pb->locs[id];
 }
 
 static void add_stack_sample(pprof_build_t *pb, uint32_t stack, int64_t value)
@@ -497,18 +521,13 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         pthread_rwlock_rdlock(&t->lock);
         accumulate(t, &q, &acc, &period);
         builder_types(b, q.type_id, period, &q);
-        pprof_build_t pb = {t->symdb, b, {0}, {0}, {0}, NULL, 0};
-        hp_u64map_init(&pb.locs, 1024);
-        hp_u64map_init(&pb.fns, 1024);
-        hp_u64map_init(&pb.maps, 16);
+        pprof_build_t pb;
+        pprof_build_init(&pb, t->symdb, b);
         uint64_t stack, val;
         for (size_t it = 0; hp_u64map_next(&acc, &it, &stack, &val);)
             add_stack_sample(&pb, (uint32_t)stack, (int64_t)val);
         pthread_rwlock_unlock(&t->lock);
-        hp_u64map_fini(&pb.locs);
-        hp_u64map_fini(&pb.fns);
-        hp_u64map_fini(&pb.maps);
-        free(pb.stack);
+        pprof_build_fini(&pb);
         hp_u64map_fini(&acc);
     } else if (rc == 0) {
         builder_types(b, q.type_id, 0, &q);

@@ -144,6 +144,12 @@ int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *
     size_t n = 0;
     int rc = qry_fanout(q, "ingester.SelectMergeProfile", tenant, req.data, req.len, &t, &n, err);
     hp_buf_fini(&req);
+    if (rc == 0 && n == 1) {
+        /* one ingester: its profile is already the merge */
+        hp_buf_append(out, t[0].resp.data, t[0].resp.len);
+        qry_targets_free(t, n);
+        return 0;
+    }
     hp_pprof_builder_t *b = hp_pprof_builder_new();
     bool typed = false;
     for (size_t i = 0; i < n && rc == 0; i++) {

@@ -237,6 +237,9 @@ uint32_t hp_symdb_stack(hp_symdb_t *db, const uint32_t *locs, size_t n)
 uint32_t hp_symdb_stack_parent(const hp_symdb_t *db, uint32_t stack) { return db->stacks[stack].parent; }
 uint32_t hp_symdb_stack_location(const hp_symdb_t *db, uint32_t stack) { return db->stacks[stack].location; }
 size_t hp_symdb_n_stacks(const hp_symdb_t *db) { return db->n_stacks; }
+size_t hp_symdb_n_locations(const hp_symdb_t *db) { return db->n_locations; }
+size_t hp_symdb_n_functions(const hp_symdb_t *db) { return db->n_functions; }
+size_t hp_symdb_n_mappings(const hp_symdb_t *db) { return db->n_mappings; }
 
 const hp_symdb_location_t *hp_symdb_location(const hp_symdb_t *db, uint32_t id) { return &db->locations[id]; }
 

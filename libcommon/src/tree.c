@@ -94,6 +94,13 @@ static uint32_t child_by_id(hp_tree_t *t, uint32_t parent, uint32_t name)
     return id;
 }
 
+uint32_t hp_tree_intern(hp_tree_t *t, hp_str_t name) { return intern_name(t, name); }
+
+uint32_t hp_tree_child_id(hp_tree_t *t, uint32_t parent, uint32_t name_id)
+{
+    return child_by_id(t, parent, name_id);
+}
+
 uint32_t hp_tree_child(hp_tree_t *t, uint32_t parent, hp_str_t name)
 {
     return child_by_id(t, parent, intern_name(t, name));
@@ -282,12 +289,6 @@ void hp_tree_walk(const hp_tree_t *t, hp_tree_visit_fn fn, void *ctx)
 
 /* ---- flame graphs ---- */
 
-static int cmp_i64_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* Totals of every node (children are created after parents, so one
  * backward pass accumulates them). The root's own self (empty stacks) is
  * left out, as Pyroscope's total is the sum of the root nodes. */
@@ -304,14 +305,49 @@ static int64_t *node_totals(const hp_tree_t *t)
 
 /* The smallest total a node may have and still be drawn on its own, so
  * that about max_nodes nodes are kept. */
+/* The k-th largest of v[0..n) (k < n), by quickselect: the array is
+ * reordered. Linear on average, where a full sort was the flame graph's
+ * biggest cost. */
+static int64_t kth_largest(int64_t *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int64_t pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > pivot)
+                i++;
+            while (v[j] < pivot)
+                j--;
+            if (i <= j) {
+                int64_t x = v[i];
+                v[i] = v[j];
+                v[j] = x;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
+}
+
+/* The smallest total a node may have and still be drawn on its own, so
+ * that about max_nodes nodes are kept. */
 static int64_t min_value(const int64_t *tot, size_t n, int64_t max_nodes)
 {
     if (max_nodes <= 0 || (size_t)max_nodes >= n - 1)
         return 0;
     int64_t *v = hp_xmalloc((n - 1) * sizeof(int64_t));
     memcpy(v, tot + 1, (n - 1) * sizeof(int64_t));
-    qsort(v, n - 1, sizeof(int64_t), cmp_i64_desc);
-    int64_t m = v[max_nodes - 1];
+    int64_t m = kth_largest(v, n - 1, (size_t)max_nodes - 1);
     free(v);
     return m;
 }

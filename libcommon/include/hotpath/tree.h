@@ -24,6 +24,11 @@ void hp_tree_free(hp_tree_t *t);
 /* The child of parent called name (copied), created if absent. */
 uint32_t hp_tree_child(hp_tree_t *t, uint32_t parent, hp_str_t name);
 
+/* Interns a name, returning its ID in this tree; with hp_tree_child_id it
+ * lets a caller that names many nodes alike hash each name once. */
+uint32_t hp_tree_intern(hp_tree_t *t, hp_str_t name);
+uint32_t hp_tree_child_id(hp_tree_t *t, uint32_t parent, uint32_t name_id);
+
 /* Adds v to a node's self value. */
 void hp_tree_add(hp_tree_t *t, uint32_t node, int64_t v);
 
