@@ -11,11 +11,12 @@
 #include "ingester.h"
 
 /* Per profile: the stack ID of every sample, computed once and shared by
- * all its sample types and label groups. */
-static uint32_t *sample_stacks(ing_tenant_t *t, const hp_pprof_t *p, size_t max_depth)
+ * all its sample types and label groups. Symbols longer than max_symbol are
+ * truncated (Pyroscope's max_profile_symbol_value_length). */
+static uint32_t *sample_stacks(ing_tenant_t *t, const hp_pprof_t *p, size_t max_depth, size_t max_symbol)
 {
     uint32_t *loc_map = hp_xmalloc((p->n_locations + 1) * sizeof(uint32_t));
-    hp_symdb_import(t->symdb, p, loc_map, 0);
+    hp_symdb_import(t->symdb, p, loc_map, max_symbol);
     uint32_t *stacks = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t));
     uint32_t *scratch = NULL;
     size_t cap = 0;
@@ -38,33 +39,49 @@ typedef struct pair {
     int64_t value;
 } pair_t;
 
-static int cmp_pair(const void *a, const void *b)
+/* A group's samples ordered by stack ID, sorted once for all its sample types. */
+typedef struct order_ctx {
+    const uint32_t *stacks;
+} order_ctx_t;
+
+static int cmp_by_stack(const void *a, const void *b, void *ctx)
 {
-    const pair_t *x = a, *y = b;
-    return x->stack < y->stack ? -1 : x->stack > y->stack;
+    const uint32_t *st = ((const order_ctx_t *)ctx)->stacks;
+    uint32_t x = st[*(const uint32_t *)a], y = st[*(const uint32_t *)b];
+    return x < y ? -1 : x > y;
 }
 
-/* The (stack, value) pairs of one sample type over a group's samples:
- * zeros dropped, equal stacks summed, sorted by stack. */
-static size_t collect_pairs(const hp_pprof_t *p, const hp_sample_group_t *g, uint32_t st,
+static void order_by_stack(const hp_sample_group_t *g, const uint32_t *stacks, uint32_t *order)
+{
+    memcpy(order, g->samples, g->n * sizeof(uint32_t));
+    order_ctx_t ctx = {stacks};
+    if (g->n > 1)
+        qsort_r(order, g->n, sizeof(uint32_t), cmp_by_stack, &ctx);
+}
+
+/* The (stack, value) pairs of one sample type over samples in stack order:
+ * zeros dropped, equal stacks summed. */
+static size_t collect_pairs(const hp_pprof_t *p, const uint32_t *order, uint32_t n, uint32_t st,
                             const uint32_t *stacks, pair_t *out)
 {
-    size_t n = 0;
-    for (uint32_t k = 0; k < g->n; k++) {
-        const hp_pprof_sample_t *s = &p->samples[g->samples[k]];
-        int64_t v = p->values[s->val_off + st];
-        if (v != 0)
-            out[n++] = (pair_t){stacks[g->samples[k]], v};
-    }
-    hp_qsort(out, n, sizeof(pair_t), cmp_pair);
     size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (o && out[o - 1].stack == out[i].stack)
-            out[o - 1].value += out[i].value;
+    for (uint32_t k = 0; k < n; k++) {
+        const hp_pprof_sample_t *s = &p->samples[order[k]];
+        int64_t v = p->values[s->val_off + st];
+        if (v == 0)
+            continue;
+        uint32_t stack = stacks[order[k]];
+        if (o && out[o - 1].stack == stack)
+            out[o - 1].value += v;
         else
-            out[o++] = out[i];
+            out[o++] = (pair_t){stack, v};
     }
-    return o;
+    /* equal stacks may sum to zero */
+    size_t w = 0;
+    for (size_t i = 0; i < o; i++)
+        if (out[i].value != 0)
+            out[w++] = out[i];
+    return w;
 }
 
 typedef struct ingest_ctx {
@@ -79,11 +96,12 @@ typedef struct ingest_ctx {
     size_t series_written;
 } ingest_ctx_t;
 
-/* Stores one sample type of one group as a profile of its series. */
-static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, uint32_t st, pair_t *pairs,
-                         hp_labels_t *labels)
+/* Stores one sample type of one group (its samples in stack order) as a
+ * profile of its series. */
+static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const uint32_t *order, uint32_t st,
+                         pair_t *pairs, hp_labels_t *labels)
 {
-    size_t n = collect_pairs(c->p, grp, st, c->stacks, pairs);
+    size_t n = collect_pairs(c->p, order, grp->n, st, c->stacks, pairs);
     if (n == 0)
         return;
     hp_profile_series_labels(c->p, st, c->metric, &c->base, &grp->labels, c->arena, labels);
@@ -143,10 +161,15 @@ static int ingest_one(ing_t *g, ing_tenant_t *t, const Hotpath__V1__ProfileWrite
     hp_labels_t labels;
     hp_labels_init(&labels);
     pthread_rwlock_wrlock(&t->lock);
-    c.stacks = sample_stacks(t, &p, (size_t)g->cfg->limits.max_profile_stacktrace_depth);
-    for (size_t gi = 0; gi < n_groups; gi++)
+    c.stacks = sample_stacks(t, &p, (size_t)g->cfg->limits.max_profile_stacktrace_depth,
+                             (size_t)g->cfg->limits.max_profile_symbol_value_length);
+    uint32_t *order = hp_xmalloc((p.n_samples + 1) * sizeof(uint32_t));
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        order_by_stack(&groups[gi], c.stacks, order);
         for (uint32_t st = 0; st < p.n_sample_types; st++)
-            store_series(&c, &groups[gi], st, pairs, &labels);
+            store_series(&c, &groups[gi], order, st, pairs, &labels);
+    }
+    free(order);
     hp_metric_set(g->m_series, (double)t->n_series);
     pthread_rwlock_unlock(&t->lock);
     hp_metric_add(g->m_profiles, (double)c.series_written);

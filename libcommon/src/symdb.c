@@ -35,6 +35,7 @@ struct hp_symdb {
     stack_node_t *stacks;
     size_t n_stacks, cap_stacks;
     hp_u64map_t children; /* (parent << 32 | location) → stack ID */
+    hp_u64map_t whole;    /* hash of a whole stack → its ID: most stacks recur */
 };
 
 hp_symdb_t *hp_symdb_new(void)
@@ -46,6 +47,7 @@ hp_symdb_t *hp_symdb_new(void)
     hp_idtab_init(&db->function_ids, 1024);
     hp_idtab_init(&db->location_ids, 1024);
     hp_u64map_init(&db->children, 4096);
+    hp_u64map_init(&db->whole, 1024);
     HP_GROW(db->strings, db->cap_strings, 1);
     db->strings[db->n_strings++] = (hp_str_t){"", 0};
     HP_GROW(db->stacks, db->cap_stacks, 1);
@@ -69,6 +71,7 @@ void hp_symdb_free(hp_symdb_t *db)
     hp_idtab_fini(&db->location_ids);
     free(db->stacks);
     hp_u64map_fini(&db->children);
+    hp_u64map_fini(&db->whole);
     free(db);
 }
 
@@ -217,7 +220,20 @@ void hp_symdb_import(hp_symdb_t *db, const hp_pprof_t *p, uint32_t *loc_map, siz
     free(fn_ids);
 }
 
-uint32_t hp_symdb_stack(hp_symdb_t *db, const uint32_t *locs, size_t n)
+/* True when stack ID id is exactly locs[0..n) (leaf first). */
+static bool stack_is(const hp_symdb_t *db, uint32_t id, const uint32_t *locs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (id == 0 || db->stacks[id].location != locs[i])
+            return false;
+        id = db->stacks[id].parent;
+    }
+    return id == 0;
+}
+
+/* Walks the tree from the root, adding missing nodes: one hash probe per
+ * frame. */
+static uint32_t insert_stack(hp_symdb_t *db, const uint32_t *locs, size_t n)
 {
     uint32_t node = 0;
     for (size_t i = n; i-- > 0;) {
@@ -231,6 +247,20 @@ uint32_t hp_symdb_stack(hp_symdb_t *db, const uint32_t *locs, size_t n)
         }
         node = (uint32_t)*slot;
     }
+    return node;
+}
+
+/* A stack seen before is found by one hash of the whole stack and checked
+ * by following its parent pointers, instead of a probe per frame. */
+uint32_t hp_symdb_stack(hp_symdb_t *db, const uint32_t *locs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    uint64_t h = XXH3_64bits_withSeed(locs, n * sizeof(uint32_t), n), id;
+    if (hp_u64map_get(&db->whole, h, &id) && stack_is(db, (uint32_t)id, locs, n))
+        return (uint32_t)id;
+    uint32_t node = insert_stack(db, locs, n);
+    hp_u64map_put(&db->whole, h, node);
     return node;
 }
 
@@ -269,5 +299,5 @@ size_t hp_symdb_bytes(const hp_symdb_t *db)
            db->cap_functions * sizeof(hp_symdb_function_t) + db->function_ids.cap * 8 +
            db->cap_locations * sizeof(hp_symdb_location_t) + db->location_ids.cap * 8 +
            db->cap_lines * sizeof(hp_symdb_line_t) + db->cap_stacks * sizeof(stack_node_t) +
-           db->children.cap * 16;
+           db->children.cap * 16 + db->whole.cap * 16;
 }
