@@ -11,12 +11,7 @@
 static void encode_profile(hp_buf_t *b, const dist_profile_t *p)
 {
     size_t m = hp_pb_begin_len(b, 1);
-    for (size_t i = 0; i < p->labels.n; i++) {
-        size_t lm = hp_pb_begin_len(b, 1);
-        hp_pb_put_bytes(b, 1, p->labels.v[i].name.p, p->labels.v[i].name.n);
-        hp_pb_put_bytes(b, 2, p->labels.v[i].value.p, p->labels.v[i].value.n);
-        hp_pb_end_len(b, lm);
-    }
+    hp_labels_encode(&p->labels, 1, b);
     hp_pb_put_bytes(b, 2, p->id, sizeof(p->id));
     hp_pb_put_uint(b, 3, (uint64_t)p->time_nanos);
     hp_pb_put_bytes(b, 4, p->raw, p->raw_len);

@@ -63,19 +63,6 @@ static bool in_time(const ing_series_t *s, int64_t start_ns, int64_t end_ns)
     return s->n_profiles && s->max_t >= start_ns && s->min_t <= end_ns;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Sorts and deduplicates an array of borrowed strings in place. */
-static size_t sort_unique(char **v, size_t n)
-{
-    hp_qsort(v, n, sizeof(char *), cmp_str);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++)
-        if (o == 0 || strcmp(v[o - 1], v[i]) != 0)
-            v[o++] = v[i];
-    return o;
-}
-
 /* Adds a NUL-terminated copy of s to a string list in the arena. */
 static void push_str(hp_arena_t *a, char ***v, size_t *n, size_t *cap, hp_str_t s)
 {
@@ -174,7 +161,7 @@ static int handle_label_names(void *ctx, const hp_rpc_call_t *call, hp_buf_t *ou
         pthread_rwlock_unlock(&t->lock);
     }
     if (rc == 0) {
-        resp.n_names = sort_unique(names, n);
+        resp.n_names = hp_sort_unique_strs(names, n);
         resp.names = names;
         pack_into(&resp.base, out);
     }
@@ -213,7 +200,7 @@ static int handle_label_values(void *ctx, const hp_rpc_call_t *call, hp_buf_t *o
         pthread_rwlock_unlock(&t->lock);
     }
     if (rc == 0) {
-        resp.n_names = sort_unique(vals, n);
+        resp.n_names = hp_sort_unique_strs(vals, n);
         resp.names = vals;
         pack_into(&resp.base, out);
     }

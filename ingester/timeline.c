@@ -52,12 +52,7 @@ static int cmp_u64(const void *a, const void *b)
 static void encode_group(hp_buf_t *b, const group_t *g)
 {
     size_t m = hp_pb_begin_len(b, 1);
-    for (size_t i = 0; i < g->labels.n; i++) {
-        size_t lm = hp_pb_begin_len(b, 1);
-        hp_pb_put_bytes(b, 1, g->labels.v[i].name.p, g->labels.v[i].name.n);
-        hp_pb_put_bytes(b, 2, g->labels.v[i].value.p, g->labels.v[i].value.n);
-        hp_pb_end_len(b, lm);
-    }
+    hp_labels_encode(&g->labels, 1, b);
     uint64_t *ts = hp_xmalloc((g->points.n + 1) * sizeof(uint64_t)), k, v;
     size_t n = 0;
     for (size_t it = 0; hp_u64map_next(&g->points, &it, &k, &v);)

@@ -29,7 +29,6 @@ static void pack(const ProtobufCMessage *m, hp_buf_t *out)
     out->len += protobuf_c_message_pack(m, out->data + out->len);
 }
 
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* ---- names: LabelNames, LabelValues ---- */
 
@@ -58,11 +57,7 @@ static int merged_names(qry_t *q, hp_str_t tenant, const char *method, const Pro
             all[total++] = parts[i]->names[k];
     }
     if (rc == 0) {
-        hp_qsort(all, total, sizeof(char *), cmp_cstr);
-        size_t o = 0;
-        for (size_t i = 0; i < total; i++)
-            if (o == 0 || strcmp(all[o - 1], all[i]) != 0)
-                all[o++] = all[i];
+        size_t o = hp_sort_unique_strs(all, total);
         Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
         resp.names = all;
         resp.n_names = o;
@@ -216,12 +211,7 @@ static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 static void encode_series(const qry_series_t *x, hp_buf_t *out)
 {
     size_t m = hp_pb_begin_len(out, 1);
-    for (size_t i = 0; i < x->labels.n; i++) {
-        size_t lm = hp_pb_begin_len(out, 1);
-        hp_pb_put_bytes(out, 1, x->labels.v[i].name.p, x->labels.v[i].name.n);
-        hp_pb_put_bytes(out, 2, x->labels.v[i].value.p, x->labels.v[i].value.n);
-        hp_pb_end_len(out, lm);
-    }
+    hp_labels_encode(&x->labels, 1, out);
     for (size_t i = 0; i < x->n_points; i++) {
         size_t pm = hp_pb_begin_len(out, 2);
         if (x->points[i].value != 0) {

@@ -220,7 +220,6 @@ static void handle_render(void *ctx, const hp_http_request_t *req, hp_http_respo
     free(r.type_id);
 }
 
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* A JSON array of strings. */
 static void write_names(hp_buf_t *b, char **names, size_t n)
@@ -288,12 +287,7 @@ static int legacy_names(qry_t *q, hp_str_t tenant, const char *label, int64_t fr
         }
     }
     if (rc == 0) {
-        hp_qsort(all, total, sizeof(char *), cmp_cstr);
-        size_t o = 0;
-        for (size_t i = 0; i < total; i++)
-            if (o == 0 || strcmp(all[o - 1], all[i]) != 0)
-                all[o++] = all[i];
-        write_names(out, all, o);
+        write_names(out, all, hp_sort_unique_strs(all, total));
     }
     for (size_t i = 0; i < n; i++)
         if (parts[i])

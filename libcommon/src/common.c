@@ -142,6 +142,18 @@ void hp_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const 
         qsort(base, n, size, cmp);
 }
 
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+size_t hp_sort_unique_strs(char **v, size_t n)
+{
+    hp_qsort(v, n, sizeof(char *), cmp_cstr);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o == 0 || strcmp(v[o - 1], v[i]) != 0)
+            v[o++] = v[i];
+    return o;
+}
+
 static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;

@@ -134,6 +134,16 @@ void hp_labels_format(const hp_labels_t *ls, hp_buf_t *out)
     hp_buf_putc(out, '}');
 }
 
+void hp_labels_encode(const hp_labels_t *ls, uint32_t field, hp_buf_t *out)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        size_t m = hp_pb_begin_len(out, field);
+        hp_pb_put_bytes(out, 1, ls->v[i].name.p, ls->v[i].name.n);
+        hp_pb_put_bytes(out, 2, ls->v[i].value.p, ls->v[i].value.n);
+        hp_pb_end_len(out, m);
+    }
+}
+
 bool hp_labels_equal(const hp_labels_t *a, const hp_labels_t *b)
 {
     if (a->n != b->n)

@@ -123,6 +123,15 @@ class Cluster:
                 pass
         self.log.close()
 
+    def finish(self, checks):
+        """Checks the components' logs for sanitizer reports, stops the
+        cluster, and prints the logs' tails when a check failed."""
+        bad = self.sanitizer_reports()
+        checks.check(not bad, "sanitizer reports: " + "; ".join(bad[:3]))
+        self.stop()
+        if checks.bad:
+            print(self.logs()[-6000:])
+
     def sanitizer_reports(self):
         """Lines from the component logs that a sanitizer wrote."""
         bad = []

@@ -42,9 +42,6 @@ try:
             if c.check(status == 200, f"render {tid} -> {status} {rr}"):
                 why = compare_render(rr, ref)
                 c.check(why is None, f"{name} {tid}: {why}")
-    c.check(not cl.sanitizer_reports(), "sanitizer reports: " + "; ".join(cl.sanitizer_reports()[:3]))
 finally:
-    cl.stop()
-    if c.bad:
-        print(cl.logs()[-6000:])
+    cl.finish(c)
 c.done()

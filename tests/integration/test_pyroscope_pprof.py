@@ -104,9 +104,6 @@ try:
             want_total = totals.get((st, su))
             c.check(want_total is not None and r["flamebearer"]["numTicks"] == want_total,
                     f"{f} {tid}: numTicks {r['flamebearer']['numTicks']} != go tool pprof {want_total}")
-    c.check(not cl.sanitizer_reports(), "sanitizer reports: " + "; ".join(cl.sanitizer_reports()[:3]))
 finally:
-    cl.stop()
-    if c.bad:
-        print(cl.logs()[-6000:])
+    cl.finish(c)
 c.done()

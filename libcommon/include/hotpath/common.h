@@ -97,6 +97,10 @@ void hp_grow(void **arr, size_t *cap, size_t need, size_t sz);
  * must not be given. */
 void hp_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
 
+/* Sorts an array of C strings (borrowed) and drops duplicates in place;
+ * returns the new count. */
+size_t hp_sort_unique_strs(char **v, size_t n);
+
 /* Milliseconds / nanoseconds since the Unix epoch (CLOCK_REALTIME) and a
  * monotonic millisecond clock. */
 int64_t hp_now_ms(void);

@@ -72,6 +72,10 @@ uint64_t hp_labels_fingerprint(const hp_labels_t *ls);
  * string Pyroscope hashes onto its ring and shows in messages. */
 void hp_labels_format(const hp_labels_t *ls, hp_buf_t *out);
 
+/* Appends each pair as a types.v1.LabelPair {name = 1, value = 2} in
+ * field `field` of the enclosing message. */
+void hp_labels_encode(const hp_labels_t *ls, uint32_t field, hp_buf_t *out);
+
 /* Equality of two sorted sets. */
 bool hp_labels_equal(const hp_labels_t *a, const hp_labels_t *b);
 
