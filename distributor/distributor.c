@@ -6,35 +6,52 @@
 #include "distributor.h"
 #include "hotpath/log.h"
 
+/* Ready when every ingester was probed once and enough of them take
+ * writes for a quorum. */
+static bool dist_ready(void *ctx, hp_buf_t *why)
+{
+    dist_t *d = ctx;
+    if (!hp_members_probed(d->members)) {
+        hp_buf_puts(why, "waiting for the first heartbeat round");
+        return false;
+    }
+    hp_ring_view_t *v = hp_members_view(d->members);
+    size_t active = 0, n = hp_ring_view_size(v);
+    for (size_t i = 0; i < n; i++) {
+        hp_member_info_t m;
+        hp_ring_view_member(v, i, &m);
+        active += m.state == HP_MEMBER_ACTIVE && m.healthy;
+    }
+    hp_ring_view_release(v);
+    size_t rf = (size_t)d->cfg->distributor.replication_factor, quorum = rf / 2 + 1;
+    if (active >= quorum)
+        return true;
+    hp_buf_printf(why, "%zu ingesters take writes, a quorum needs %zu", active, quorum);
+    return false;
+}
+
 int dist_new(hp_service_t *svc, dist_t **out, hp_err_t *err)
 {
     dist_t *d = hp_xcalloc(1, sizeof(*d));
     *out = d;
     d->svc = svc;
     d->cfg = &svc->cfg;
-    d->n_members = hp_ring_parse_members(d->cfg->ring.members, &d->member_urls);
-    if (d->n_members == 0)
-        return hp_err_set(err, HP_EINVAL,
-                          "no ingesters: set -ring.members to their RPC addresses (tcp://host:port,…)");
-    if (d->cfg->distributor.replication_factor > 1)
-        return hp_err_set(err, HP_EINVAL,
-                          "-distributor.replication-factor=%lld: replication needs the querier's replica "
-                          "deduplication, which this version does not have yet; use 1",
-                          (long long)d->cfg->distributor.replication_factor);
-    d->clients = hp_xcalloc(d->n_members, sizeof(*d->clients));
-    for (size_t i = 0; i < d->n_members; i++) {
-        int rc = hp_rpc_client_new(d->member_urls[i], 0, &d->clients[i], err);
-        if (rc != 0)
-            return rc;
-    }
-    d->ring = hp_ring_new((const char *const *)d->member_urls, d->n_members,
-                          (size_t)d->cfg->ring.num_tokens);
+    hp_members_config_t mc = {d->cfg->ring.members, (size_t)d->cfg->ring.num_tokens,
+                              d->cfg->ring.heartbeat_period_ms, d->cfg->ring.heartbeat_timeout_ms,
+                              d->cfg->ring.dns_refresh_ms, d->cfg->distributor.zone_awareness};
+    int rc = hp_members_new(&mc, &d->members, err);
+    if (rc == 0)
+        rc = hp_members_start(d->members, err);
+    if (rc != 0)
+        return rc;
     static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     d->push_seconds = hp_metrics_histogram(svc->metrics, "hotpath_distributor_push_duration_seconds",
                                            "Time to accept a push: decode, validate and replicate.",
                                            NULL, buckets, HP_ARRAY_LEN(buckets));
-    HP_INFO("distributor ready", "ingesters=%zu replication_factor=%lld", d->n_members,
-            (long long)d->cfg->distributor.replication_factor);
+    hp_service_on_ready(svc, dist_ready, d);
+    hp_ring_page_route(&d->ring_page, d->members, "ingester ring", svc->http);
+    HP_INFO("distributor ready", "replication_factor=%lld zone_awareness=%d",
+            (long long)d->cfg->distributor.replication_factor, d->cfg->distributor.zone_awareness);
     return 0;
 }
 
@@ -42,11 +59,8 @@ void dist_free(dist_t *d)
 {
     if (d == NULL)
         return;
-    for (size_t i = 0; d->clients && i < d->n_members; i++)
-        hp_rpc_client_free(d->clients[i]);
-    free(d->clients);
-    hp_ring_members_free(d->member_urls, d->n_members);
-    hp_ring_free(d->ring);
+    hp_members_stop(d->members);
+    hp_members_free(d->members);
     free(d);
 }
 

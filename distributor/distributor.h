@@ -11,6 +11,7 @@
 
 #include "hotpath/arena.h"
 #include "hotpath/labels.h"
+#include "hotpath/members.h"
 #include "hotpath/metrics.h"
 #include "hotpath/profile.h"
 #include "hotpath/ring.h"
@@ -20,10 +21,8 @@
 typedef struct dist {
     hp_service_t *svc;       /* borrowed */
     const hp_config_t *cfg;  /* borrowed: svc->cfg */
-    char **member_urls;      /* owned: ingester RPC URLs */
-    hp_rpc_client_t **clients; /* owned, one per member */
-    size_t n_members;
-    hp_ring_t *ring;         /* owned */
+    hp_members_t *members;   /* owned: the ingester ring */
+    hp_ring_page_t ring_page;
     hp_metric_t *push_seconds;
 } dist_t;
 

@@ -1,5 +1,5 @@
-/* Writing accepted profiles to their ingesters: ring placement,
- * replication and quorum. */
+/* Writing accepted profiles to their ingesters: ring placement over the
+ * members that take writes, replication, and a quorum per profile. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,66 +18,139 @@ static void encode_profile(hp_buf_t *b, const dist_profile_t *p)
     hp_pb_end_len(b, m);
 }
 
-/* The errors of a failed write, most telling first: a client error from
- * an ingester (the data is bad) beats unavailability. */
-static int write_error(const hp_rpc_target_t *t, size_t n, size_t acks, size_t quorum, hp_err_t *err)
+/* One write: every profile's replicas (as target indices) and the quorum. */
+typedef struct write {
+    size_t n;        /* profiles */
+    size_t rf;       /* replicas per profile (≤ configured RF when members are missing) */
+    size_t quorum;   /* of the configured RF */
+    size_t *targets; /* n × rf target indices */
+    size_t *got;     /* replicas found per profile */
+} write_t;
+
+/* Acks and failures of profile i among finished targets. */
+static void count(const write_t *w, const hp_rpc_target_t *t, size_t i, size_t *acks, size_t *fails)
 {
-    for (size_t i = 0; i < n; i++)
+    *acks = *fails = 0;
+    for (size_t k = 0; k < w->got[i]; k++) {
+        const hp_rpc_target_t *x = &t[w->targets[i * w->rf + k]];
+        if (x->done)
+            *acks += x->rc == 0, *fails += x->rc != 0;
+    }
+}
+
+/* Enough: every profile has its quorum, or one can no longer get it. */
+static bool write_enough(void *ctx, const hp_rpc_target_t *t)
+{
+    const write_t *w = ctx;
+    bool all = true;
+    for (size_t i = 0; i < w->n; i++) {
+        size_t acks, fails;
+        count(w, t, i, &acks, &fails);
+        if (w->got[i] - fails < w->quorum)
+            return true;
+        all &= acks >= w->quorum;
+    }
+    return all;
+}
+
+/* The error of a write that missed its quorum: a client error from an
+ * ingester (the data is bad) wins over unavailability. */
+static int write_error(const write_t *w, const hp_rpc_target_t *t, size_t nt, hp_err_t *err)
+{
+    for (size_t i = 0; i < nt; i++)
         if (t[i].rc == HP_EINVAL || t[i].rc == HP_ELIMIT || t[i].rc == HP_EUNSUPPORTED)
             return hp_err_set(err, t[i].rc, "%s", t[i].err.msg);
-    const char *why = "";
-    for (size_t i = 0; i < n && !*why; i++)
-        if (t[i].rc != 0)
-            why = t[i].err.msg;
+    size_t worst = SIZE_MAX, worst_i = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        size_t acks, fails;
+        count(w, t, i, &acks, &fails);
+        if (acks < worst)
+            worst = acks, worst_i = i;
+    }
+    const char *why = "no ingester takes writes";
+    for (size_t k = 0; k < w->got[worst_i]; k++) {
+        const hp_rpc_target_t *x = &t[w->targets[worst_i * w->rf + k]];
+        if (x->rc != 0 && x->rc != HP_ECANCELED) {
+            why = x->err.msg;
+            break;
+        }
+    }
     return hp_err_set(err, HP_EUNAVAIL,
-                      "write failed: %zu of the replicas acknowledged, quorum is %zu: %s", acks, quorum,
-                      why);
+                      "write failed: %zu of %zu replicas acknowledged, a quorum is %zu: %s", worst,
+                      w->rf, w->quorum, why);
+}
+
+/* Maps ring member indices to target slots, creating targets as needed. */
+static size_t target_for(size_t member, size_t *slot_of_member, size_t *member_of_slot, size_t *nt)
+{
+    if (slot_of_member[member] == SIZE_MAX) {
+        member_of_slot[*nt] = member;
+        slot_of_member[member] = (*nt)++;
+    }
+    return slot_of_member[member];
 }
 
 int dist_forward(dist_t *d, hp_str_t tenant, dist_profile_t *profiles, size_t n, hp_err_t *err)
 {
-    size_t members = d->n_members;
+    hp_ring_view_t *v = hp_members_view(d->members);
+    size_t members = hp_ring_view_size(v);
     size_t rf = (size_t)HP_MAX(d->cfg->distributor.replication_factor, 1);
-    rf = HP_MIN(rf, members);
-    size_t quorum = rf / 2 + 1;
-    size_t *replicas = hp_xmalloc((n * rf + 1) * sizeof(size_t));
-    hp_buf_t *bodies = hp_xcalloc(members, sizeof(hp_buf_t));
-    for (size_t i = 0; i < n; i++) {
-        uint32_t token = hp_ring_series_token(tenant, &profiles[i].labels);
-        size_t got = hp_ring_get(d->ring, token, rf, replicas + i * rf);
-        for (size_t k = 0; k < got; k++)
-            encode_profile(&bodies[replicas[i * rf + k]], &profiles[i]);
-    }
-    hp_rpc_target_t *targets = hp_xcalloc(members, sizeof(*targets));
-    size_t *target_of = hp_xmalloc(members * sizeof(size_t)), nt = 0;
-    for (size_t m = 0; m < members; m++) {
-        target_of[m] = SIZE_MAX;
-        if (bodies[m].len == 0)
-            continue;
-        targets[nt].client = d->clients[m];
-        targets[nt].payload = bodies[m].data;
-        targets[nt].payload_len = bodies[m].len;
-        target_of[m] = nt++;
-    }
-    hp_rpc_call_all(targets, nt, "ingester.Push", tenant, NULL, 0,
-                    (int)d->cfg->distributor.push_timeout_ms);
+    write_t w = {n, rf, rf / 2 + 1, hp_xmalloc((n * rf + 1) * sizeof(size_t)),
+                 hp_xcalloc(n + 1, sizeof(size_t))};
+    size_t *slot_of_member = hp_xmalloc((members + 1) * sizeof(size_t));
+    size_t *member_of_slot = hp_xmalloc((members + 1) * sizeof(size_t));
+    hp_buf_t *bodies = hp_xcalloc(members + 1, sizeof(hp_buf_t));
+    size_t nt = 0, *set = hp_xmalloc((rf + 1) * sizeof(size_t));
+    for (size_t m = 0; m < members; m++)
+        slot_of_member[m] = SIZE_MAX;
     int rc = 0;
-    size_t worst = SIZE_MAX;
-    for (size_t i = 0; i < n; i++) {
-        size_t acks = 0;
-        for (size_t k = 0; k < rf; k++)
-            acks += targets[target_of[replicas[i * rf + k]]].rc == 0;
-        worst = HP_MIN(worst, acks);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint32_t token = hp_ring_series_token(tenant, &profiles[i].labels);
+        w.got[i] = hp_ring_view_write_set(v, token, rf, set);
+        if (w.got[i] < w.quorum) {
+            rc = hp_err_set(err, HP_EUNAVAIL,
+                            "write failed: %zu ingesters take writes for this series, a quorum is %zu of %zu",
+                            w.got[i], w.quorum, rf);
+            break;
+        }
+        for (size_t k = 0; k < w.got[i]; k++) {
+            size_t slot = target_for(set[k], slot_of_member, member_of_slot, &nt);
+            w.targets[i * rf + k] = slot;
+            encode_profile(&bodies[slot], &profiles[i]);
+        }
     }
-    if (n && worst < quorum)
-        rc = write_error(targets, nt, worst, quorum, err);
+    hp_rpc_target_t *targets = hp_xcalloc(nt + 1, sizeof(*targets));
+    if (rc == 0) {
+        for (size_t s = 0; s < nt; s++) {
+            targets[s].client = hp_ring_view_client(v, member_of_slot[s]);
+            targets[s].payload = bodies[s].data;
+            targets[s].payload_len = bodies[s].len;
+        }
+        hp_rpc_call_until(targets, nt, "ingester.Push", tenant, NULL, 0,
+                          (int)d->cfg->distributor.push_timeout_ms, write_enough, &w);
+        for (size_t s = 0; s < nt; s++)
+            if (targets[s].rc != HP_ECANCELED)
+                hp_members_report(d->members, v, member_of_slot[s], targets[s].rc == 0);
+        bool quorum = true;
+        for (size_t i = 0; i < n; i++) {
+            size_t acks, fails;
+            count(&w, targets, i, &acks, &fails);
+            quorum &= acks >= w.quorum;
+        }
+        if (!quorum)
+            rc = write_error(&w, targets, nt, err);
+    }
+    for (size_t s = 0; s < nt; s++)
+        hp_buf_fini(&targets[s].resp);
     for (size_t m = 0; m < members; m++)
         hp_buf_fini(&bodies[m]);
-    for (size_t t = 0; t < nt; t++)
-        hp_buf_fini(&targets[t].resp);
-    free(bodies);
     free(targets);
-    free(target_of);
-    free(replicas);
+    free(bodies);
+    free(set);
+    free(slot_of_member);
+    free(member_of_slot);
+    free(w.targets);
+    free(w.got);
+    hp_ring_view_release(v);
     return rc;
 }

@@ -187,6 +187,11 @@ static int ingest_one(ing_t *g, ing_tenant_t *t, const Hotpath__V1__ProfileWrite
 static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
     ing_t *g = ctx;
+    if (atomic_load(&g->self.state) != HP_MEMBER_ACTIVE)
+        return hp_err_set(err, HP_EUNAVAIL, "ingester %s is %s: it takes no writes", g->instance_id,
+                          hp_member_state_name((hp_member_state_t)atomic_load(&g->self.state)));
+    if (call->tenant.n == 0)
+        return hp_err_set(err, HP_EINVAL, "ingester.Push: no tenant");
     Hotpath__V1__IngestRequest *req =
         hotpath__v1__ingest_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)

@@ -11,10 +11,12 @@
 #include "hotpath/arena.h"
 #include "hotpath/hashmap.h"
 #include "hotpath/labels.h"
+#include "hotpath/members.h"
 #include "hotpath/rpc.h"
 #include "hotpath/selector.h"
 #include "hotpath/service.h"
 #include "hotpath/symdb.h"
+#include "hotpath/v1/rpc.pb-c.h"
 
 /* One profile of one series. Samples are (stack ID, value) pairs sorted by
  * stack ID, stored in the series' sample arrays at [off, off + n). */
@@ -54,10 +56,39 @@ typedef struct ing_tenant {
     size_t n_profiles, n_samples;
 } ing_tenant_t;
 
+/* One profile a deduplication session selected: where it lives and what
+ * identifies it on every replica. */
+typedef struct ing_ref {
+    uint32_t series; /* index into the tenant's series (series are never removed) */
+    int64_t t;
+    uint8_t id[16];
+} ing_ref_t;
+
+/* A snapshot taken by ingester.SelectKeys, kept for the querier's second
+ * phase until it expires. */
+typedef struct ing_session {
+    uint64_t id;
+    char *tenant;
+    int64_t expires_ms; /* monotonic */
+    ing_ref_t *refs;
+    size_t n;
+} ing_session_t;
+
+typedef struct ing_sessions {
+    pthread_mutex_t lock;
+    ing_session_t **v;
+    size_t n, cap;
+    size_t bytes;  /* held by all sessions' refs */
+    uint64_t next; /* session IDs: a random start, then +1 */
+} ing_sessions_t;
+
 typedef struct ing {
     hp_service_t *svc;      /* borrowed */
     const hp_config_t *cfg; /* borrowed */
     hp_rpc_server_t *rpc;
+    char *instance_id;      /* owned */
+    hp_member_self_t self;  /* what ring.Probe answers */
+    ing_sessions_t sessions;
     pthread_mutex_t tenants_lock;
     ing_tenant_t **tenants;
     size_t n_tenants, cap_tenants;
@@ -98,7 +129,30 @@ typedef struct ing_select {
     hp_selector_t sel;
     char *type_id;    /* NULL: any type */
     int64_t start_ns, end_ns;
+    uint64_t session; /* 0: every selected profile */
+    const uint8_t *keep; /* with a session: one bit per session key */
+    size_t keep_len;
 } ing_select_t;
+
+/* Visits each profile a selection covers: all of them, or — with a
+ * deduplication session — those whose keep bit is set. Tenant read lock
+ * held by the caller. */
+typedef void (*ing_visit_fn)(void *ctx, uint32_t series_index, const ing_series_t *s,
+                             const ing_profile_t *p);
+int ing_visit(ing_t *g, const ing_tenant_t *t, hp_str_t tenant, const ing_select_t *q, ing_visit_fn fn,
+              void *ctx, hp_err_t *err) HP_WUR;
+
+/* Parses a SelectRequest (r may be NULL: a malformed request). */
+int ing_parse_select(const Hotpath__V1__SelectRequest *r, ing_select_t *q, hp_err_t *err) HP_WUR;
+void ing_select_fini(ing_select_t *q);
+
+/* Sessions (sessions.c). */
+void ing_sessions_init(ing_sessions_t *ss);
+void ing_sessions_fini(ing_sessions_t *ss);
+void ing_register_sessions(ing_t *g);
+
+/* The deduplication key of a profile: identical on every replica. */
+void ing_profile_key(const ing_series_t *s, int64_t t, const uint8_t id[16], uint8_t key[16]);
 
 /* True when series s matches the selection (type, labels, time). */
 bool ing_select_series(const ing_tenant_t *t, const ing_series_t *s, const ing_select_t *q);

@@ -264,45 +264,55 @@ static int handle_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp
 
 /* ---- Select* ---- */
 
-static int parse_select(const Hotpath__V1__SelectRequest *r, ing_select_t *q, hp_err_t *err)
+int ing_parse_select(const Hotpath__V1__SelectRequest *r, ing_select_t *q, hp_err_t *err)
 {
     memset(q, 0, sizeof(*q));
     if (r == NULL)
-        return hp_err_set(err, HP_EINVAL, "select: missing selection");
+        return hp_err_set(err, HP_EINVAL, "select: malformed request");
     int rc = hp_selector_parse(hp_str_c(r->label_selector), &q->sel, err);
     if (rc != 0)
         return rc;
     q->type_id = r->profile_type && *r->profile_type ? hp_xstrdup(r->profile_type) : NULL;
     time_range(r->start, r->end, &q->start_ns, &q->end_ns);
+    q->session = r->session;
+    q->keep = r->keep.data;
+    q->keep_len = r->keep.len;
     return 0;
 }
 
-static void select_fini(ing_select_t *q)
+void ing_select_fini(ing_select_t *q)
 {
     hp_selector_fini(&q->sel);
     free(q->type_id);
 }
 
-/* Sums values per stack over every selected profile. */
-static void accumulate(const ing_tenant_t *t, const ing_select_t *q, hp_u64map_t *acc, int64_t *period)
+typedef struct acc_ctx {
+    hp_u64map_t *acc;
+    int64_t period;
+} acc_ctx_t;
+
+static void acc_profile(void *ctx, uint32_t si, const ing_series_t *s, const ing_profile_t *pr)
 {
-    for (size_t i = 0; i < t->n_series; i++) {
-        const ing_series_t *s = t->series[i];
-        if (!ing_select_series(t, s, q))
-            continue;
-        if (period && s->period > *period)
-            *period = s->period;
-        size_t lo, hi;
-        ing_profile_range(s, q->start_ns, q->end_ns, &lo, &hi);
-        for (size_t p = lo; p < hi; p++) {
-            const ing_profile_t *pr = &s->profiles[p];
-            for (uint32_t k = 0; k < pr->n; k++) {
-                bool found;
-                uint64_t *v = hp_u64map_upsert(acc, s->stacks[pr->off + k], 0, &found);
-                *v = (uint64_t)((int64_t)*v + s->values[pr->off + k]);
-            }
-        }
+    acc_ctx_t *a = ctx;
+    if (s->period > a->period)
+        a->period = s->period;
+    for (uint32_t k = 0; k < pr->n; k++) {
+        bool found;
+        uint64_t *v = hp_u64map_upsert(a->acc, s->stacks[pr->off + k], 0, &found);
+        *v = (uint64_t)((int64_t)*v + s->values[pr->off + k]);
     }
+}
+
+/* Sums values per stack over every selected profile (or the kept ones of a
+ * deduplication session). */
+static int accumulate(ing_t *g, const ing_tenant_t *t, hp_str_t tenant, const ing_select_t *q,
+                      hp_u64map_t *acc, int64_t *period, hp_err_t *err)
+{
+    acc_ctx_t a = {acc, 0};
+    int rc = ing_visit(g, t, tenant, q, acc_profile, &a, err);
+    if (period)
+        *period = a.period;
+    return rc;
 }
 
 /* The frame name of a location without symbols. */
@@ -361,36 +371,43 @@ static uint32_t tree_node_of(tree_build_t *b, uint32_t stack)
     return node;
 }
 
+/* Adds every (stack, value) of acc to tree as function-name paths. */
+static void build_tree(const hp_symdb_t *db, const hp_u64map_t *acc, hp_tree_t *tree)
+{
+    tree_build_t b = {db, tree, NULL, NULL, NULL, 0};
+    b.memo = hp_xcalloc(hp_symdb_n_stacks(db) + 1, sizeof(uint32_t));
+    b.fn_names = hp_xcalloc(hp_symdb_n_functions(db) + 1, sizeof(uint32_t));
+    uint64_t stack, val;
+    for (size_t it = 0; hp_u64map_next(acc, &it, &stack, &val);)
+        hp_tree_add(tree, tree_node_of(&b, (uint32_t)stack), (int64_t)val);
+    free(b.memo);
+    free(b.fn_names);
+    free(b.chain);
+}
+
 static int handle_merge_stacktraces(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
     ing_t *g = ctx;
     Hotpath__V1__SelectRequest *req =
         hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
     ing_select_t q;
-    int rc = parse_select(req, &q, err);
+    int rc = ing_parse_select(req, &q, err);
     hp_tree_t *tree = hp_tree_new();
     ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
     if (t) {
         hp_u64map_t acc;
         hp_u64map_init(&acc, 1024);
         pthread_rwlock_rdlock(&t->lock);
-        accumulate(t, &q, &acc, NULL);
-        tree_build_t b = {t->symdb, tree, NULL, NULL, NULL, 0};
-        b.memo = hp_xcalloc(hp_symdb_n_stacks(t->symdb) + 1, sizeof(uint32_t));
-        b.fn_names = hp_xcalloc(hp_symdb_n_functions(t->symdb) + 1, sizeof(uint32_t));
-        uint64_t stack, val;
-        for (size_t it = 0; hp_u64map_next(&acc, &it, &stack, &val);)
-            hp_tree_add(tree, tree_node_of(&b, (uint32_t)stack), (int64_t)val);
+        rc = accumulate(g, t, call->tenant, &q, &acc, NULL, err);
+        if (rc == 0)
+            build_tree(t->symdb, &acc, tree);
         pthread_rwlock_unlock(&t->lock);
-        free(b.memo);
-        free(b.fn_names);
-        free(b.chain);
         hp_u64map_fini(&acc);
     }
     if (rc == 0)
         hp_tree_encode(tree, out);
     hp_tree_free(tree);
-    select_fini(&q);
+    ing_select_fini(&q);
     if (req)
         hotpath__v1__select_request__free_unpacked(req, NULL);
     return rc;
@@ -474,6 +491,17 @@ static void add_stack_sample(pprof_build_t *pb, uint32_t stack, int64_t value)
     hp_pprof_builder_sample(pb->b, pb->stack, n, &value, NULL, 0);
 }
 
+/* Adds every (stack, value) of acc to the builder as a sample. */
+static void build_pprof(const hp_symdb_t *db, const hp_u64map_t *acc, hp_pprof_builder_t *b)
+{
+    pprof_build_t pb;
+    pprof_build_init(&pb, db, b);
+    uint64_t stack, val;
+    for (size_t it = 0; hp_u64map_next(acc, &it, &stack, &val);)
+        add_stack_sample(&pb, (uint32_t)stack, (int64_t)val);
+    pprof_build_fini(&pb);
+}
+
 /* The builder's sample and period types come from the profile type ID. */
 static void builder_types(hp_pprof_builder_t *b, const char *type_id, int64_t period,
                           const ing_select_t *q)
@@ -496,7 +524,7 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     Hotpath__V1__SelectRequest *req =
         hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
     ing_select_t q;
-    int rc = parse_select(req, &q, err);
+    int rc = ing_parse_select(req, &q, err);
     if (rc == 0 && q.type_id == NULL)
         rc = hp_err_set(err, HP_EINVAL, "SelectMergeProfile needs a profile type");
     ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
@@ -506,15 +534,11 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         hp_u64map_t acc;
         hp_u64map_init(&acc, 1024);
         pthread_rwlock_rdlock(&t->lock);
-        accumulate(t, &q, &acc, &period);
+        rc = accumulate(g, t, call->tenant, &q, &acc, &period, err);
         builder_types(b, q.type_id, period, &q);
-        pprof_build_t pb;
-        pprof_build_init(&pb, t->symdb, b);
-        uint64_t stack, val;
-        for (size_t it = 0; hp_u64map_next(&acc, &it, &stack, &val);)
-            add_stack_sample(&pb, (uint32_t)stack, (int64_t)val);
+        if (rc == 0)
+            build_pprof(t->symdb, &acc, b);
         pthread_rwlock_unlock(&t->lock);
-        pprof_build_fini(&pb);
         hp_u64map_fini(&acc);
     } else if (rc == 0) {
         builder_types(b, q.type_id, 0, &q);
@@ -522,7 +546,7 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     if (rc == 0)
         hp_pprof_builder_encode(b, out);
     hp_pprof_builder_free(b);
-    select_fini(&q);
+    ing_select_fini(&q);
     if (req)
         hotpath__v1__select_request__free_unpacked(req, NULL);
     return rc;

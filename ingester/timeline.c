@@ -71,40 +71,39 @@ static void encode_group(hp_buf_t *b, const group_t *g)
     hp_pb_end_len(b, m);
 }
 
+typedef struct series_ctx {
+    grouping_t *gs;
+    char **by;
+    size_t n_by;
+    int64_t start_ms, step;
+} series_ctx_t;
+
+static void add_point(void *ctx, uint32_t si, const ing_series_t *s, const ing_profile_t *p)
+{
+    series_ctx_t *c = ctx;
+    group_t *grp = group_of(c->gs, s, c->by, c->n_by);
+    int64_t t_ms = p->t / 1000000;
+    uint64_t bucket = (uint64_t)(c->start_ms + (t_ms - c->start_ms) / c->step * c->step);
+    bool found;
+    uint64_t *v = hp_u64map_upsert(&grp->points, bucket, 0, &found);
+    *v = (uint64_t)((int64_t)*v + p->total);
+}
+
 static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
     ing_t *g = ctx;
     Hotpath__V1__SelectSeriesRequest *req =
         hotpath__v1__select_series_request__unpack(NULL, call->payload_len, call->payload);
-    if (req == NULL || req->select == NULL)
-        return hp_err_set(err, HP_EINVAL, "ingester.SelectSeries: malformed request");
     ing_select_t q;
-    memset(&q, 0, sizeof(q));
-    int rc = hp_selector_parse(hp_str_c(req->select->label_selector), &q.sel, err);
-    int64_t step = req->step_ms > 0 ? req->step_ms : 15000;
-    int64_t start_ms = req->select->start;
-    q.type_id = req->select->profile_type;
-    q.start_ns = start_ms * 1000000;
-    q.end_ns = req->select->end * 1000000 + 999999;
+    int rc = ing_parse_select(req ? req->select : NULL, &q, err);
     grouping_t gs = {NULL, 0, 0};
+    series_ctx_t c = {&gs, req ? req->group_by : NULL, req ? req->n_group_by : 0,
+                      req && req->select ? req->select->start : 0,
+                      req && req->step_ms > 0 ? req->step_ms : 15000};
     ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
     if (t) {
         pthread_rwlock_rdlock(&t->lock);
-        for (size_t i = 0; i < t->n_series; i++) {
-            const ing_series_t *s = t->series[i];
-            if (!ing_select_series(t, s, &q))
-                continue;
-            group_t *grp = group_of(&gs, s, req->group_by, req->n_group_by);
-            size_t lo, hi;
-            ing_profile_range(s, q.start_ns, q.end_ns, &lo, &hi);
-            for (size_t p = lo; p < hi; p++) {
-                int64_t t_ms = s->profiles[p].t / 1000000;
-                uint64_t bucket = (uint64_t)(start_ms + (t_ms - start_ms) / step * step);
-                bool found;
-                uint64_t *v = hp_u64map_upsert(&grp->points, bucket, 0, &found);
-                *v = (uint64_t)((int64_t)*v + s->profiles[p].total);
-            }
-        }
+        rc = ing_visit(g, t, call->tenant, &q, add_point, &c, err);
         pthread_rwlock_unlock(&t->lock);
     }
     for (size_t i = 0; i < gs.n; i++) {
@@ -114,9 +113,9 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         hp_u64map_fini(&gs.v[i].points);
     }
     free(gs.v);
-    q.type_id = NULL;
-    hp_selector_fini(&q.sel);
-    hotpath__v1__select_series_request__free_unpacked(req, NULL);
+    ing_select_fini(&q);
+    if (req)
+        hotpath__v1__select_series_request__free_unpacked(req, NULL);
     return rc;
 }
 

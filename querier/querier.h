@@ -9,17 +9,18 @@
 #define HOTPATH_QUERIER_H
 
 #include "hotpath/arena.h"
+#include "hotpath/members.h"
 #include "hotpath/rpc.h"
 #include "hotpath/selector.h"
 #include "hotpath/service.h"
 #include "hotpath/tree.h"
+#include "hotpath/v1/rpc.pb-c.h"
 
 typedef struct qry {
     hp_service_t *svc;        /* borrowed */
     const hp_config_t *cfg;   /* borrowed */
-    char **member_urls;       /* owned */
-    hp_rpc_client_t **clients; /* owned */
-    size_t n_members;
+    hp_members_t *members;    /* owned: the ingester ring */
+    hp_ring_page_t ring_page;
     hp_metric_t *m_query_seconds;
     hp_arena_t arena; /* route bindings */
 } qry_t;
@@ -30,20 +31,35 @@ void qry_free(qry_t *q);
 void qry_register_connect(qry_t *q); /* api.c: querier.v1.QuerierService */
 void qry_register_render(qry_t *q);  /* render.c: /pyroscope/render & co */
 
-/* Calls method on every ingester with payload and waits for all. On
- * success *targets (caller frees with qry_targets_free) holds one reply
- * per ingester. Any failure fails the query: a partial answer would be a
- * wrong answer. */
-int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, const void *payload, size_t len,
-               hp_rpc_target_t **targets, size_t *n, hp_err_t *err) HP_WUR;
-void qry_targets_free(hp_rpc_target_t *targets, size_t n);
-
 /* A validated selection (profile type + selector + time range in ms). */
 typedef struct qry_select {
     const char *type_id;  /* borrowed */
     const char *selector; /* borrowed */
     int64_t start_ms, end_ms;
 } qry_select_t;
+
+/* Calls method on every ingester that serves reads and waits for them. On
+ * success *targets (caller frees with qry_targets_free) holds the replies
+ * of those that answered. Up to RF/2 ingesters may be missing (dead,
+ * unhealthy or failing): every acknowledged write reached a quorum, so each
+ * profile is still on one that answered. More missing fails the query
+ * with 503: a partial answer would be a wrong answer. */
+int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, const void *payload, size_t len,
+               hp_rpc_target_t **targets, size_t *n, hp_err_t *err) HP_WUR;
+
+/* Encodes the request of a Select* method around a SelectRequest (which
+ * carries the deduplication session and keep mask for one ingester). */
+typedef void (*qry_encode_fn)(void *ctx, const Hotpath__V1__SelectRequest *sel, hp_buf_t *out);
+
+/* A Select* call with replica deduplication: ingester.SelectKeys on every
+ * readable ingester (first phase), one replica chosen per profile key,
+ * then method on each ingester with its keep mask (second phase). Every
+ * profile counts exactly once, whichever replicas are alive. Replies as
+ * qry_fanout. */
+int qry_select_fanout(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
+                      qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n,
+                      hp_err_t *err) HP_WUR;
+void qry_targets_free(hp_rpc_target_t *targets, size_t n);
 
 /* Checks the selection's type, selector and time range (and the
  * max_query_length limit); HP_EINVAL with the reason otherwise. */

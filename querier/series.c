@@ -66,28 +66,35 @@ static int cmp_series(const void *a, const void *b)
     return (x->labels.n > y->labels.n) - (x->labels.n < y->labels.n);
 }
 
+typedef struct series_req {
+    char **group_by;
+    size_t n_group_by;
+    int64_t step_ms;
+} series_req_t;
+
+/* The second-phase request of SelectSeries: a SelectSeriesRequest around
+ * the SelectRequest. */
+static void pack_series(void *ctx, const Hotpath__V1__SelectRequest *sel, hp_buf_t *out)
+{
+    const series_req_t *sr = ctx;
+    Hotpath__V1__SelectSeriesRequest r = HOTPATH__V1__SELECT_SERIES_REQUEST__INIT;
+    r.select = (Hotpath__V1__SelectRequest *)sel;
+    r.group_by = sr->group_by;
+    r.n_group_by = sr->n_group_by;
+    r.step_ms = sr->step_ms;
+    hp_buf_reserve(out, hotpath__v1__select_series_request__get_packed_size(&r) + 1);
+    out->len += hotpath__v1__select_series_request__pack(&r, out->data + out->len);
+}
+
 int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **group_by,
                       size_t n_group_by, int64_t step_ms, qry_series_set_t *out, hp_err_t *err)
 {
     memset(out, 0, sizeof(*out));
     hp_arena_init(&out->arena, 0);
-    Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
-    sel.profile_type = (char *)s->type_id;
-    sel.label_selector = (char *)(s->selector ? s->selector : "");
-    sel.start = s->start_ms;
-    sel.end = s->end_ms;
-    Hotpath__V1__SelectSeriesRequest r = HOTPATH__V1__SELECT_SERIES_REQUEST__INIT;
-    r.select = &sel;
-    r.group_by = group_by;
-    r.n_group_by = n_group_by;
-    r.step_ms = step_ms;
-    hp_buf_t req = HP_BUF_INIT;
-    hp_buf_reserve(&req, hotpath__v1__select_series_request__get_packed_size(&r));
-    req.len = hotpath__v1__select_series_request__pack(&r, req.data);
+    series_req_t sr = {group_by, n_group_by, step_ms};
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_fanout(q, "ingester.SelectSeries", tenant, req.data, req.len, &t, &n, err);
-    hp_buf_fini(&req);
+    int rc = qry_select_fanout(q, "ingester.SelectSeries", tenant, s, pack_series, &sr, &t, &n, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         Hotpath__V1__SelectSeriesResponse *resp =
             hotpath__v1__select_series_response__unpack(NULL, t[i].resp.len, t[i].resp.data);

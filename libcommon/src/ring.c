@@ -26,11 +26,15 @@ static int cmp_token(const void *a, const void *b)
     return x->member < y->member ? -1 : x->member > y->member;
 }
 
-/* Token i of an instance: XXH3 of the ID seeded with i, folded to 32 bits. */
-static uint32_t member_token(const char *id, size_t i)
+/* Token i of an instance with t tokens (stratified): it lies in bucket i of
+ * t equal buckets of the 32-bit space, at an offset within the bucket taken
+ * from XXH3 of the ID seeded with i. One token per bucket per instance
+ * balances ownership far better than t fully random tokens. */
+static uint32_t member_token(const char *id, size_t i, size_t t)
 {
+    uint64_t bucket = (UINT64_C(1) << 32) / t;
     uint64_t h = XXH3_64bits_withSeed(id, strlen(id), (uint64_t)i * 0x9e3779b97f4a7c15ULL + 1);
-    return (uint32_t)(h ^ (h >> 32));
+    return (uint32_t)((uint64_t)i * bucket + h % bucket);
 }
 
 hp_ring_t *hp_ring_new(const char *const *ids, size_t n, size_t num_tokens)
@@ -44,7 +48,7 @@ hp_ring_t *hp_ring_new(const char *const *ids, size_t n, size_t num_tokens)
     for (size_t m = 0; m < n; m++) {
         r->ids[m] = hp_xstrdup(ids[m]);
         for (size_t i = 0; i < num_tokens; i++)
-            r->tokens[r->n_tokens++] = (token_t){member_token(ids[m], i), (uint32_t)m};
+            r->tokens[r->n_tokens++] = (token_t){member_token(ids[m], i, num_tokens), (uint32_t)m};
     }
     qsort(r->tokens, r->n_tokens, sizeof(token_t), cmp_token);
     return r;
@@ -94,18 +98,76 @@ size_t hp_ring_get(const hp_ring_t *r, uint32_t key, size_t rf, size_t *out)
     return got;
 }
 
+/* The span of the token space token i owns: from the previous token
+ * (exclusive) to it (inclusive), wrapping. */
+static uint64_t token_span(const hp_ring_t *r, size_t i)
+{
+    if (r->n_tokens == 1)
+        return UINT32_MAX;
+    uint32_t prev = r->tokens[(i + r->n_tokens - 1) % r->n_tokens].value;
+    return (uint32_t)(r->tokens[i].value - prev); /* wraps for i == 0 */
+}
+
 double hp_ring_ownership(const hp_ring_t *r, size_t member)
 {
-    if (r->n_tokens == 0)
-        return 0;
     uint64_t owned = 0;
-    for (size_t i = 0; i < r->n_tokens; i++) {
-        uint32_t prev = r->tokens[(i + r->n_tokens - 1) % r->n_tokens].value;
-        uint32_t span = r->tokens[i].value - prev; /* wraps for i == 0 */
+    for (size_t i = 0; i < r->n_tokens; i++)
         if (r->tokens[i].member == member)
-            owned += r->n_tokens == 1 ? UINT32_MAX : span;
-    }
+            owned += token_span(r, i);
     return (double)owned / 4294967296.0;
+}
+
+void hp_ring_ownership_all(const hp_ring_t *r, double *out)
+{
+    for (size_t m = 0; m < r->n_members; m++)
+        out[m] = 0;
+    for (size_t i = 0; i < r->n_tokens; i++)
+        out[r->tokens[i].member] += (double)token_span(r, i) / 4294967296.0;
+}
+
+/* A bitmap of visited members: on the stack for small rings. */
+typedef struct seen_set {
+    uint64_t small[8];
+    uint64_t *bits;
+} seen_set_t;
+
+static void seen_init(seen_set_t *s, size_t n)
+{
+    memset(s->small, 0, sizeof(s->small));
+    s->bits = n <= 64 * HP_ARRAY_LEN(s->small) ? s->small : hp_xcalloc((n + 63) / 64, sizeof(uint64_t));
+}
+
+/* Marks member m; returns true when it was not marked before. */
+static bool seen_add(seen_set_t *s, size_t m)
+{
+    uint64_t bit = UINT64_C(1) << (m % 64);
+    bool fresh = (s->bits[m / 64] & bit) == 0;
+    s->bits[m / 64] |= bit;
+    return fresh;
+}
+
+static void seen_fini(seen_set_t *s)
+{
+    if (s->bits != s->small)
+        free(s->bits);
+}
+
+void hp_ring_walk(const hp_ring_t *r, uint32_t key, bool (*visit)(void *ctx, size_t member), void *ctx)
+{
+    if (r->n_tokens == 0)
+        return;
+    seen_set_t seen;
+    seen_init(&seen, r->n_members);
+    size_t start = first_at_or_after(r, key), distinct = 0;
+    for (size_t k = 0; k < r->n_tokens && distinct < r->n_members; k++) {
+        uint32_t m = r->tokens[(start + k) % r->n_tokens].member;
+        if (!seen_add(&seen, m))
+            continue;
+        distinct++;
+        if (!visit(ctx, m))
+            break;
+    }
+    seen_fini(&seen);
 }
 
 uint32_t hp_fnv1_32(uint32_t h, const void *p, size_t n)

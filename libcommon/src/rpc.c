@@ -528,6 +528,9 @@ typedef struct call {
     call_state_t state;
     bool done;
     int abort_rv; /* the nng error the waiter aborted the call with, or 0 */
+    bool cancelled; /* the caller has what it needs: do not start a receive */
+    /* under latch->mu: */
+    bool finished; /* rc and err are final */
 } call_t;
 
 struct hp_rpc_client {
@@ -681,6 +684,9 @@ static void call_fail(call_t *k, int rv, call_state_t state, int npipes)
             hp_err_set(k->err, HP_EUNAVAIL, "rpc %s: connection to %s lost before the reply", k->method, url);
     else if (rv == NNG_EUNREACHABLE || (rv == NNG_ETIMEDOUT && state == CALL_SENDING && npipes == 0))
         k->rc = hp_err_set(k->err, HP_EUNAVAIL, "rpc %s: no connection to %s", k->method, url);
+    else if (rv == NNG_ECANCELED)
+        k->rc = hp_err_set(k->err, HP_ECANCELED, "rpc %s to %s: not waited for (enough replies arrived)",
+                           k->method, url);
     else if (rv == NNG_ETIMEDOUT)
         k->rc = hp_err_set(k->err, HP_ETIMEDOUT, "rpc %s: no reply from %s within %d ms", k->method, url,
                            k->timeout_ms);
@@ -688,10 +694,11 @@ static void call_fail(call_t *k, int rv, call_state_t state, int npipes)
         k->rc = hp_err_set(k->err, HP_EUNAVAIL, "rpc %s to %s failed: %s", k->method, url, nng_strerror(rv));
 }
 
-/* One call finished: wake the waiter. */
-static void latch_count_down(latch_t *l)
+/* One call finished: mark it and wake the waiter. */
+static void latch_count_down(latch_t *l, call_t *k)
 {
     pthread_mutex_lock(&l->mu);
+    k->finished = true;
     l->pending--;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
@@ -715,7 +722,7 @@ static void call_finish(call_t *k, int rv, nng_msg *reply)
         call_fail(k, rv, state, npipes);
     if (reply)
         nng_msg_free(reply);
-    latch_count_down(k->latch);
+    latch_count_down(k->latch, k);
 }
 
 /* The request went out: wait for the reply in what is left of the timeout. */
@@ -724,7 +731,12 @@ static void call_receive(call_t *k)
     pthread_mutex_lock(&k->c->mu);
     k->state = CALL_RECEIVING;
     k->abort_rv = 0; /* an abort for "no connection" came too late: it hit nothing */
+    bool cancelled = k->cancelled;
     pthread_mutex_unlock(&k->c->mu);
+    if (cancelled) { /* the request went out; its reply is not wanted */
+        call_finish(k, NNG_ECANCELED, NULL);
+        return;
+    }
     int64_t left = k->deadline - hp_mono_ms();
     if (left <= 0) {
         call_finish(k, NNG_ETIMEDOUT, NULL);
@@ -757,7 +769,7 @@ static void call_abandon(call_t *k)
     pthread_mutex_lock(&k->c->mu);
     k->done = true;
     pthread_mutex_unlock(&k->c->mu);
-    latch_count_down(k->latch);
+    latch_count_down(k->latch, k);
 }
 
 /* Opens k's context and aio and sends the request. A call that fails
@@ -813,11 +825,62 @@ static int64_t next_check(const call_t *calls, size_t n)
     return t;
 }
 
-/* Waits for every call to finish; the aios' own timeouts bound the wait. */
-static void wait_calls(call_t *calls, size_t n, latch_t *l)
+/* Stops waiting for k: a send or receive in progress is aborted, one not
+ * yet started will not start. Waiter thread. */
+static void call_cancel(call_t *k)
+{
+    hp_rpc_client_t *c = k->c;
+    pthread_mutex_lock(&c->mu);
+    if (!k->done) {
+        k->cancelled = true;
+        if (k->aio) {
+            k->abort_rv = NNG_ECANCELED;
+            nng_aio_abort(k->aio, NNG_ECANCELED);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Decides whether the caller has what it needs; called under the latch's
+ * lock each time a call finishes. */
+typedef struct enough {
+    hp_rpc_enough_fn fn;
+    void *ctx;
+    hp_rpc_target_t *targets; /* targets[slot_of_call[i]] mirrors calls[i] */
+    const size_t *target_of;
+    bool reached;
+} enough_t;
+
+/* Copies the finished calls' outcomes to their targets and asks the
+ * predicate. Latch lock held. */
+static bool enough_now(enough_t *e, call_t *calls, size_t n)
+{
+    if (e == NULL || e->fn == NULL || e->reached)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        hp_rpc_target_t *t = &e->targets[e->target_of[i]];
+        t->done = calls[i].finished;
+        if (t->done)
+            t->rc = calls[i].rc;
+    }
+    e->reached = e->fn(e->ctx, e->targets);
+    return e->reached;
+}
+
+/* Waits for every call to finish, or — when the predicate says enough —
+ * cancels the rest and waits for them to wind down. The aios' own
+ * timeouts bound the wait. */
+static void wait_calls(call_t *calls, size_t n, latch_t *l, enough_t *e)
 {
     pthread_mutex_lock(&l->mu);
     while (l->pending > 0) {
+        if (enough_now(e, calls, n)) {
+            pthread_mutex_unlock(&l->mu);
+            for (size_t i = 0; i < n; i++)
+                call_cancel(&calls[i]);
+            pthread_mutex_lock(&l->mu);
+            continue;
+        }
         int64_t now = hp_mono_ms(), next = next_check(calls, n);
         if (now >= next) {
             pthread_mutex_unlock(&l->mu);
@@ -833,8 +896,9 @@ static void wait_calls(call_t *calls, size_t n, latch_t *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-/* Runs calls[0..n) concurrently and waits for all of them. */
-static void run_calls(call_t *calls, size_t n, hp_str_t tenant, const void **payloads, const size_t *lens)
+/* Runs calls[0..n) concurrently and waits for them (see wait_calls). */
+static void run_calls(call_t *calls, size_t n, hp_str_t tenant, const void **payloads, const size_t *lens,
+                      enough_t *e)
 {
     latch_t l = {.pending = n};
     pthread_mutex_init(&l.mu, NULL);
@@ -843,7 +907,7 @@ static void run_calls(call_t *calls, size_t n, hp_str_t tenant, const void **pay
         calls[i].latch = &l;
         call_start(&calls[i], tenant, payloads[i], lens[i]);
     }
-    wait_calls(calls, n, &l);
+    wait_calls(calls, n, &l, e);
     for (size_t i = 0; i < n; i++) {
         if (calls[i].aio)
             nng_aio_free(calls[i].aio); /* waits for a callback still returning */
@@ -878,39 +942,53 @@ int hp_rpc_call(hp_rpc_client_t *c, const char *method, hp_str_t tenant, const v
     call_t k;
     if (!call_init(&k, c, method, timeout_ms, resp, err))
         return k.rc;
-    run_calls(&k, 1, tenant, &payload, &len);
+    run_calls(&k, 1, tenant, &payload, &len, NULL);
     return k.rc;
 }
 
-size_t hp_rpc_call_all(hp_rpc_target_t *targets, size_t n, const char *method, hp_str_t tenant,
-                       const void *payload, size_t len, int timeout_ms)
+size_t hp_rpc_call_until(hp_rpc_target_t *targets, size_t n, const char *method, hp_str_t tenant,
+                         const void *payload, size_t len, int timeout_ms, hp_rpc_enough_fn enough, void *ctx)
 {
     call_t *calls = hp_xcalloc(n ? n : 1, sizeof(*calls));
     const void **payloads = hp_xcalloc(n ? n : 1, sizeof(*payloads));
     size_t *lens = hp_xcalloc(n ? n : 1, sizeof(*lens));
-    size_t *slot = hp_xcalloc(n ? n : 1, sizeof(*slot)); /* target -> call, or SIZE_MAX */
+    size_t *slot = hp_xcalloc(n ? n : 1, sizeof(*slot));      /* target -> call, or SIZE_MAX */
+    size_t *target_of = hp_xcalloc(n ? n : 1, sizeof(*slot)); /* call -> target */
     size_t started = 0, ok = 0;
     for (size_t i = 0; i < n; i++) {
         hp_rpc_target_t *t = &targets[i];
-        hp_buf_init(&t->resp); /* an output, like rc and err */
+        hp_buf_init(&t->resp); /* an output, like rc, err and done */
+        t->done = false;
         slot[i] = SIZE_MAX;
         if (!call_init(&calls[started], t->client, method, timeout_ms, &t->resp, &t->err)) {
             t->rc = calls[started].rc;
+            t->done = true;
             continue;
         }
         payloads[started] = t->payload ? t->payload : payload;
         lens[started] = t->payload ? t->payload_len : len;
+        target_of[started] = i;
         slot[i] = started++;
     }
-    run_calls(calls, started, tenant, payloads, lens);
+    enough_t e = {enough, ctx, targets, target_of, false};
+    run_calls(calls, started, tenant, payloads, lens, &e);
     for (size_t i = 0; i < n; i++) {
-        if (slot[i] != SIZE_MAX)
+        if (slot[i] != SIZE_MAX) {
             targets[i].rc = calls[slot[i]].rc;
+            targets[i].done = true;
+        }
         ok += targets[i].rc == 0;
     }
+    free(target_of);
     free(slot);
     free(lens);
     free(payloads);
     free(calls);
     return ok;
+}
+
+size_t hp_rpc_call_all(hp_rpc_target_t *targets, size_t n, const char *method, hp_str_t tenant,
+                       const void *payload, size_t len, int timeout_ms)
+{
+    return hp_rpc_call_until(targets, n, method, tenant, payload, len, timeout_ms, NULL, NULL);
 }

@@ -44,6 +44,77 @@ static void test_balance(void)
     hp_ring_free(r);
 }
 
+/* Stratified tokens: each of N instances "ingester-0".."ingester-N-1" owns
+ * 1/N of the space within 10 percentage points. */
+static void test_balance_stratified(void)
+{
+    static const size_t sizes[] = {3, 5, 10};
+    for (size_t s = 0; s < HP_ARRAY_LEN(sizes); s++) {
+        size_t n = sizes[s];
+        char names[10][32];
+        const char *v[10];
+        for (size_t i = 0; i < n; i++) {
+            snprintf(names[i], sizeof(names[i]), "ingester-%zu", i);
+            v[i] = names[i];
+        }
+        hp_ring_t *r = hp_ring_new(v, n, 128);
+        double all[10], sum = 0, worst = 0, want = 1.0 / (double)n;
+        hp_ring_ownership_all(r, all);
+        for (size_t i = 0; i < n; i++) {
+            double o = hp_ring_ownership(r, i);
+            CHECK(o > all[i] - 1e-9 && o < all[i] + 1e-9);
+            CHECK(o > want - 0.10 && o < want + 0.10);
+            sum += o;
+            worst = HP_MAX(worst, (o > want ? o - want : want - o) / want);
+        }
+        CHECK(sum > 0.999 && sum < 1.001);
+        fprintf(stderr, "  N=%zu: largest ownership deviation from 1/N: %.1f%%\n", n, worst * 100);
+        hp_ring_free(r);
+    }
+}
+
+typedef struct walk_rec {
+    size_t seen[8];
+    size_t n;
+    size_t stop_after;
+} walk_rec_t;
+
+static bool walk_visit(void *ctx, size_t member)
+{
+    walk_rec_t *w = ctx;
+    if (w->n < HP_ARRAY_LEN(w->seen))
+        w->seen[w->n] = member;
+    w->n++;
+    return w->n < w->stop_after;
+}
+
+/* The walker visits members in hp_ring_get's order, each once, and stops
+ * when asked to. */
+static void test_walk(void)
+{
+    const char *five[] = {"a", "b", "c", "d", "e"};
+    hp_ring_t *r = hp_ring_new(five, 5, 64);
+    for (uint32_t k = 0; k < 2000; k++) {
+        uint32_t key = k * 2654435761u;
+        size_t want[5];
+        REQUIRE(hp_ring_get(r, key, 5, want) == 5);
+        walk_rec_t w = {.stop_after = SIZE_MAX};
+        hp_ring_walk(r, key, walk_visit, &w);
+        REQUIRE(w.n == 5);
+        for (size_t i = 0; i < 5; i++)
+            CHECK(w.seen[i] == want[i]);
+        walk_rec_t two = {.stop_after = 2};
+        hp_ring_walk(r, key, walk_visit, &two);
+        CHECK(two.n == 2 && two.seen[0] == want[0] && two.seen[1] == want[1]);
+    }
+    hp_ring_free(r);
+    hp_ring_t *empty = hp_ring_new(NULL, 0, 16);
+    walk_rec_t none = {.stop_after = SIZE_MAX};
+    hp_ring_walk(empty, 7, walk_visit, &none);
+    CHECK(none.n == 0);
+    hp_ring_free(empty);
+}
+
 /* Adding a member moves only the keys it now owns. */
 static void test_minimal_movement(void)
 {
@@ -95,6 +166,8 @@ int main(void)
 {
     HP_RUN(test_replicas_distinct_and_deterministic);
     HP_RUN(test_balance);
+    HP_RUN(test_balance_stratified);
+    HP_RUN(test_walk);
     HP_RUN(test_minimal_movement);
     HP_RUN(test_fnv_and_series_token);
     HP_RUN(test_parse_members);

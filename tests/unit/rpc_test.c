@@ -366,6 +366,54 @@ static void test_call_all_with_one_down(void)
     hp_pool_stop(pool);
 }
 
+/* Two successes are enough: call_until returns without waiting for the
+ * slow third server, whose call is cancelled — yet its handler still runs,
+ * because the request had already been sent. */
+static bool two_ok(void *ctx, const hp_rpc_target_t *t)
+{
+    (void)ctx;
+    int ok = 0;
+    for (int i = 0; i < 3; i++)
+        ok += t[i].done && t[i].rc == 0;
+    return ok >= 2;
+}
+
+static void test_call_until_quorum(void)
+{
+    hp_pool_t *pool;
+    REQUIRE(hp_pool_start(4, &pool) == 0);
+    server_state_t st[3] = {0};
+    st[2].slow_ms = 1500;
+    char urls[3][64];
+    hp_rpc_server_t *srv[3];
+    hp_rpc_target_t t[3];
+    memset(t, 0, sizeof(t));
+    hp_err_t err;
+    for (int i = 0; i < 3; i++) {
+        srv[i] = server_start(pool, &st[i], 0, urls[i], sizeof(urls[i]));
+        REQUIRE(srv[i] != NULL);
+        REQUIRE(hp_rpc_client_new(urls[i], 0, &t[i].client, &err) == 0);
+        REQUIRE(warm_up(t[i].client));
+    }
+    /* servers 0 and 1 answer "slow" at once (slow_ms 0); server 2 sleeps */
+    int64_t start = hp_mono_ms();
+    size_t ok = hp_rpc_call_until(t, 3, "slow", HP_STR("tn"), NULL, 0, 10000, two_ok, NULL);
+    int64_t took = hp_mono_ms() - start;
+    CHECK_EQ_INT(ok, 2);
+    CHECK(took < 1200);
+    CHECK(t[0].done && t[1].done && t[2].done);
+    CHECK_EQ_INT(t[2].rc, HP_ECANCELED);
+    for (int i = 0; i < 300 && atomic_load(&st[2].slow_started) == 0; i++)
+        usleep(10000);
+    CHECK_EQ_INT(atomic_load(&st[2].slow_started), 1); /* the write still arrived */
+    for (int i = 0; i < 3; i++) {
+        hp_buf_fini(&t[i].resp);
+        hp_rpc_client_free(t[i].client);
+        hp_rpc_server_free(srv[i]);
+    }
+    hp_pool_stop(pool);
+}
+
 /* Stopping the server while a call waits on a running handler: the
  * handler finishes and its reply still reaches the caller; later calls
  * fail with HP_EUNAVAIL. */
@@ -520,6 +568,7 @@ int main(void)
     HP_RUN(test_too_large);
     HP_RUN(test_concurrent_calls);
     HP_RUN(test_call_all_with_one_down);
+    HP_RUN(test_call_until_quorum);
     HP_RUN(test_stop_while_call_waits);
     HP_RUN(test_no_resend_after_connection_loss);
     HP_RUN(test_malformed_request);

@@ -50,15 +50,19 @@ typedef struct hp_config {
     } log;
 
     struct {
-        char *members;      /* comma-separated nng URLs of ingesters: tcp://host:port,… */
+        char *members;      /* comma-separated: tcp://host:port and/or dns+name:port */
         char *instance_id;  /* this instance's ID; default hostname:rpc port */
         char *zone;
         int64_t num_tokens; /* 128 */
+        int64_t heartbeat_period_ms;  /* 5s */
+        int64_t heartbeat_timeout_ms; /* 1m */
+        int64_t dns_refresh_ms;       /* 30s */
     } ring;
 
     struct {
-        int64_t replication_factor; /* 1 until the ring issue lands; see docs */
+        int64_t replication_factor; /* 1 (Pyroscope's default); the local cluster runs 3 */
         int64_t push_timeout_ms;    /* 5s */
+        bool zone_awareness;
     } distributor;
 
     struct {

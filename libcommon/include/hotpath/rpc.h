@@ -85,6 +85,7 @@ typedef struct hp_rpc_target {
     const void *payload; /* NULL: use the shared payload */
     size_t payload_len;
     int rc;
+    bool done;     /* rc is final (set for every target when the call returns) */
     hp_buf_t resp; /* caller frees with hp_buf_fini */
     hp_err_t err;
 } hp_rpc_target_t;
@@ -93,5 +94,18 @@ typedef struct hp_rpc_target {
  * bounded by timeout_ms). Returns the number that succeeded. */
 size_t hp_rpc_call_all(hp_rpc_target_t *targets, size_t n, const char *method, hp_str_t tenant,
                        const void *payload, size_t len, int timeout_ms);
+
+/* Decides, from the targets whose `done` is set, whether the caller has
+ * what it needs (e.g. a write quorum for every profile). Runs on the
+ * calling thread, with a lock held: keep it short, call nothing here. */
+typedef bool (*hp_rpc_enough_fn)(void *ctx, const hp_rpc_target_t *targets);
+
+/* hp_rpc_call_all that stops waiting as soon as enough(ctx, targets) says
+ * so: the calls still running are cancelled (rc HP_ECANCELED). A request
+ * already sent still reaches its server — cancelling only stops waiting
+ * for the reply — so a slow replica still gets its write. */
+size_t hp_rpc_call_until(hp_rpc_target_t *targets, size_t n, const char *method, hp_str_t tenant,
+                         const void *payload, size_t len, int timeout_ms, hp_rpc_enough_fn enough,
+                         void *ctx);
 
 #endif
