@@ -97,8 +97,8 @@ struct hp_members {
     size_t n_dns;
     pthread_mutex_t round_mu;
     pthread_mutex_t mu;
-    pthread_cond_t cv;  /* signalled by stop */
-    member_t *members;  /* sorted by URL */
+    pthread_cond_t cv; /* signalled by stop */
+    member_t *members; /* sorted by URL */
     size_t n_members;
     hp_ring_view_t *view;
     size_t rounds; /* probe rounds finished */
@@ -207,8 +207,13 @@ static int dns_entry_parse(const char *spec, dns_entry_t *e, hp_err_t *err)
     long p = strtol(port, &end, 10);
     if (colon == NULL || colon == hp || *port == '\0' || *end != '\0' || p < 1 || p > 65535)
         return hp_err_set(err, HP_EINVAL, "bad ring member \"%s\": want dns+name:port", spec);
+    size_t host_len = (size_t)(colon - hp);
+    if (host_len > 2 && hp[0] == '[' && hp[host_len - 1] == ']') { /* dns+[::1]:9095 */
+        hp++;
+        host_len -= 2;
+    }
     e->spec = hp_xstrdup(spec);
-    e->host = hp_xstrndup(hp, (size_t)(colon - hp));
+    e->host = hp_xstrndup(hp, host_len);
     e->port = hp_xstrdup(port);
     return 0;
 }
@@ -362,15 +367,16 @@ static size_t wanted_urls(const hp_members_t *m, char ***out)
     return hp_sort_unique_strs(v, k);
 }
 
-/* The entry for url in the next list: the current member moved over (its
- * slot's rec cleared), or a new one (logged once m has a view, i.e. after
- * startup). False (err set) when no client can be made. mu held. */
-static bool carry_member(hp_members_t *m, const char *url, member_t *next, hp_err_t *err)
+/* The entry for url in the next list: the current member carried over
+ * (marked in carried[]; its strings and record now belong to next), or a
+ * new one (logged once m has a view, i.e. after startup). False (err set)
+ * when no client can be made. mu held. */
+static bool carry_member(hp_members_t *m, const char *url, bool *carried, member_t *next, hp_err_t *err)
 {
     size_t j = find_member(m, url);
     if (j != SIZE_MAX) {
         *next = m->members[j];
-        memset(&m->members[j], 0, sizeof(m->members[j]));
+        carried[j] = true;
         return true;
     }
     memset(next, 0, sizeof(*next));
@@ -393,13 +399,13 @@ static record_t *member_clear(member_t *mb)
 
 /* Moves the records of m's members not carried over (and, when rollback,
  * of next[0..k) too) into *dropped for release after unlocking. mu held. */
-static void collect_dropped(hp_members_t *m, member_t *next, size_t k, bool rollback, record_t ***dropped,
-                            size_t *n_dropped)
+static void collect_dropped(hp_members_t *m, const bool *carried, member_t *next, size_t k, bool rollback,
+                            record_t ***dropped, size_t *n_dropped)
 {
     *dropped = hp_xcalloc(m->n_members + k + 1, sizeof(record_t *));
     *n_dropped = 0;
     for (size_t i = 0; i < m->n_members; i++)
-        if (m->members[i].rec != NULL) {
+        if (!carried[i]) {
             HP_INFO("ring: member dropped", "url=%s", m->members[i].rec->url);
             (*dropped)[(*n_dropped)++] = member_clear(&m->members[i]);
         }
@@ -415,18 +421,21 @@ static int members_set(hp_members_t *m, char **want, size_t n, record_t ***dropp
                        hp_err_t *err)
 {
     member_t *next = hp_xcalloc(n + 1, sizeof(*next));
+    bool *carried = hp_xcalloc(m->n_members + 1, sizeof(bool));
     size_t k = 0;
     int rc = 0;
+    char q[600];
     for (size_t i = 0; i < n && rc == 0; i++) {
         hp_err_t e;
-        if (carry_member(m, want[i], &next[k], &e))
+        if (carry_member(m, want[i], carried, &next[k], &e))
             k++;
         else if (err != NULL)
             rc = hp_err_set(err, e.code, "bad ring member \"%s\": %s", want[i], e.msg);
         else
-            HP_WARN("ring: cannot add member", "url=%s err=\"%s\"", want[i], e.msg);
+            HP_WARN("ring: cannot add member", "url=%s err=%s", want[i], hp_log_q(q, sizeof(q), e.msg));
     }
-    collect_dropped(m, next, k, rc != 0, dropped, n_dropped);
+    collect_dropped(m, carried, next, k, rc != 0, dropped, n_dropped);
+    free(carried);
     free(m->members);
     m->members = next;
     m->n_members = rc == 0 ? k : 0;
@@ -561,7 +570,10 @@ hp_ring_view_t *hp_members_view(hp_members_t *m)
     return v;
 }
 
-size_t hp_ring_view_size(const hp_ring_view_t *v) { return v->n; }
+size_t hp_ring_view_size(const hp_ring_view_t *v)
+{
+    return v->n;
+}
 
 void hp_ring_view_member(const hp_ring_view_t *v, size_t i, hp_member_info_t *info)
 {
@@ -575,7 +587,10 @@ void hp_ring_view_member(const hp_ring_view_t *v, size_t i, hp_member_info_t *in
                                .ownership = vm->ownership};
 }
 
-hp_rpc_client_t *hp_ring_view_client(const hp_ring_view_t *v, size_t i) { return v->m[i].rec->client; }
+hp_rpc_client_t *hp_ring_view_client(const hp_ring_view_t *v, size_t i)
+{
+    return v->m[i].rec->client;
+}
 
 /* Collects the write set during a ring walk. */
 typedef struct write_pick {
@@ -742,7 +757,10 @@ void hp_members_probe_now(hp_members_t *m)
     pthread_mutex_unlock(&m->round_mu);
 }
 
-bool hp_members_probed(const hp_members_t *m) { return atomic_load(&m->probed_all); }
+bool hp_members_probed(const hp_members_t *m)
+{
+    return atomic_load(&m->probed_all);
+}
 
 /* True when view v lists rec as unhealthy (mu held). */
 static bool view_says_unhealthy(const hp_ring_view_t *v, const record_t *rec)
@@ -879,8 +897,8 @@ static int members_load(hp_members_t *m, hp_err_t *err)
     int rc = members_set(m, want, n, &dropped, &n_dropped, err);
     m->view = view_build(m, hp_now_ms());
     if (rc == 0)
-        HP_INFO("ring: members listed", "members=%zu static=%zu dns_entries=%zu", m->n_members,
-                m->n_statics, m->n_dns);
+        HP_INFO("ring: members listed", "members=%zu static=%zu dns_entries=%zu", m->n_members, m->n_statics,
+                m->n_dns);
     pthread_mutex_unlock(&m->mu);
     for (size_t i = 0; i < n_dropped; i++)
         record_release(dropped[i]);
@@ -969,15 +987,14 @@ void hp_ring_view_write_json(const hp_ring_view_t *v, hp_buf_t *out)
 /* Appends s with & < > " ' escaped for HTML text and attributes. */
 static void put_html(hp_buf_t *out, const char *s)
 {
+    static const char special[] = "&<>\"'";
+    static const char *const entity[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
     for (; *s; s++) {
-        switch (*s) {
-        case '&': hp_buf_puts(out, "&amp;"); break;
-        case '<': hp_buf_puts(out, "&lt;"); break;
-        case '>': hp_buf_puts(out, "&gt;"); break;
-        case '"': hp_buf_puts(out, "&quot;"); break;
-        case '\'': hp_buf_puts(out, "&#39;"); break;
-        default: hp_buf_putc(out, *s);
-        }
+        const char *hit = strchr(special, *s);
+        if (hit != NULL)
+            hp_buf_puts(out, entity[hit - special]);
+        else
+            hp_buf_putc(out, *s);
     }
 }
 

@@ -120,7 +120,10 @@ static bool contains(const size_t *set, size_t n, size_t x)
     return false;
 }
 
-static uint32_t key_of(uint32_t k) { return k * 2654435761u; }
+static uint32_t key_of(uint32_t k)
+{
+    return k * 2654435761u;
+}
 
 static const char *ids5[] = {"ingester-0", "ingester-1", "ingester-2", "ingester-3", "ingester-4"};
 
@@ -527,10 +530,10 @@ static void answer_make(raw_answer_t *a, size_t id_len, size_t zone_len, uint64_
 static void test_invalid_answers(void)
 {
     raw_answer_t ans[5] = {0};
-    answer_make(&ans[0], 256, 256, 2);           /* valid, at the limits */
-    answer_make(&ans[1], 257, 3, 2);             /* ID too long */
-    answer_make(&ans[2], 10, 300, 2);            /* zone too long */
-    answer_make(&ans[3], 10, 3, 7);              /* bad state */
+    answer_make(&ans[0], 256, 256, 2);               /* valid, at the limits */
+    answer_make(&ans[1], 257, 3, 2);                 /* ID too long */
+    answer_make(&ans[2], 10, 300, 2);                /* zone too long */
+    answer_make(&ans[3], 10, 3, 7);                  /* bad state */
     hp_buf_append(&ans[4].bytes, "\xff\xff\xff", 3); /* not protobuf */
     hp_pool_t *pool;
     REQUIRE(hp_pool_start(2, &pool) == 0);
@@ -586,8 +589,11 @@ static void test_probe_handler(void)
  * one member. */
 static void test_bad_lists(void)
 {
-    static const char *bad[] = {"foo", "dns+:1", "dns+host", "dns+host:", "dns+host:0", "dns+host:99999",
-                                "dns+host:12ab", "tcp://", "http://a:1", "tcp://127.0.0.1:1,foo"};
+    static const char *bad[] = {"foo",           "dns+:1",
+                                "dns+host",      "dns+host:",
+                                "dns+host:0",    "dns+host:99999",
+                                "dns+host:12ab", "tcp://",
+                                "http://a:1",    "tcp://127.0.0.1:1,foo"};
     hp_members_config_t cfg = {0};
     static char sentinel;
     hp_members_t *m = (hp_members_t *)&sentinel; /* must be reset to NULL on failure */
@@ -653,6 +659,14 @@ static void test_dns_localhost(void)
     v = hp_members_view(m);
     CHECK_EQ_INT(hp_ring_view_size(v), n + (had_v4 ? 0 : 1));
     CHECK(view_index(v, v4) != SIZE_MAX);
+    hp_ring_view_release(v);
+    hp_members_free(m);
+
+    snprintf(list, sizeof(list), "dns+[127.0.0.1]:%d", port); /* brackets as in URLs */
+    cfg.members = list;
+    REQUIRE(hp_members_new(&cfg, &m, &err) == 0);
+    v = hp_members_view(m);
+    CHECK(hp_ring_view_size(v) == 1 && view_index(v, v4) == 0);
     hp_ring_view_release(v);
     hp_members_free(m);
     cluster_stop(&c);
@@ -740,8 +754,11 @@ static void test_dns_refresh(void)
     cluster_start(&c, 3, ids5, NULL);
     fake_dns_t d = {.mu = PTHREAD_MUTEX_INITIALIZER};
     fake_set(&d, c.nodes[0].url, c.nodes[1].url, false);
-    hp_members_config_t cfg = {.members = "dns+ingesters.test:9095", .heartbeat_period_ms = 100,
-                               .dns_refresh_ms = 30, .resolve = fake_resolve, .resolve_ctx = &d};
+    hp_members_config_t cfg = {.members = "dns+ingesters.test:9095",
+                               .heartbeat_period_ms = 100,
+                               .dns_refresh_ms = 30,
+                               .resolve = fake_resolve,
+                               .resolve_ctx = &d};
     hp_members_t *m;
     hp_err_t err;
     REQUIRE(hp_members_new(&cfg, &m, &err) == 0);

@@ -12,7 +12,10 @@
  *
  * The token ring (ring.h) is built from every member whose instance ID is
  * known, so every client that sees the same members computes the same ring
- * without a coordination service. Callers take an immutable, reference-
+ * without a coordination service. Several URLs answering with one instance
+ * ID (its IPv4 and IPv6 addresses) are one ring member: the first healthy
+ * one by URL stands for the instance in write and read sets; the others are
+ * listed with ownership 0. Callers take an immutable, reference-
  * counted view for the duration of one request.
  *
  * Why probes instead of gossip: see docs/ARCHITECTURE.md (ring section).
