@@ -18,9 +18,14 @@ static bool dist_ready(void *ctx, hp_buf_t *why)
     hp_ring_view_t *v = hp_members_view(d->members);
     size_t active = 0, n = hp_ring_view_size(v);
     for (size_t i = 0; i < n; i++) {
-        hp_member_info_t m;
+        hp_member_info_t m, o;
         hp_ring_view_member(v, i, &m);
-        active += m.state == HP_MEMBER_ACTIVE && m.healthy;
+        bool counted = false; /* one instance may answer at several addresses */
+        for (size_t k = 0; k < i && !counted; k++) {
+            hp_ring_view_member(v, k, &o);
+            counted = o.state == HP_MEMBER_ACTIVE && o.healthy && strcmp(o.instance_id, m.instance_id) == 0;
+        }
+        active += m.state == HP_MEMBER_ACTIVE && m.healthy && !counted;
     }
     hp_ring_view_release(v);
     size_t rf = (size_t)d->cfg->distributor.replication_factor, quorum = rf / 2 + 1;

@@ -116,15 +116,19 @@ int dist_forward(dist_t *d, hp_str_t tenant, dist_profile_t *profiles, size_t n,
         for (size_t k = 0; k < w.got[i]; k++) {
             size_t slot = target_for(set[k], slot_of_member, member_of_slot, &nt);
             w.targets[i * rf + k] = slot;
-            encode_profile(&bodies[slot], &profiles[i]);
+            /* one profile (an /ingest request): every replica gets the
+             * same body, encoded once below */
+            if (n > 1 || slot == 0)
+                encode_profile(&bodies[slot], &profiles[i]);
         }
     }
     hp_rpc_target_t *targets = hp_xcalloc(nt + 1, sizeof(*targets));
     if (rc == 0) {
         for (size_t s = 0; s < nt; s++) {
+            const hp_buf_t *body = n > 1 ? &bodies[s] : &bodies[0];
             targets[s].client = hp_ring_view_client(v, member_of_slot[s]);
-            targets[s].payload = bodies[s].data;
-            targets[s].payload_len = bodies[s].len;
+            targets[s].payload = body->data;
+            targets[s].payload_len = body->len;
         }
         hp_rpc_call_until(targets, nt, "ingester.Push", tenant, NULL, 0,
                           (int)d->cfg->distributor.push_timeout_ms, write_enough, &w);
