@@ -53,12 +53,14 @@ static hp_label_limits_t label_limits(const hp_config_t *cfg)
     return lim;
 }
 
-/* The base labels: the client's, names sanitized, __name__ set, hints
- * dropped, sorted and validated. */
+/* The base labels: the client's without empty values (Pyroscope's
+ * LabelsBuilder drops them), names sanitized, __name__ set, hints dropped,
+ * sorted and validated. */
 static int base_labels(const dist_t *d, const dist_input_t *in, const hp_pprof_t *p, hp_arena_t *a,
                        hp_labels_t *out, hp_err_t *err)
 {
     hp_labels_copy(out, in->labels);
+    hp_labels_del_empty(out);
     hp_labels_sanitize_names(out, a);
     hp_labels_del(out, HP_LABEL_DELTA);
     hp_labels_del(out, HP_LABEL_PROFILE_TYPE);
@@ -107,6 +109,22 @@ static int check_limits(const dist_t *d, const hp_pprof_t *p, hp_err_t *err)
     return 0;
 }
 
+/* A configured limit where 0 means none, as a size. */
+static size_t size_limit(int64_t v)
+{
+    return v > 0 ? (size_t)v : SIZE_MAX;
+}
+
+/* The decoder's limits from the configuration (0 = no limit). */
+static hp_pprof_limits_t decode_limits(const hp_config_t *cfg)
+{
+    int64_t labels = cfg->limits.max_profile_stacktrace_sample_labels;
+    hp_pprof_limits_t lim = {0, 0, labels > 0 && labels < UINT32_MAX ? (uint32_t)labels : UINT32_MAX};
+    if (cfg->limits.max_profile_stacktrace_samples <= 0)
+        lim.max_samples = UINT32_MAX; /* check_limits has the configured one */
+    return lim;
+}
+
 int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t len, hp_arena_t *a,
                 dist_profile_t *out, hp_err_t *err)
 {
@@ -119,7 +137,7 @@ int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t le
     hp_buf_t scratch = HP_BUF_INIT;
     const uint8_t *data;
     size_t n;
-    int rc = hp_maybe_gunzip(raw, len, (size_t)d->cfg->limits.max_profile_size_bytes, &scratch, &data,
+    int rc = hp_maybe_gunzip(raw, len, size_limit(d->cfg->limits.max_profile_size_bytes), &scratch, &data,
                              &n, err);
     if (rc != 0) {
         if (rc == HP_EINVAL)
@@ -129,7 +147,8 @@ int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t le
     }
     hp_pprof_t p;
     memset(&p, 0, sizeof(p));
-    rc = hp_pprof_decode(&p, data, n, NULL, err);
+    hp_pprof_limits_t lim = decode_limits(d->cfg);
+    rc = hp_pprof_decode(&p, data, n, &lim, err);
     if (rc == 0 && p.n_samples > 0) {
         rc = check_limits(d, &p, err);
         if (rc == 0)

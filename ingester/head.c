@@ -15,7 +15,13 @@ ing_tenant_t *ing_tenant(ing_t *g, hp_str_t name, bool create)
     if (t == NULL && create) {
         t = hp_xcalloc(1, sizeof(*t));
         t->name = hp_xstrndup(name.p, name.n);
-        pthread_rwlock_init(&t->lock, NULL);
+        /* writers first: a stream of dashboard queries must not keep pushes
+         * waiting past the push timeout (glibc prefers readers by default) */
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&t->lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
         hp_arena_init(&t->arena, 256 * 1024);
         t->symdb = hp_symdb_new();
         hp_u64map_init(&t->by_fp, 64);
@@ -127,7 +133,7 @@ bool ing_series_append(ing_tenant_t *t, ing_series_t *s, int64_t time_ns, const 
     ing_profile_t p = {time_ns, {0}, (uint32_t)s->n_samples, (uint32_t)n, 0};
     memcpy(p.id, id, 16);
     for (size_t i = 0; i < n; i++)
-        p.total += values[i];
+        p.total = hp_add_wrap(p.total, values[i]);
     s->n_samples += n;
     HP_GROW(s->profiles, s->cap_profiles, s->n_profiles + 1);
     size_t at = insert_pos(s, time_ns);

@@ -1,4 +1,5 @@
 /* ingester.Push: storing the profiles a distributor sends. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "hotpath/pprof.h"
 #include "hotpath/profile.h"
 #include "hotpath/rpc.h"
+#include "hotpath/wal.h"
 #include "hotpath/v1/rpc.pb-c.h"
 #include "ingester.h"
 
@@ -72,7 +74,7 @@ static size_t collect_pairs(const hp_pprof_t *p, const uint32_t *order, uint32_t
             continue;
         uint32_t stack = stacks[order[k]];
         if (o && out[o - 1].stack == stack)
-            out[o - 1].value += v;
+            out[o - 1].value = hp_add_wrap(out[o - 1].value, v);
         else
             out[o++] = (pair_t){stack, v};
     }
@@ -89,7 +91,7 @@ typedef struct ingest_ctx {
     ing_tenant_t *t;
     const hp_pprof_t *p;
     const Hotpath__V1__ProfileWrite *w;
-    hp_labels_t base;
+    hp_labels_t base; /* borrowed from the prepared write */
     hp_str_t metric;
     uint32_t *stacks;
     hp_arena_t *arena;
@@ -122,87 +124,203 @@ static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const ui
     free(vals);
 }
 
-static void base_labels(const Hotpath__V1__ProfileWrite *w, hp_labels_t *ls)
+/* A write decoded and validated, ready to store. */
+typedef struct prepared {
+    const Hotpath__V1__ProfileWrite *w;
+    hp_buf_t scratch; /* the decompressed pprof */
+    hp_pprof_t p;
+    hp_labels_t base;
+} prepared_t;
+
+static void prepared_fini(prepared_t *x)
 {
-    for (size_t i = 0; i < w->n_labels; i++)
-        hp_labels_add(ls, hp_str_c(w->labels[i]->name), hp_str_c(w->labels[i]->value));
-    hp_labels_sort(ls);
+    hp_pprof_fini(&x->p);
+    hp_buf_fini(&x->scratch);
+    hp_labels_fini(&x->base);
 }
 
-/* Decodes one write (outside any lock) and stores it (under the tenant's
- * write lock). */
-static int ingest_one(ing_t *g, ing_tenant_t *t, const Hotpath__V1__ProfileWrite *w, hp_err_t *err)
+static size_t limit_or_max(int64_t v) { return v > 0 ? (size_t)v : SIZE_MAX; }
+
+/* The ingester checks what it stores itself: a peer on the RPC port is not
+ * trusted to have validated it. */
+static int check_write(const ing_t *g, const Hotpath__V1__ProfileWrite *w, const hp_labels_t *base, hp_err_t *err)
 {
     if (w->id.len != 16)
         return hp_err_set(err, HP_EINVAL, "profile ID must be 16 bytes, got %zu", w->id.len);
-    hp_buf_t scratch = HP_BUF_INIT;
+    if (w->time_nanos <= 0)
+        return hp_err_set(err, HP_EINVAL, "profile time must be positive, got %lld", (long long)w->time_nanos);
+    if (hp_labels_get(base, HP_LABEL_NAME).n == 0)
+        return hp_err_set(err, HP_EINVAL, "series labels have no __name__");
+    hp_label_limits_t lim = {(size_t)g->cfg->limits.max_label_names_per_series,
+                             (size_t)g->cfg->limits.max_label_name_length,
+                             (size_t)g->cfg->limits.max_label_value_length};
+    return hp_labels_validate(base, &lim, err);
+}
+
+static int prepare(const ing_t *g, const Hotpath__V1__ProfileWrite *w, prepared_t *x, hp_err_t *err)
+{
+    memset(x, 0, sizeof(*x));
+    x->w = w;
+    for (size_t i = 0; i < w->n_labels; i++)
+        hp_labels_add(&x->base, hp_str_c(w->labels[i]->name), hp_str_c(w->labels[i]->value));
+    hp_labels_sort(&x->base);
+    int rc = check_write(g, w, &x->base, err);
     const uint8_t *data;
     size_t n;
-    hp_pprof_t p;
-    memset(&p, 0, sizeof(p));
-    int rc = hp_maybe_gunzip(w->pprof.data, w->pprof.len, (size_t)g->cfg->limits.max_profile_size_bytes,
-                             &scratch, &data, &n, err);
     if (rc == 0)
-        rc = hp_pprof_decode(&p, data, n, NULL, err);
-    if (rc != 0) {
-        hp_pprof_fini(&p);
-        hp_buf_fini(&scratch);
-        return rc;
-    }
+        rc = hp_maybe_gunzip(w->pprof.data, w->pprof.len, limit_or_max(g->cfg->limits.max_profile_size_bytes),
+                             &x->scratch, &data, &n, err);
+    int64_t max_samples = g->cfg->limits.max_profile_stacktrace_samples;
+    hp_pprof_limits_t lim = {max_samples > 0 ? (uint32_t)HP_MIN(max_samples, UINT32_MAX) : 0, 0, 0};
+    if (rc == 0)
+        rc = hp_pprof_decode(&x->p, data, n, &lim, err);
+    return rc;
+}
+
+/* Stores a prepared write under its tenant's write lock. */
+static void commit(ing_t *g, ing_tenant_t *t, prepared_t *x)
+{
+    const hp_pprof_t *p = &x->p;
     hp_arena_t arena;
     hp_arena_init(&arena, 64 * 1024);
-    ingest_ctx_t c = {g, t, &p, w, {NULL, 0, 0}, {NULL, 0}, NULL, &arena, 0};
-    base_labels(w, &c.base);
-    c.metric = hp_labels_get(&c.base, HP_LABEL_NAME);
+    ingest_ctx_t c = {g, t, p, x->w, x->base, hp_labels_get(&x->base, HP_LABEL_NAME), NULL, &arena, 0};
     hp_sample_group_t *groups;
     size_t n_groups;
-    hp_profile_group_samples(&p, &arena, &groups, &n_groups);
-    pair_t *pairs = hp_xmalloc((p.n_samples + 1) * sizeof(pair_t));
+    hp_profile_group_samples(p, &arena, &groups, &n_groups);
+    pair_t *pairs = hp_xmalloc((p->n_samples + 1) * sizeof(pair_t));
+    uint32_t *order = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t));
     hp_labels_t labels;
     hp_labels_init(&labels);
     pthread_rwlock_wrlock(&t->lock);
-    c.stacks = sample_stacks(t, &p, (size_t)g->cfg->limits.max_profile_stacktrace_depth,
+    size_t series_before = t->n_series;
+    c.stacks = sample_stacks(t, p, (size_t)g->cfg->limits.max_profile_stacktrace_depth,
                              (size_t)g->cfg->limits.max_profile_symbol_value_length);
-    uint32_t *order = hp_xmalloc((p.n_samples + 1) * sizeof(uint32_t));
     for (size_t gi = 0; gi < n_groups; gi++) {
         order_by_stack(&groups[gi], c.stacks, order);
-        for (uint32_t st = 0; st < p.n_sample_types; st++)
+        for (uint32_t st = 0; st < p->n_sample_types; st++)
             store_series(&c, &groups[gi], order, st, pairs, &labels);
     }
-    free(order);
-    hp_metric_set(g->m_series, (double)t->n_series);
+    hp_metric_add(g->m_series, (double)(t->n_series - series_before));
     pthread_rwlock_unlock(&t->lock);
     hp_metric_add(g->m_profiles, (double)c.series_written);
     free(c.stacks);
+    free(order);
     free(pairs);
     hp_labels_fini(&labels);
-    hp_labels_fini(&c.base);
     hp_profile_groups_fini(groups, n_groups);
     hp_arena_fini(&arena);
-    hp_pprof_fini(&p);
-    hp_buf_fini(&scratch);
-    return 0;
 }
 
+/* The WAL segment of a write: its tenant and the head window its time
+ * falls in ("tenant/window-start-ms"). */
+static void wal_segment(const ing_t *g, hp_str_t tenant, int64_t time_ns, char *buf, size_t n)
+{
+    int64_t width = HP_MAX(g->cfg->ingester.max_block_duration_ms, 1000) * 1000000;
+    int64_t start = time_ns / width * width;
+    snprintf(buf, n, "%.*s/%lld", (int)tenant.n, tenant.p, (long long)(start / 1000000));
+}
+
+/* The serialized ProfileWrite of each prepared write (for the WAL). */
+static void wal_records(const ing_t *g, hp_str_t tenant, const prepared_t *x, size_t n, hp_buf_t *recs,
+                        char (*segs)[300], hp_str_t *seg_v, const void **rec_v, size_t *len_v)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = protobuf_c_message_get_packed_size(&x[i].w->base);
+        hp_buf_reserve(&recs[i], sz + 1);
+        recs[i].len = protobuf_c_message_pack(&x[i].w->base, recs[i].data);
+        wal_segment(g, tenant, x[i].w->time_nanos, segs[i], sizeof(segs[i]));
+        seg_v[i] = hp_str_c(segs[i]);
+        rec_v[i] = recs[i].data;
+        len_v[i] = recs[i].len;
+    }
+}
+
+/* Appends the writes to the WAL in one batch; durable when it returns 0. */
+static int wal_log(ing_t *g, hp_str_t tenant, const prepared_t *x, size_t n, hp_err_t *err)
+{
+    hp_buf_t *recs = hp_xcalloc(n + 1, sizeof(hp_buf_t));
+    char (*segs)[300] = hp_xcalloc(n + 1, 300);
+    hp_str_t *seg_v = hp_xcalloc(n + 1, sizeof(hp_str_t));
+    const void **rec_v = hp_xcalloc(n + 1, sizeof(void *));
+    size_t *len_v = hp_xcalloc(n + 1, sizeof(size_t));
+    wal_records(g, tenant, x, n, recs, segs, seg_v, rec_v, len_v);
+    int rc = hp_wal_append_many(g->wal, seg_v, rec_v, len_v, n, err);
+    for (size_t i = 0; i < n; i++)
+        hp_buf_fini(&recs[i]);
+    free(recs);
+    free(segs);
+    free(seg_v);
+    free(rec_v);
+    free(len_v);
+    return rc;
+}
+
+/* ingester.Push: validate every profile, log them all to the WAL, store
+ * them, acknowledge. Nothing is stored unless everything is valid. */
 static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
     ing_t *g = ctx;
     if (atomic_load(&g->self.state) != HP_MEMBER_ACTIVE)
         return hp_err_set(err, HP_EUNAVAIL, "ingester %s is %s: it takes no writes", g->instance_id,
                           hp_member_state_name((hp_member_state_t)atomic_load(&g->self.state)));
-    if (call->tenant.n == 0)
-        return hp_err_set(err, HP_EINVAL, "ingester.Push: no tenant");
-    Hotpath__V1__IngestRequest *req =
-        hotpath__v1__ingest_request__unpack(NULL, call->payload_len, call->payload);
+    int rc = hp_tenant_validate(call->tenant, err);
+    if (rc != 0)
+        return rc;
+    Hotpath__V1__IngestRequest *req = hotpath__v1__ingest_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "ingester.Push: malformed request");
-    ing_tenant_t *t = ing_tenant(g, call->tenant, true);
-    int rc = 0;
-    for (size_t i = 0; i < req->n_profiles && rc == 0; i++)
-        rc = ingest_one(g, t, req->profiles[i], err);
-    if (rc != 0)
+    prepared_t *x = hp_xcalloc(req->n_profiles + 1, sizeof(*x));
+    size_t n = 0;
+    for (; n < req->n_profiles && rc == 0; n++)
+        rc = prepare(g, req->profiles[n], &x[n], err);
+    if (rc == 0)
+        rc = wal_log(g, call->tenant, x, n, err);
+    if (rc == 0) {
+        ing_tenant_t *t = ing_tenant(g, call->tenant, true);
+        for (size_t i = 0; i < n; i++)
+            commit(g, t, &x[i]);
+    } else {
         hp_metric_add(g->m_push_errors, 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        prepared_fini(&x[i]);
+    free(x);
     hotpath__v1__ingest_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+/* One WAL record at start: stores it as a push would have (no logging).
+ * A record that does not decode or validate is counted and skipped. */
+static int replay_one(void *ctx, hp_str_t segment, const uint8_t *rec, size_t n)
+{
+    ing_t *g = ctx;
+    const char *slash = memchr(segment.p, '/', segment.n);
+    hp_str_t tenant = {segment.p, slash ? (size_t)(slash - segment.p) : 0};
+    hp_err_t err;
+    if (hp_tenant_validate(tenant, &err) != 0)
+        return -1;
+    Hotpath__V1__ProfileWrite *w = hotpath__v1__profile_write__unpack(NULL, n, rec);
+    if (w == NULL)
+        return -1;
+    prepared_t x;
+    int rc = prepare(g, w, &x, &err);
+    if (rc == 0)
+        commit(g, ing_tenant(g, tenant, true), &x);
+    prepared_fini(&x);
+    hotpath__v1__profile_write__free_unpacked(w, NULL);
+    return rc;
+}
+
+int ing_replay(ing_t *g, hp_err_t *err)
+{
+    hp_wal_replay_stats_t st;
+    int64_t t0 = hp_mono_ms();
+    int rc = hp_wal_replay(g->wal, replay_one, g, &st, err);
+    if (rc == 0)
+        HP_INFO("wal replayed", "records=%llu bytes=%llu damaged=%llu ms=%lld", (unsigned long long)st.records,
+                (unsigned long long)st.bytes, (unsigned long long)st.damaged, (long long)(hp_mono_ms() - t0));
+    hp_metric_add(g->m_wal_damaged, (double)st.damaged);
+    hp_metric_add(g->m_wal_replayed, (double)(st.records - st.damaged));
     return rc;
 }
 

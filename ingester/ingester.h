@@ -16,6 +16,7 @@
 #include "hotpath/selector.h"
 #include "hotpath/service.h"
 #include "hotpath/symdb.h"
+#include "hotpath/wal.h"
 #include "hotpath/v1/rpc.pb-c.h"
 
 /* One profile of one series. Samples are (stack ID, value) pairs sorted by
@@ -92,7 +93,11 @@ typedef struct ing {
     pthread_mutex_t tenants_lock;
     ing_tenant_t **tenants;
     size_t n_tenants, cap_tenants;
+    hp_wal_t *wal;
+    pthread_t replay_thread;
+    bool replay_started;
     hp_metric_t *m_profiles, *m_samples, *m_series, *m_bytes, *m_push_errors;
+    hp_metric_t *m_wal_replayed, *m_wal_damaged;
 } ing_t;
 
 int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err) HP_WUR;
@@ -118,6 +123,9 @@ bool ing_series_append(ing_tenant_t *t, ing_series_t *s, int64_t time_ns, const 
 
 /* The index of a profile type ID in the tenant, added if new. */
 uint32_t ing_type_index(ing_tenant_t *t, hp_str_t type_id);
+
+/* Replays the WAL into the heads (ingest.c). */
+int ing_replay(ing_t *g, hp_err_t *err) HP_WUR;
 
 /* Ingestion (ingest.c) and queries (query.c): RPC handlers. */
 void ing_register_ingest(ing_t *g);

@@ -14,11 +14,14 @@
 
 /* ---- shared helpers ---- */
 
-/* Milliseconds [start, end] to nanoseconds; end 0 (or both 0) = unbounded. */
+/* Milliseconds [start, end] to nanoseconds (saturating: the values come
+ * from a peer); end 0 (or both 0) = unbounded. */
 static void time_range(int64_t start_ms, int64_t end_ms, int64_t *start_ns, int64_t *end_ns)
 {
-    *start_ns = start_ms > 0 ? start_ms * 1000000 : INT64_MIN;
-    *end_ns = end_ms > 0 ? end_ms * 1000000 + 999999 : INT64_MAX;
+    *start_ns = start_ms > 0 ? hp_ms_to_ns_sat(start_ms) : INT64_MIN;
+    *end_ns = end_ms > 0 ? hp_ms_to_ns_sat(end_ms) : INT64_MAX;
+    if (*end_ns <= INT64_MAX - 999999)
+        *end_ns += 999999;
 }
 
 /* Parses a list of selector strings; a series matches when any does (an
@@ -299,7 +302,7 @@ static void acc_profile(void *ctx, uint32_t si, const ing_series_t *s, const ing
     for (uint32_t k = 0; k < pr->n; k++) {
         bool found;
         uint64_t *v = hp_u64map_upsert(a->acc, s->stacks[pr->off + k], 0, &found);
-        *v = (uint64_t)((int64_t)*v + s->values[pr->off + k]);
+        *v = (uint64_t)hp_add_wrap((int64_t)*v, s->values[pr->off + k]);
     }
 }
 
@@ -329,22 +332,28 @@ typedef struct tree_build {
     const hp_symdb_t *db;
     hp_tree_t *tree;
     uint32_t *memo;
+    uint16_t *depth;    /* tree depth of each memoized stack's node */
     uint32_t *fn_names; /* symdb function → tree name ID + 1 (0 = not yet) */
     uint32_t *chain;
     size_t chain_cap;
 } tree_build_t;
 
-/* The tree node under parent for one location: one frame per line,
- * outermost (caller) first. */
-static uint32_t extend(tree_build_t *b, uint32_t node, uint32_t loc_id)
+/* The tree node under parent (at *depth) for one location: one frame per
+ * line, outermost (caller) first. Frames past HP_TREE_MAX_DEPTH fold into
+ * the deepest node, so no profile can make a tree the querier refuses. */
+static uint32_t extend(tree_build_t *b, uint32_t node, uint32_t loc_id, uint16_t *depth)
 {
     const hp_symdb_location_t *loc = hp_symdb_location(b->db, loc_id);
     const hp_symdb_line_t *lines = hp_symdb_lines(b->db, loc);
+    if (*depth >= HP_TREE_MAX_DEPTH - 1)
+        return node;
     if (loc->line_n == 0) {
         char buf[32];
+        ++*depth;
         return hp_tree_child(b->tree, node, address_name(loc, buf, sizeof(buf)));
     }
-    for (uint32_t i = loc->line_n; i-- > 0;) {
+    for (uint32_t i = loc->line_n; i-- > 0 && *depth < HP_TREE_MAX_DEPTH - 1;) {
+        ++*depth;
         uint32_t fn = lines[i].function;
         if (b->fn_names[fn] == 0)
             b->fn_names[fn] = hp_tree_intern(b->tree, hp_symdb_function_name(b->db, fn)) + 1;
@@ -364,9 +373,11 @@ static uint32_t tree_node_of(tree_build_t *b, uint32_t stack)
         s = hp_symdb_stack_parent(b->db, s);
     }
     uint32_t node = s == 0 ? HP_TREE_ROOT : b->memo[s];
+    uint16_t depth = s == 0 ? 0 : b->depth[s];
     while (n-- > 0) {
-        node = extend(b, node, hp_symdb_stack_location(b->db, b->chain[n]));
+        node = extend(b, node, hp_symdb_stack_location(b->db, b->chain[n]), &depth);
         b->memo[b->chain[n]] = node;
+        b->depth[b->chain[n]] = depth;
     }
     return node;
 }
@@ -374,13 +385,15 @@ static uint32_t tree_node_of(tree_build_t *b, uint32_t stack)
 /* Adds every (stack, value) of acc to tree as function-name paths. */
 static void build_tree(const hp_symdb_t *db, const hp_u64map_t *acc, hp_tree_t *tree)
 {
-    tree_build_t b = {db, tree, NULL, NULL, NULL, 0};
+    tree_build_t b = {db, tree, NULL, NULL, NULL, NULL, 0};
     b.memo = hp_xcalloc(hp_symdb_n_stacks(db) + 1, sizeof(uint32_t));
+    b.depth = hp_xcalloc(hp_symdb_n_stacks(db) + 1, sizeof(uint16_t));
     b.fn_names = hp_xcalloc(hp_symdb_n_functions(db) + 1, sizeof(uint32_t));
     uint64_t stack, val;
     for (size_t it = 0; hp_u64map_next(acc, &it, &stack, &val);)
         hp_tree_add(tree, tree_node_of(&b, (uint32_t)stack), (int64_t)val);
     free(b.memo);
+    free(b.depth);
     free(b.fn_names);
     free(b.chain);
 }

@@ -16,6 +16,7 @@ typedef struct group {
 typedef struct grouping {
     group_t *v;
     size_t n, cap;
+    hp_u64map_t by_fp; /* fingerprint of the group's labels → index (collisions probe fp+1…) */
 } grouping_t;
 
 /* The group of a series: the values of the group_by labels it has. */
@@ -29,14 +30,17 @@ static group_t *group_of(grouping_t *gs, const ing_series_t *s, char **by, size_
             hp_labels_add(&key, hp_str_c(by[i]), v);
     }
     hp_labels_sort(&key);
-    for (size_t i = 0; i < gs->n; i++) {
-        if (hp_labels_equal(&gs->v[i].labels, &key)) {
+    uint64_t fp = hp_labels_fingerprint(&key), idx;
+    while (hp_u64map_get(&gs->by_fp, fp, &idx)) {
+        if (hp_labels_equal(&gs->v[idx].labels, &key)) {
             hp_labels_fini(&key);
-            return &gs->v[i];
+            return &gs->v[idx];
         }
+        fp++;
     }
     HP_GROW(gs->v, gs->cap, gs->n + 1);
-    group_t *g = &gs->v[gs->n++];
+    group_t *g = &gs->v[gs->n];
+    hp_u64map_put(&gs->by_fp, fp, gs->n++);
     g->labels = key;
     hp_u64map_init(&g->points, 64);
     return g;
@@ -76,17 +80,24 @@ typedef struct series_ctx {
     char **by;
     size_t n_by;
     int64_t start_ms, step;
+    uint32_t last_series; /* consecutive profiles usually share a series */
+    size_t last_group;    /* an index: the groups array moves as it grows */
 } series_ctx_t;
 
+/* A profile counts in the first step at or after its time, as Pyroscope's
+ * RangeSeries does. */
 static void add_point(void *ctx, uint32_t si, const ing_series_t *s, const ing_profile_t *p)
 {
     series_ctx_t *c = ctx;
-    group_t *grp = group_of(c->gs, s, c->by, c->n_by);
-    int64_t t_ms = p->t / 1000000;
-    uint64_t bucket = (uint64_t)(c->start_ms + (t_ms - c->start_ms) / c->step * c->step);
+    group_t *grp = c->last_series == si ? &c->gs->v[c->last_group] : group_of(c->gs, s, c->by, c->n_by);
+    c->last_series = si;
+    c->last_group = (size_t)(grp - c->gs->v);
+    int64_t off = p->t / 1000000 - c->start_ms; /* ≥ 0: the profile is in the range */
+    int64_t steps = off / c->step + (off % c->step != 0);
+    uint64_t bucket = (uint64_t)(c->start_ms + steps * c->step);
     bool found;
     uint64_t *v = hp_u64map_upsert(&grp->points, bucket, 0, &found);
-    *v = (uint64_t)((int64_t)*v + p->total);
+    *v = (uint64_t)hp_add_wrap((int64_t)*v, p->total);
 }
 
 static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
@@ -96,10 +107,11 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         hotpath__v1__select_series_request__unpack(NULL, call->payload_len, call->payload);
     ing_select_t q;
     int rc = ing_parse_select(req ? req->select : NULL, &q, err);
-    grouping_t gs = {NULL, 0, 0};
+    grouping_t gs = {NULL, 0, 0, {0}};
+    hp_u64map_init(&gs.by_fp, 16);
     series_ctx_t c = {&gs, req ? req->group_by : NULL, req ? req->n_group_by : 0,
-                      req && req->select ? req->select->start : 0,
-                      req && req->step_ms > 0 ? req->step_ms : 15000};
+                      req && req->select ? HP_MAX(req->select->start, 0) : 0,
+                      req && req->step_ms > 0 ? req->step_ms : 15000, UINT32_MAX, 0};
     ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
     if (t) {
         pthread_rwlock_rdlock(&t->lock);
@@ -113,6 +125,7 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         hp_u64map_fini(&gs.v[i].points);
     }
     free(gs.v);
+    hp_u64map_fini(&gs.by_fp);
     ing_select_fini(&q);
     if (req)
         hotpath__v1__select_series_request__free_unpacked(req, NULL);

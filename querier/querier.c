@@ -9,7 +9,10 @@
 #include "hotpath/v1/rpc.pb-c.h"
 #include "querier.h"
 
-/* Ready once every ingester was probed and at least one serves reads. */
+static size_t max_missing(const qry_t *q);
+
+/* Ready once every ingester was probed and enough serve reads for a query
+ * to be complete (at most RF/2 missing). */
 static bool qry_ready(void *ctx, hp_buf_t *why)
 {
     qry_t *q = ctx;
@@ -18,13 +21,15 @@ static bool qry_ready(void *ctx, hp_buf_t *why)
         return false;
     }
     hp_ring_view_t *v = hp_members_view(q->members);
-    size_t *set = hp_xmalloc((hp_ring_view_size(v) + 1) * sizeof(size_t));
+    size_t members = hp_ring_view_size(v);
+    size_t *set = hp_xmalloc((members + 1) * sizeof(size_t));
     size_t n = hp_ring_view_read_set(v, set);
     free(set);
     hp_ring_view_release(v);
-    if (n == 0)
-        hp_buf_puts(why, "no ingester answers");
-    return n > 0;
+    if (n > 0 && members - n <= max_missing(q))
+        return true;
+    hp_buf_printf(why, "%zu of %zu ingesters serve reads", n, members);
+    return false;
 }
 
 int qry_new(hp_service_t *svc, qry_t **out, hp_err_t *err)

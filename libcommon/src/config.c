@@ -34,6 +34,7 @@ typedef struct option {
 static int check_port(const void *field, hp_err_t *why);
 static int check_positive(const void *field, hp_err_t *why);
 static int check_non_negative(const void *field, hp_err_t *why);
+static int check_wal_sync(const void *field, hp_err_t *why);
 static int check_log_level(const void *field, hp_err_t *why);
 
 #define OPT(flag, yaml, type, field, def, check, flags, help) \
@@ -62,14 +63,21 @@ static const option_t options[] = {
     OPT("distributor.replication-factor", "distributor.replication_factor", OPT_INT, distributor.replication_factor, "1", check_positive, 0, "number of ingesters each profile is written to"),
     OPT("distributor.push-timeout", "distributor.push_timeout", OPT_DURATION, distributor.push_timeout_ms, "5s", NULL, 0, "deadline for forwarding one push to the ingesters"),
     OPT("ingester.data-dir", "ingester.data_dir", OPT_STRING, ingester.data_dir, "./data", NULL, 0, "directory for the ingester's WAL and local blocks"),
+    OPT("ingester.max-block-duration", "ingester.max_block_duration", OPT_DURATION, ingester.max_block_duration_ms, "1h", NULL, 0, "heads (and blocks) cover time windows of this length, aligned to it"),
+    OPT("ingester.flush-idle-period", "ingester.flush_idle_period", OPT_DURATION, ingester.flush_idle_period_ms, "5m", NULL, 0, "a head whose window is over is flushed once it has had no write for this long"),
+    OPT("ingester.max-head-bytes", "ingester.max_head_bytes", OPT_SIZE, ingester.max_head_bytes, "2GiB", NULL, 0, "when the heads hold more than this, the largest is flushed first (0 = no limit)"),
+    OPT("ingester.wal.sync", "ingester.wal.sync", OPT_STRING, ingester.wal_sync, "batch", check_wal_sync, 0, "batch: fsync every group commit before acking; interval: ack after the write reaches the OS, fsync every -ingester.wal.sync-interval"),
+    OPT("ingester.wal.sync-interval", "ingester.wal.sync_interval", OPT_DURATION, ingester.wal_sync_interval_ms, "1s", NULL, 0, "fsync period with -ingester.wal.sync=interval"),
     OPT("querier.query-timeout", "querier.query_timeout", OPT_DURATION, querier.query_timeout_ms, "30s", NULL, 0, "deadline for each call a querier makes to an ingester or store-gateway"),
     OPT("auth.multitenancy-enabled", "auth.multitenancy_enabled", OPT_BOOL, auth.multitenancy_enabled, "false", NULL, 0, "require the X-Scope-OrgID header; when off every request is tenant \"anonymous\""),
     OPT("validation.max-profile-size-bytes", "limits.max_profile_size_bytes", OPT_SIZE, limits.max_profile_size_bytes, "4194304", NULL, 0, "largest profile accepted, after decompression (0 = no limit)"),
     OPT("distributor.ingestion-body-limit-bytes", "limits.ingestion_body_limit_bytes", OPT_SIZE, limits.ingestion_body_limit_bytes, "268435456", NULL, 0, "largest HTTP request body accepted, as sent (0 = no limit)"),
+    OPT("distributor.ingestion-decompressed-body-limit-bytes", "limits.ingestion_decompressed_body_limit_bytes", OPT_SIZE, limits.ingestion_decompressed_body_limit_bytes, "268435456", check_positive, 0, "largest Push request body accepted after its Content-Encoding is undone"),
     OPT("validation.max-length-label-name", "limits.max_label_name_length", OPT_INT, limits.max_label_name_length, "1024", check_non_negative, 0, "longest label name accepted"),
     OPT("validation.max-length-label-value", "limits.max_label_value_length", OPT_INT, limits.max_label_value_length, "2048", check_non_negative, 0, "longest label value accepted"),
     OPT("validation.max-label-names-per-series", "limits.max_label_names_per_series", OPT_INT, limits.max_label_names_per_series, "30", check_non_negative, 0, "most labels one series may carry"),
     OPT("validation.max-profile-stacktrace-samples", "limits.max_profile_stacktrace_samples", OPT_INT, limits.max_profile_stacktrace_samples, "16000", check_non_negative, 0, "most samples one profile may hold (0 = no limit)"),
+    OPT("validation.max-profile-stacktrace-sample-labels", "limits.max_profile_stacktrace_sample_labels", OPT_INT, limits.max_profile_stacktrace_sample_labels, "100", check_non_negative, 0, "most labels one sample of a profile may carry (0 = no limit)"),
     OPT("validation.max-profile-stacktrace-depth", "limits.max_profile_stacktrace_depth", OPT_INT, limits.max_profile_stacktrace_depth, "1000", check_non_negative, 0, "deeper stack traces are truncated to this many frames (0 = no limit)"),
     OPT("validation.max-profile-symbol-value-length", "limits.max_profile_symbol_value_length", OPT_INT, limits.max_profile_symbol_value_length, "65535", check_non_negative, 0, "longer symbol names and file names are truncated (0 = no limit)"),
     OPT("querier.max-flamegraph-nodes-default", "limits.max_flamegraph_nodes_default", OPT_INT, limits.max_flamegraph_nodes_default, "8192", check_non_negative, 0, "flame graph nodes returned when a query does not ask for a number"),
@@ -257,6 +265,14 @@ static int check_non_negative(const void *field, hp_err_t *why)
 {
     if (*(const int64_t *)field < 0)
         return hp_err_set(why, HP_EINVAL, "must not be negative");
+    return 0;
+}
+
+static int check_wal_sync(const void *field, hp_err_t *why)
+{
+    const char *v = *(char *const *)field;
+    if (strcmp(v, "batch") != 0 && strcmp(v, "interval") != 0)
+        return hp_err_set(why, HP_EINVAL, "expected batch or interval");
     return 0;
 }
 

@@ -122,16 +122,27 @@ static int pick_codec(hp_str_t ct, hp_connect_codec_t *codec, hp_err_t *err)
     return bad_media(ct, err);
 }
 
-/* The request body after Content-Encoding, at most max_bytes: either the
- * body itself or its decompression in plain. */
-static int body_bytes(const hp_http_request_t *req, size_t max_bytes, hp_buf_t *plain,
+/* A limit where 0 means none. */
+static size_t or_unlimited(size_t n)
+{
+    return n > 0 ? n : SIZE_MAX;
+}
+
+/* The request body after Content-Encoding: either the body itself or its
+ * decompression in plain. The body as sent is at most max_body bytes, what
+ * it decodes to at most max_decoded. */
+static int body_bytes(const hp_http_request_t *req, size_t max_body, size_t max_decoded, hp_buf_t *plain,
                       hp_str_t *out, hp_err_t *err)
 {
     hp_str_t enc = trim(hp_http_header(req, "content-encoding"));
-    if (enc.n == 0 || eq_ci(enc, "identity")) {
-        if (req->body.n > max_bytes)
-            return hp_err_set(err, HP_ETOOLARGE, "request body of %zu bytes exceeds %zu bytes",
-                              req->body.n, max_bytes);
+    size_t limit = HP_MIN(max_body, max_decoded);
+    bool identity = enc.n == 0 || eq_ci(enc, "identity");
+    if (!identity)
+        limit = max_body;
+    if (req->body.n > limit)
+        return hp_err_set(err, HP_ETOOLARGE, "request body of %zu bytes exceeds %zu bytes", req->body.n,
+                          limit);
+    if (identity) {
         *out = req->body;
         return 0;
     }
@@ -139,7 +150,7 @@ static int body_bytes(const hp_http_request_t *req, size_t max_bytes, hp_buf_t *
         return hp_err_set(err, HP_EMETHOD,
                           "unsupported Content-Encoding \"%.*s\"; supported: gzip, identity",
                           (int)HP_MIN(enc.n, 100), enc.p);
-    int rc = hp_gunzip(req->body.p, req->body.n, max_bytes, plain, err);
+    int rc = hp_gunzip(req->body.p, req->body.n, max_decoded, plain, err);
     if (rc != 0)
         return rc;
     *out = (hp_str_t){(const char *)plain->data, plain->len};
@@ -162,12 +173,19 @@ int hp_connect_decode(const hp_http_request_t *req, const ProtobufCMessageDescri
                       size_t max_bytes, ProtobufCMessage **msg, hp_connect_codec_t *codec,
                       hp_err_t *err)
 {
+    return hp_connect_decode_bounded(req, desc, 0, max_bytes, msg, codec, err);
+}
+
+int hp_connect_decode_bounded(const hp_http_request_t *req, const ProtobufCMessageDescriptor *desc,
+                              size_t max_body, size_t max_decoded, ProtobufCMessage **msg,
+                              hp_connect_codec_t *codec, hp_err_t *err)
+{
     hp_buf_t plain = HP_BUF_INIT;
     hp_str_t body = {NULL, 0};
     *msg = NULL;
     int rc = pick_codec(hp_http_header(req, "content-type"), codec, err);
     if (rc == 0)
-        rc = body_bytes(req, max_bytes, &plain, &body, err);
+        rc = body_bytes(req, or_unlimited(max_body), or_unlimited(max_decoded), &plain, &body, err);
     if (rc == 0 && *codec == HP_CONNECT_JSON)
         rc = hp_pbjson_decode(desc, body.p ? body.p : "", body.n, msg, err);
     else if (rc == 0)

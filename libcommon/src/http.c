@@ -10,10 +10,20 @@
  * pool; its dispose callback (loop thread) clears job->req, so a late result
  * is freed instead of sent.
  *
- * Stop: close the listener and the async, answer requests still running
- * with 503, shut every connection's socket down so h2o closes it, and once
- * the last one is gone dispose the h2o context from an idle callback. Then
- * nothing of the server is left on the loop. */
+ * Inline routes run their handler inside on_req on the loop thread, on a
+ * job that never enters the pool or the in-flight count.
+ *
+ * Request bodies are copied once, from h2o's buffer into the job's arena.
+ * Taking h2o's buffer over instead is not safe: for HTTP/1.1 the entity is
+ * a slice of the socket's read buffer, which h2o reuses for the next
+ * request, and every h2o buffer comes from the loop thread's recycling
+ * allocator, which workers must not free into.
+ *
+ * Stop: close the listener; while handlers still run and the grace period
+ * lasts, keep delivering their results (the async stays open); then answer
+ * the rest with 503, close the async, shut every connection's socket down
+ * so h2o closes it, and once the last one is gone dispose the h2o context
+ * from an idle callback. Then nothing of the server is left on the loop. */
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -40,6 +50,7 @@ typedef struct route {
     bool prefix;
     hp_http_handler_fn fn;
     void *ctx;
+    bool on_loop; /* an inline route: the handler runs on the loop thread */
 } route_t;
 
 typedef struct conn {
@@ -92,13 +103,19 @@ struct hp_http_server {
     uv_tcp_t listener;
     uv_async_t async;
     bool listener_inited, async_inited;
+    uv_timer_t grace_timer; /* ends the graceful part of stop */
+    bool grace_timer_inited;
+    int64_t grace_ms;
+    size_t max_inflight;
     uv_idle_t dispose_idle; /* disposes the h2o context once stop's closes are done */
     bool dispose_scheduled, ctx_disposed;
     int open_handles; /* our uv handles not yet closed */
     conn_t *conns;    /* loop thread only */
     size_t n_conns;
     job_t *live;  /* jobs whose h2o request still waits; loop thread only */
-    bool stopped; /* loop thread only */
+    bool stopped; /* loop thread only: stop began */
+    bool draining; /* loop thread only: stop waits for live jobs */
+    bool finished; /* loop thread only: stop's closes are issued */
 
     pthread_mutex_t mu;
     pthread_cond_t idle; /* signalled when inflight drops to 0 */
@@ -320,21 +337,32 @@ static void job_detach(job_t *j)
     j->req = NULL;
 }
 
-/* h2o disposed the request (client gone, or response done): forget it. */
+/* h2o disposed the request (client gone, or response done): forget it.
+ * A stop that waits for live jobs is woken when the last one goes. */
 static void req_ref_dispose(void *p)
 {
     req_ref_t *ref = p;
-    if (ref->job)
-        job_detach(ref->job);
+    if (ref->job == NULL)
+        return;
+    hp_http_server_t *s = ref->job->s;
+    job_detach(ref->job);
+    if (s->draining && s->live == NULL)
+        uv_async_send(&s->async);
 }
 
-/* Frees a job and counts it out; any thread. */
-static void job_free(job_t *j)
+/* Frees a job's memory; any thread. */
+static void job_release(job_t *j)
 {
-    hp_http_server_t *s = j->s;
     hp_buf_fini(&j->resp.body);
     hp_arena_fini(&j->arena);
     free(j);
+}
+
+/* Frees a pool job and counts it out; any thread. */
+static void job_free(job_t *j)
+{
+    hp_http_server_t *s = j->s;
+    job_release(j);
     pthread_mutex_lock(&s->mu);
     if (--s->inflight == 0)
         pthread_cond_broadcast(&s->idle);
@@ -442,10 +470,16 @@ static void deliver(job_t *j)
     }
 }
 
-/* Workers signalled: deliver what they finished. */
+static void finish_stop(hp_http_server_t *s);
+
+/* Workers signalled: deliver what they finished; a draining stop ends
+ * once no request waits any more. */
 static void on_async(uv_async_t *a)
 {
-    deliver(take_done(a->data));
+    hp_http_server_t *s = a->data;
+    deliver(take_done(s));
+    if (s->draining && s->live == NULL)
+        finish_stop(s);
 }
 
 /* ---- h2o entry point ------------------------------------------------------ */
@@ -468,8 +502,30 @@ static void send_unrouted(hp_http_server_t *s, h2o_req_t *req, hp_str_t path, bo
     send_plain(req, 404, msg);
 }
 
-/* h2o's handler for every path: routes, copies the request into a job and
- * queues it on the pool. Always handles the request (returns 0). */
+/* Runs an inline route's handler here, on the loop thread, and answers. */
+static void run_inline(hp_http_server_t *s, const route_t *r, h2o_req_t *req)
+{
+    job_t *j = job_new(s, r, req);
+    j->fn(j->fn_ctx, &j->hreq, &j->resp);
+    send_response(req, &j->resp); /* copies what it needs into req's pool */
+    job_release(j);
+}
+
+/* Counts a new pool job in unless max_inflight are already queued or
+ * running. */
+static bool admit(hp_http_server_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool ok = s->inflight < s->max_inflight;
+    if (ok)
+        s->inflight++;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+/* h2o's handler for every path: routes, then runs an inline route at once
+ * or copies the request into a job and queues it on the pool. Always
+ * handles the request (returns 0). */
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     hp_http_server_t *s = ((handler_ext_t *)self)->s;
@@ -485,14 +541,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_unrouted(s, req, path, path_known);
         return 0;
     }
+    if (r->on_loop) {
+        run_inline(s, r, req);
+        return 0;
+    }
+    if (!admit(s)) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "server busy: %zu requests in flight, try again later", s->max_inflight);
+        send_plain(req, 503, msg);
+        return 0;
+    }
     job_t *j = job_new(s, r, req);
     j->req = req;
     j->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*j->ref), req_ref_dispose);
     j->ref->job = j;
     live_link(s, j);
-    pthread_mutex_lock(&s->mu);
-    s->inflight++;
-    pthread_mutex_unlock(&s->mu);
     hp_pool_submit(s->pool, job_run, j);
     return 0;
 }
@@ -589,6 +652,8 @@ static void config_init(hp_http_server_t *s, const hp_http_config_t *cfg)
 {
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("hotpath"));
+    s->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : HP_HTTP_DEFAULT_MAX_INFLIGHT;
+    s->grace_ms = cfg->graceful_timeout_ms > 0 ? cfg->graceful_timeout_ms : 0;
     if (cfg->max_body_bytes > 0)
         s->globalconf.max_request_entity_size = cfg->max_body_bytes;
     h2o_hostconf_t *host =
@@ -599,7 +664,7 @@ static void config_init(hp_http_server_t *s, const hp_http_config_t *cfg)
     h->s = s;
 }
 
-/* The listener or the async closed. */
+/* The listener, the async or a timer closed. */
 static void on_handle_close(uv_handle_t *h)
 {
     hp_http_server_t *s = h->data;
@@ -687,8 +752,9 @@ int hp_http_server_new(uv_loop_t *loop, hp_pool_t *pool, const hp_http_config_t 
     return 0;
 }
 
-void hp_http_route(hp_http_server_t *s, const char *method, const char *path, hp_http_handler_fn fn,
-                   void *ctx)
+/* Appends a route to the table. */
+static void route_add(hp_http_server_t *s, const char *method, const char *path, hp_http_handler_fn fn,
+                      void *ctx, bool on_loop)
 {
     HP_GROW(s->routes, s->cap_routes, s->n_routes + 1);
     route_t *r = &s->routes[s->n_routes++];
@@ -699,6 +765,19 @@ void hp_http_route(hp_http_server_t *s, const char *method, const char *path, hp
     r->method = method ? hp_xstrdup(method) : NULL;
     r->fn = fn;
     r->ctx = ctx;
+    r->on_loop = on_loop;
+}
+
+void hp_http_route(hp_http_server_t *s, const char *method, const char *path, hp_http_handler_fn fn,
+                   void *ctx)
+{
+    route_add(s, method, path, fn, ctx, false);
+}
+
+void hp_http_route_inline(hp_http_server_t *s, const char *method, const char *path,
+                          hp_http_handler_fn fn, void *ctx)
+{
+    route_add(s, method, path, fn, ctx, true);
 }
 
 int hp_http_port(const hp_http_server_t *s)
@@ -746,17 +825,64 @@ static void on_dispose_idle(uv_idle_t *idle)
     s->ctx_disposed = true;
 }
 
-/* After stop, once the last connection has closed: schedules the context's
- * disposal (connections use it until they are gone). */
+/* After stop's end, once the last connection has closed: schedules the
+ * context's disposal (connections use it until they are gone). */
 static void maybe_dispose(hp_http_server_t *s)
 {
-    if (!s->stopped || s->n_conns > 0 || s->dispose_scheduled)
+    if (!s->finished || s->n_conns > 0 || s->dispose_scheduled)
         return;
     s->dispose_scheduled = true;
     uv_idle_init(s->loop, &s->dispose_idle);
     s->dispose_idle.data = s;
     s->open_handles++;
     uv_idle_start(&s->dispose_idle, on_dispose_idle);
+}
+
+/* The end of stop (at once, when the last live job answered, or when the
+ * grace period ran out): answers what still runs with 503, makes workers
+ * free their own late results, and closes everything. Runs once. */
+static void finish_stop(hp_http_server_t *s)
+{
+    if (s->finished)
+        return;
+    s->finished = true;
+    s->draining = false;
+    if (s->grace_timer_inited) {
+        uv_timer_stop(&s->grace_timer);
+        uv_close((uv_handle_t *)&s->grace_timer, on_handle_close);
+    }
+    deliver(take_done(s)); /* results that made it in time still go out */
+    abort_live(s);
+    pthread_mutex_lock(&s->mu);
+    s->dropping = true;
+    pthread_mutex_unlock(&s->mu);
+    deliver(take_done(s)); /* all detached by now: only frees */
+    uv_close((uv_handle_t *)&s->async, on_handle_close);
+    shutdown_conns(s);
+    maybe_dispose(s);
+}
+
+/* The grace period is over. */
+static void on_grace_timeout(uv_timer_t *t)
+{
+    hp_http_server_t *s = t->data;
+    if (s->live != NULL)
+        HP_WARN("graceful shutdown timed out; answering the requests still running with 503",
+                "timeout_ms=%lld", (long long)s->grace_ms);
+    finish_stop(s);
+}
+
+/* Starts the grace period's timer; false when it cannot (stop then
+ * finishes at once). */
+static bool start_grace_timer(hp_http_server_t *s)
+{
+    if (uv_timer_init(s->loop, &s->grace_timer) != 0)
+        return false;
+    s->grace_timer.data = s;
+    s->grace_timer_inited = true;
+    s->open_handles++;
+    uv_timer_start(&s->grace_timer, on_grace_timeout, (uint64_t)s->grace_ms, 0);
+    return true;
 }
 
 void hp_http_server_stop(hp_http_server_t *s)
@@ -766,17 +892,14 @@ void hp_http_server_stop(hp_http_server_t *s)
     s->stopped = true;
     uv_close((uv_handle_t *)&s->listener, on_handle_close);
     /* Not h2o_context_request_shutdown: its HTTP/2 GOAWAY timer would stay
-     * linked in the context; the sockets are shut down below anyway. */
+     * linked in the context; the sockets are shut down at the end anyway. */
     s->ctx.shutdown_requested = 1;
-    deliver(take_done(s)); /* results that made it before stop still go out */
-    abort_live(s);
-    pthread_mutex_lock(&s->mu);
-    s->dropping = true;
-    pthread_mutex_unlock(&s->mu);
-    deliver(take_done(s)); /* all detached by now: only frees */
-    uv_close((uv_handle_t *)&s->async, on_handle_close);
-    shutdown_conns(s);
-    maybe_dispose(s);
+    deliver(take_done(s));
+    if (s->live != NULL && s->grace_ms > 0 && start_grace_timer(s)) {
+        s->draining = true; /* on_async finishes once the last one answered */
+        return;
+    }
+    finish_stop(s);
 }
 
 void hp_http_server_free(hp_http_server_t *s)

@@ -636,7 +636,8 @@ size_t hp_ring_view_read_set(const hp_ring_view_t *v, size_t *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < v->n; i++)
-        if (v->m[i].in_ring && v->m[i].healthy && v->m[i].state != HP_MEMBER_UNKNOWN)
+        if (v->m[i].in_ring && v->m[i].healthy &&
+            (v->m[i].state == HP_MEMBER_ACTIVE || v->m[i].state == HP_MEMBER_LEAVING))
             out[n++] = i;
     return n;
 }
@@ -835,8 +836,21 @@ static bool sleep_until(hp_members_t *m, int64_t deadline_ms)
     return go_on;
 }
 
+#define SETTLE_PERIOD_MS 250
+
+/* True when some member is JOINING or has never answered. */
+static bool settling(hp_members_t *m)
+{
+    bool any = false;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n_members && !any; i++)
+        any = m->members[i].state == HP_MEMBER_JOINING || m->members[i].state == HP_MEMBER_UNKNOWN;
+    pthread_mutex_unlock(&m->mu);
+    return any;
+}
+
 /* The background thread: DNS refreshes when due, then a probe round, every
- * heartbeat period, until stop. */
+ * heartbeat period (sooner while members are settling), until stop. */
 static void *members_thread(void *arg)
 {
     hp_members_t *m = arg;
@@ -850,7 +864,10 @@ static void *members_thread(void *arg)
         }
         probe_round(m);
         pthread_mutex_unlock(&m->round_mu);
-        int64_t next = round_start + m->cfg.heartbeat_period_ms;
+        /* members still starting (JOINING, or never answered) are probed
+         * again soon, so clients see them turn ACTIVE within a moment */
+        int64_t next = round_start + (settling(m) ? HP_MIN(m->cfg.heartbeat_period_ms, SETTLE_PERIOD_MS)
+                                                  : m->cfg.heartbeat_period_ms);
         if (m->n_dns > 0)
             next = HP_MIN(next, next_dns);
         if (!sleep_until(m, next))

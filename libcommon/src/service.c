@@ -35,7 +35,8 @@ int hp_service_main_config(hp_service_t *s, const char *component, int argc, cha
     return 0;
 }
 
-/* GET /ready: 200 "ready" or 503 with the component's reason. */
+/* GET /ready: 200 "ready" or 503 with the component's reason. Inline (on
+ * the loop): the component's ready callback must be quick. */
 static void handle_ready(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
 {
     hp_service_t *s = ctx;
@@ -50,6 +51,7 @@ static void handle_ready(void *ctx, const hp_http_request_t *req, hp_http_respon
     hp_buf_fini(&why);
 }
 
+/* GET /metrics, inline. */
 static void handle_metrics(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
 {
     hp_service_t *s = ctx;
@@ -57,6 +59,7 @@ static void handle_metrics(void *ctx, const hp_http_request_t *req, hp_http_resp
     hp_metrics_render(s->metrics, &resp->body);
 }
 
+/* GET /config, inline. */
 static void handle_config(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
 {
     hp_service_t *s = ctx;
@@ -73,6 +76,16 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_stop(&s->loop);
 }
 
+/* The largest HTTP body this component reads: the ingestion limit for
+ * the distributor (0 = no limit), a query-sized one for everyone else. */
+static size_t http_body_limit(const hp_service_t *s)
+{
+    if (strcmp(s->component, "distributor") != 0)
+        return HP_SERVICE_BODY_LIMIT;
+    int64_t v = s->cfg.limits.ingestion_body_limit_bytes;
+    return v > 0 ? (size_t)v : SIZE_MAX;
+}
+
 int hp_service_start(hp_service_t *s, hp_err_t *err)
 {
     s->started_ms = hp_now_ms();
@@ -85,13 +98,14 @@ int hp_service_start(hp_service_t *s, hp_err_t *err)
                           (long long)s->cfg.server.worker_threads);
     s->metrics = hp_metrics_new();
     hp_http_config_t hc = {s->cfg.server.http_listen_address, (int)s->cfg.server.http_listen_port,
-                           (size_t)s->cfg.limits.ingestion_body_limit_bytes};
+                           http_body_limit(s), 0, s->cfg.server.graceful_shutdown_timeout_ms};
     rc = hp_http_server_new(&s->loop, s->pool, &hc, &s->http, err);
     if (rc != 0)
         return rc;
-    hp_http_route(s->http, "GET", "/ready", handle_ready, s);
-    hp_http_route(s->http, "GET", "/metrics", handle_metrics, s);
-    hp_http_route(s->http, "GET", "/config", handle_config, s);
+    /* Inline: health and metrics answer even when every worker is busy. */
+    hp_http_route_inline(s->http, "GET", "/ready", handle_ready, s);
+    hp_http_route_inline(s->http, "GET", "/metrics", handle_metrics, s);
+    hp_http_route_inline(s->http, "GET", "/config", handle_config, s);
     uv_signal_init(&s->loop, &s->sig_term);
     uv_signal_init(&s->loop, &s->sig_int);
     s->sig_term.data = s->sig_int.data = s;

@@ -260,27 +260,46 @@ static int check_segment(hp_str_t segment, hp_err_t *err)
     return 0;
 }
 
-int hp_wal_append(hp_wal_t *w, hp_str_t segment, const void *rec, size_t n, hp_err_t *err)
+int hp_wal_append_many(hp_wal_t *w, const hp_str_t *segments, const void *const *recs, const size_t *lens,
+                       size_t n, hp_err_t *err)
 {
-    int rc = check_segment(segment, err);
-    if (rc != 0)
-        return rc;
-    pending_t p = {NULL, segment, rec, n, 0, err, false};
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_segment(segments[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    if (n == 0)
+        return 0;
+    pending_t *p = hp_xcalloc(n, sizeof(*p));
+    for (size_t i = 0; i < n; i++)
+        p[i] = (pending_t){i + 1 < n ? &p[i + 1] : NULL, segments[i], recs[i], lens[i], 0, i == 0 ? err : NULL,
+                           false};
+    int rc = 0;
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {
-        pthread_mutex_unlock(&w->mu);
-        return hp_err_set(err, HP_EUNAVAIL, "wal: closing");
+        rc = hp_err_set(err, HP_EUNAVAIL, "wal: closing");
+    } else {
+        if (w->tail)
+            w->tail->next = &p[0];
+        else
+            w->head = &p[0];
+        w->tail = &p[n - 1];
+        pthread_cond_signal(&w->work);
+        while (!p[n - 1].done) /* a list is committed in order, in one batch or more */
+            pthread_cond_wait(&w->committed, &w->mu);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = p[i].rc;
+        if (rc != 0 && p[0].rc == 0)
+            hp_err_set(err, rc, "wal: append failed");
     }
-    if (w->tail)
-        w->tail->next = &p;
-    else
-        w->head = &p;
-    w->tail = &p;
-    pthread_cond_signal(&w->work);
-    while (!p.done)
-        pthread_cond_wait(&w->committed, &w->mu);
     pthread_mutex_unlock(&w->mu);
-    return p.rc;
+    free(p);
+    return rc;
+}
+
+int hp_wal_append(hp_wal_t *w, hp_str_t segment, const void *rec, size_t n, hp_err_t *err)
+{
+    return hp_wal_append_many(w, &segment, &rec, &n, 1, err);
 }
 
 int hp_wal_replay(hp_wal_t *w, hp_wal_replay_fn fn, void *ctx, hp_wal_replay_stats_t *stats, hp_err_t *err)

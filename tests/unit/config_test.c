@@ -81,6 +81,8 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.limits.max_label_value_length, 2048);
     CHECK_EQ_INT(cfg.limits.max_label_names_per_series, 30);
     CHECK_EQ_INT(cfg.limits.max_profile_stacktrace_samples, 16000);
+    CHECK_EQ_INT(cfg.limits.max_profile_stacktrace_sample_labels, 100);
+    CHECK_EQ_INT(cfg.limits.ingestion_decompressed_body_limit_bytes, 268435456);
     CHECK_EQ_INT(cfg.limits.max_profile_stacktrace_depth, 1000);
     CHECK_EQ_INT(cfg.limits.max_profile_symbol_value_length, 65535);
     CHECK_EQ_INT(cfg.limits.max_flamegraph_nodes_default, 8192);

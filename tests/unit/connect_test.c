@@ -228,6 +228,50 @@ static void test_gzip(void)
     free(bin);
 }
 
+/* Separate bounds: a small gzip body that expands past max_decoded is
+ * refused even though it fits max_body; a compressed body over max_body is
+ * refused before it is inflated; 0 means no limit (it used to refuse
+ * every body). */
+static void test_bounded(void)
+{
+    size_t n = 200000;
+    char *big = malloc(n);
+    memset(big, 'x', n);
+    Querier__V1__SelectMergeStacktracesRequest r = QUERIER__V1__SELECT_MERGE_STACKTRACES_REQUEST__INIT;
+    r.label_selector = big;
+    big[n - 1] = '\0';
+    size_t len = protobuf_c_message_get_packed_size(&r.base);
+    uint8_t *bin = malloc(len);
+    protobuf_c_message_pack(&r.base, bin);
+    hp_buf_t gz = HP_BUF_INIT;
+    REQUIRE(hp_gzip(bin, len, 6, &gz) == 0);
+    REQUIRE(gz.len < 4096);
+
+    fake_req_t f;
+    ProtobufCMessage *m = NULL;
+    hp_connect_codec_t codec;
+    hp_err_t err;
+    fake_init(&f, "application/proto", "gzip", gz.data, gz.len);
+    CHECK_EQ_INT(hp_connect_decode_bounded(&f.req, SMR_DESC, 4096, 65536, &m, &codec, &err), HP_ETOOLARGE);
+    CHECK(strstr(err.msg, "after decompression") != NULL);
+    CHECK(m == NULL);
+    CHECK_EQ_INT(hp_connect_decode_bounded(&f.req, SMR_DESC, 64, len, &m, &codec, &err), HP_ETOOLARGE);
+    CHECK(strstr(err.msg, "request body of") != NULL);
+    REQUIRE(hp_connect_decode_bounded(&f.req, SMR_DESC, 4096, len, &m, &codec, &err) == 0);
+    protobuf_c_message_free_unpacked(m, NULL);
+    REQUIRE(hp_connect_decode_bounded(&f.req, SMR_DESC, 0, 0, &m, &codec, &err) == 0);
+    protobuf_c_message_free_unpacked(m, NULL);
+
+    /* identity: the body must fit both bounds */
+    fake_init(&f, "application/proto", NULL, bin, len);
+    CHECK_EQ_INT(hp_connect_decode_bounded(&f.req, SMR_DESC, len, len - 1, &m, &codec, &err), HP_ETOOLARGE);
+    REQUIRE(hp_connect_decode(&f.req, SMR_DESC, 0, &m, &codec, &err) == 0);
+    protobuf_c_message_free_unpacked(m, NULL);
+    hp_buf_fini(&gz);
+    free(bin);
+    free(big);
+}
+
 static void test_bad_bodies(void)
 {
     fake_req_t f;
@@ -339,6 +383,7 @@ int main(void)
     HP_RUN(test_decode_codecs);
     HP_RUN(test_bad_content_type);
     HP_RUN(test_gzip);
+    HP_RUN(test_bounded);
     HP_RUN(test_bad_bodies);
     HP_RUN(test_respond);
     HP_RUN(test_error_mapping);

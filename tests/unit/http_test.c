@@ -31,8 +31,19 @@ struct fixture {
     int port;
     atomic_int slow_done;
     atomic_int stop_sent;
+    atomic_int blocked;  /* h_block handlers running */
+    atomic_int release;  /* set: h_block handlers return */
+    atomic_int hello_runs;
+    pthread_t loop_thread;
     bool stop_outside_loop; /* stop between two uv_run calls, as components do */
 };
+
+/* What a test changes in the server's configuration. */
+typedef struct fx_opts {
+    bool stop_outside_loop;
+    size_t max_inflight;
+    int64_t grace_ms;
+} fx_opts_t;
 
 static void h_hello(void *ctx, const hp_http_request_t *r, hp_http_response_t *resp)
 {
@@ -40,6 +51,7 @@ static void h_hello(void *ctx, const hp_http_request_t *r, hp_http_response_t *r
     bool has_name = hp_http_query(r, "name", &name);
     bool has_x = hp_http_query(r, "x", &x);
     bool has_missing = hp_http_query(r, "missing", &missing);
+    atomic_fetch_add(&((fixture_t *)ctx)->hello_runs, 1);
     hp_buf_printf(&resp->body, "name=[%.*s]%d x=[%.*s]%d missing=%d", (int)name.n, name.p, has_name, (int)x.n,
                   x.p, has_x, has_missing);
     hp_http_set_header(resp, "X-Test", "yes");
@@ -84,6 +96,23 @@ static void h_slow(void *ctx, const hp_http_request_t *r, hp_http_response_t *re
     usleep(200 * 1000);
     hp_buf_puts(&resp->body, "slow done");
     atomic_fetch_add(&fx->slow_done, 1);
+}
+
+/* Blocks until the driver releases it (at most 10 s). */
+static void h_block(void *ctx, const hp_http_request_t *r, hp_http_response_t *resp)
+{
+    fixture_t *fx = ctx;
+    atomic_fetch_add(&fx->blocked, 1);
+    for (int i = 0; i < 1000 && !atomic_load(&fx->release); i++)
+        usleep(10 * 1000);
+    hp_buf_puts(&resp->body, "unblocked");
+}
+
+/* An inline handler: says whether it runs on the loop's thread. */
+static void h_inline(void *ctx, const hp_http_request_t *r, hp_http_response_t *resp)
+{
+    fixture_t *fx = ctx;
+    hp_buf_printf(&resp->body, "on_loop=%d", pthread_equal(pthread_self(), fx->loop_thread) != 0);
 }
 
 /* The driver asked for stop: stop the server from this loop callback, or,
@@ -133,13 +162,15 @@ static void *driver_main(void *arg)
  * thread, which then runs the loop, while the driver plays the clients on
  * another thread and finally asks for stop. Then pool stop, free, and the
  * loop must close with no handle left. */
-static void with_server_mode(driver_fn driver, bool stop_outside_loop)
+static void with_server_opts(driver_fn driver, const fx_opts_t *o)
 {
     fixture_t *fx = calloc(1, sizeof(*fx));
+    bool stop_outside_loop = o->stop_outside_loop;
     fx->stop_outside_loop = stop_outside_loop;
+    fx->loop_thread = pthread_self();
     REQUIRE(uv_loop_init(&fx->loop) == 0);
     REQUIRE(hp_pool_start(4, &fx->pool) == 0);
-    hp_http_config_t cfg = {"127.0.0.1", 0, MAX_BODY};
+    hp_http_config_t cfg = {"127.0.0.1", 0, MAX_BODY, o->max_inflight, o->grace_ms};
     hp_err_t err;
     REQUIRE(hp_http_server_new(&fx->loop, fx->pool, &cfg, &fx->srv, &err) == 0);
     fx->port = hp_http_port(fx->srv);
@@ -152,6 +183,8 @@ static void with_server_mode(driver_fn driver, bool stop_outside_loop)
     hp_http_route(fx->srv, "GET", "/headers", h_headers, fx);
     hp_http_route(fx->srv, "GET", "/error", h_error, fx);
     hp_http_route(fx->srv, "GET", "/slow", h_slow, fx);
+    hp_http_route(fx->srv, "GET", "/block", h_block, fx);
+    hp_http_route_inline(fx->srv, "GET", "/inline", h_inline, fx);
     REQUIRE(uv_async_init(&fx->loop, &fx->stop_async, on_stop) == 0);
     fx->stop_async.data = fx;
     REQUIRE(uv_timer_init(&fx->loop, &fx->watchdog) == 0);
@@ -174,6 +207,12 @@ static void with_server_mode(driver_fn driver, bool stop_outside_loop)
     hp_http_server_free(fx->srv);
     CHECK_EQ_INT(uv_loop_close(&fx->loop), 0);
     free(fx);
+}
+
+static void with_server_mode(driver_fn driver, bool stop_outside_loop)
+{
+    fx_opts_t o = {stop_outside_loop, 0, 0};
+    with_server_opts(driver, &o);
 }
 
 static void with_server(driver_fn driver)
@@ -676,6 +715,165 @@ static void drive_http2_client_gone(fixture_t *fx)
     resp_free(&r);
 }
 
+/* ---- backpressure, inline routes, graceful stop ------------------------- */
+
+typedef struct {
+    int port;
+    const char *target;
+    resp_t r;
+    bool ok;
+} bg_client_t;
+
+static void *bg_client_main(void *arg)
+{
+    bg_client_t *c = arg;
+    c->ok = request(c->port, "GET", c->target, NULL, 0, &c->r);
+    return NULL;
+}
+
+/* Waits (bounded) until n h_block handlers run. */
+static bool wait_blocked(fixture_t *fx, int n)
+{
+    for (int i = 0; i < 500 && atomic_load(&fx->blocked) < n; i++)
+        usleep(10 * 1000);
+    return atomic_load(&fx->blocked) >= n;
+}
+
+/* max_inflight 1 with one handler running: the next request is answered
+ * 503 at once without its handler ever running; an inline route still
+ * answers, on the loop thread; once the first finishes, requests pass. */
+static void drive_busy(fixture_t *fx)
+{
+    bg_client_t c = {fx->port, "/block", {0}, false};
+    pthread_t th;
+    ENSURE(pthread_create(&th, NULL, bg_client_main, &c) == 0);
+    CHECK(wait_blocked(fx, 1));
+    resp_t r;
+    if (request(fx->port, "GET", "/hello?name=x", NULL, 0, &r)) {
+        CHECK_EQ_INT(r.status, 503);
+        CHECK(strstr(r.body, "server busy") != NULL);
+        resp_free(&r);
+    } else {
+        CHECK(!"no answer while busy");
+    }
+    CHECK_EQ_INT(atomic_load(&fx->hello_runs), 0);
+    if (request(fx->port, "GET", "/inline", NULL, 0, &r)) {
+        CHECK_EQ_INT(r.status, 200);
+        CHECK_EQ_STR(r.body, "on_loop=1");
+        resp_free(&r);
+    } else {
+        CHECK(!"no answer from the inline route");
+    }
+    atomic_store(&fx->release, 1);
+    pthread_join(th, NULL);
+    CHECK(c.ok);
+    CHECK_EQ_INT(c.r.status, 200);
+    CHECK_EQ_STR(c.r.body, "unblocked");
+    resp_free(&c.r);
+    ENSURE(request(fx->port, "GET", "/hello?name=after", NULL, 0, &r));
+    CHECK_EQ_INT(r.status, 200);
+    resp_free(&r);
+}
+
+/* Every worker busy (4 of 4), max_inflight not reached: an inline route
+ * answers anyway, because it never waits for a worker. */
+static void drive_inline_when_pool_saturated(fixture_t *fx)
+{
+    enum { N = 4 };
+    bg_client_t c[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = (bg_client_t){fx->port, "/block", {0}, false};
+        ENSURE(pthread_create(&th[i], NULL, bg_client_main, &c[i]) == 0);
+    }
+    CHECK(wait_blocked(fx, N));
+    resp_t r;
+    if (request(fx->port, "GET", "/inline", NULL, 0, &r)) {
+        CHECK_EQ_INT(r.status, 200);
+        CHECK_EQ_STR(r.body, "on_loop=1");
+        resp_free(&r);
+    } else {
+        CHECK(!"no answer from the inline route");
+    }
+    atomic_store(&fx->release, 1);
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(c[i].ok && c[i].r.status == 200);
+        resp_free(&c[i].r);
+    }
+}
+
+/* True once nothing listens on port any more (bounded wait). */
+static bool wait_refused(int port)
+{
+    for (int i = 0; i < 200; i++) {
+        int fd = dial(port);
+        if (fd < 0)
+            return true;
+        close(fd);
+        usleep(10 * 1000);
+    }
+    return false;
+}
+
+/* Stop with a grace period while a handler runs: the listener closes at
+ * once, and the running request still gets its real answer. */
+static void drive_graceful_stop(fixture_t *fx)
+{
+    bg_client_t c = {fx->port, "/block", {0}, false};
+    pthread_t th;
+    ENSURE(pthread_create(&th, NULL, bg_client_main, &c) == 0);
+    CHECK(wait_blocked(fx, 1));
+    fx_request_stop(fx);
+    CHECK(wait_refused(fx->port));
+    atomic_store(&fx->release, 1);
+    pthread_join(th, NULL);
+    CHECK(c.ok);
+    CHECK_EQ_INT(c.r.status, 200);
+    CHECK_EQ_STR(c.r.body, "unblocked");
+    resp_free(&c.r);
+}
+
+/* A handler that outlives the grace period: its client gets 503 once the
+ * period is over (the handler is still blocked then), and its late result
+ * is dropped. */
+static void drive_graceful_stop_times_out(fixture_t *fx)
+{
+    bg_client_t c = {fx->port, "/block", {0}, false};
+    pthread_t th;
+    ENSURE(pthread_create(&th, NULL, bg_client_main, &c) == 0);
+    CHECK(wait_blocked(fx, 1));
+    fx_request_stop(fx);
+    pthread_join(th, NULL);
+    CHECK(c.ok);
+    CHECK_EQ_INT(c.r.status, 503);
+    CHECK_EQ_STR(c.r.body, "server is shutting down\n");
+    resp_free(&c.r);
+    atomic_store(&fx->release, 1);
+}
+
+static void test_busy(void)
+{
+    fx_opts_t o = {false, 1, 0};
+    with_server_opts(drive_busy, &o);
+}
+static void test_inline_when_pool_saturated(void)
+{
+    with_server(drive_inline_when_pool_saturated);
+}
+static void test_graceful_stop(void)
+{
+    fx_opts_t o = {false, 0, 20000};
+    with_server_opts(drive_graceful_stop, &o);
+    o.stop_outside_loop = true;
+    with_server_opts(drive_graceful_stop, &o);
+}
+static void test_graceful_stop_times_out(void)
+{
+    fx_opts_t o = {true, 0, 100};
+    with_server_opts(drive_graceful_stop_times_out, &o);
+}
+
 static void test_get_query_and_headers(void)
 {
     with_server(drive_get_query_and_headers);
@@ -783,5 +981,9 @@ int main(void)
     HP_RUN(test_http2);
     HP_RUN(test_http2_client_gone);
     HP_RUN(test_bad_address);
+    HP_RUN(test_busy);
+    HP_RUN(test_inline_when_pool_saturated);
+    HP_RUN(test_graceful_stop);
+    HP_RUN(test_graceful_stop_times_out);
     return hp_test_done();
 }

@@ -93,6 +93,19 @@ char *hp_xstrndup(const char *s, size_t n);
 void hp_grow(void **arr, size_t *cap, size_t need, size_t sz);
 #define HP_GROW(arr, cap, need) hp_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
 
+/* Sums of values clients send wrap around instead of overflowing (signed
+ * overflow is undefined behaviour; a hostile profile must not abort us). */
+static inline int64_t hp_add_wrap(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+
+/* Milliseconds to nanoseconds, saturating at the int64 range. */
+static inline int64_t hp_ms_to_ns_sat(int64_t ms)
+{
+    int64_t ns;
+    if (__builtin_mul_overflow(ms, (int64_t)1000000, &ns))
+        return ms < 0 ? INT64_MIN : INT64_MAX;
+    return ns;
+}
+
 /* qsort that accepts an empty (possibly NULL) array, which qsort itself
  * must not be given. */
 void hp_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));

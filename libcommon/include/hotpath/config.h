@@ -21,10 +21,12 @@
 typedef struct hp_limits_config {
     int64_t max_profile_size_bytes;       /* uncompressed; 4 MiB */
     int64_t ingestion_body_limit_bytes;   /* HTTP body, compressed; 256 MiB */
+    int64_t ingestion_decompressed_body_limit_bytes; /* Push body after Content-Encoding; 256 MiB */
     int64_t max_label_name_length;        /* 1024 */
     int64_t max_label_value_length;       /* 2048 */
     int64_t max_label_names_per_series;   /* 30 */
     int64_t max_profile_stacktrace_samples; /* 16000 */
+    int64_t max_profile_stacktrace_sample_labels; /* 100 per sample; 0 = no limit */
     int64_t max_profile_stacktrace_depth; /* 1000 (truncated, not rejected) */
     int64_t max_profile_symbol_value_length; /* 65535 (truncated) */
     int64_t max_flamegraph_nodes_default; /* 8192 */
@@ -67,6 +69,11 @@ typedef struct hp_config {
 
     struct {
         char *data_dir; /* "./data" */
+        int64_t max_block_duration_ms; /* 1h */
+        int64_t flush_idle_period_ms;  /* 5m */
+        int64_t max_head_bytes;        /* 2 GiB */
+        char *wal_sync;                /* "batch" | "interval" */
+        int64_t wal_sync_interval_ms;  /* 1s */
     } ingester;
 
     struct {

@@ -26,11 +26,20 @@ enum { HP_CONNECT_EMEDIATYPE = 415 };
 /* Decodes the request body as a message of type desc, choosing the codec
  * from Content-Type. Unknown content types are HP_EUNSUPPORTED (415 is
  * written by hp_connect_error for them); a body over max_bytes after
- * Content-Encoding is HP_ETOOLARGE. On success *msg is freed by the caller
- * with protobuf_c_message_free_unpacked(*msg, NULL). */
+ * Content-Encoding is HP_ETOOLARGE (0 = no limit; the body as sent is
+ * bounded by the HTTP server). On success *msg is freed by the caller with
+ * protobuf_c_message_free_unpacked(*msg, NULL). */
 int hp_connect_decode(const hp_http_request_t *req, const ProtobufCMessageDescriptor *desc,
                       size_t max_bytes, ProtobufCMessage **msg, hp_connect_codec_t *codec,
                       hp_err_t *err) HP_WUR;
+
+/* hp_connect_decode with separate bounds: max_body for the body as sent,
+ * max_decoded for what its Content-Encoding expands to (an identity body
+ * must fit both). 0 = no limit for either; give max_decoded a real bound
+ * whenever clients may compress. */
+int hp_connect_decode_bounded(const hp_http_request_t *req, const ProtobufCMessageDescriptor *desc,
+                              size_t max_body, size_t max_decoded, ProtobufCMessage **msg,
+                              hp_connect_codec_t *codec, hp_err_t *err) HP_WUR;
 
 /* Writes msg as the 200 response in the request's codec. */
 void hp_connect_respond(hp_http_response_t *resp, hp_connect_codec_t codec,

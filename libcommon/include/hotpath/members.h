@@ -113,7 +113,8 @@ hp_rpc_client_t *hp_ring_view_client(const hp_ring_view_t *v, size_t i);
  * members qualify). */
 size_t hp_ring_view_write_set(const hp_ring_view_t *v, uint32_t key, size_t rf, size_t *out);
 
-/* Members that serve reads: healthy, in any known state (LEAVING included).
+/* Members that serve reads: healthy, ACTIVE or LEAVING (a JOINING member
+ * is still loading its data: its answers would be partial).
  * Writes their indices into out (room for hp_ring_view_size) and returns
  * the count. */
 size_t hp_ring_view_read_set(const hp_ring_view_t *v, size_t *out);

@@ -1,11 +1,15 @@
 /*
  * service.h — what every hotpath binary is made of: its configuration and
  * logging, one libuv loop, the worker pool, the metrics registry, the HTTP
- * server with the routes every binary serves (/ready, /metrics, /config),
- * and a clean stop on SIGTERM/SIGINT.
+ * server with the routes every binary serves (/ready, /metrics, /config,
+ * run inline on the loop so they answer when the pool is saturated), and a
+ * clean stop on SIGTERM/SIGINT (the listener closes, requests in flight get
+ * -server.graceful-shutdown-timeout to finish).
  *
- * A component's main.c is: hp_service_main_config → X_new(svc) → X_start →
- * hp_service_run → X_stop → X_free → hp_service_fini.
+ * A component's main.c is: hp_service_main_config → hp_service_start →
+ * X_new(svc) → X_start → hp_service_run → X_stop → hp_service_fini → X_free
+ * (fini stops the pool, so no handler still uses the component's state
+ * when it is freed).
  *
  * Not for: anything a single component does (its own folder has that).
  */
@@ -20,7 +24,13 @@
 #include "hotpath/metrics.h"
 #include "hotpath/pool.h"
 
-/* Says whether the component can do its job; when not, writes why. */
+/* The HTTP body limit of every component but the distributor (whose limit
+ * is -distributor.ingestion-body-limit-bytes): queries are small. */
+#define HP_SERVICE_BODY_LIMIT ((size_t)64 << 20)
+
+/* Says whether the component can do its job; when not, writes why. Runs
+ * on the loop thread (GET /ready is inline): it must be quick and must not
+ * block beyond a short mutex-protected read. */
 typedef bool (*hp_ready_fn)(void *ctx, hp_buf_t *why);
 /* Called on the loop thread when a stop signal arrives, before the HTTP
  * server closes: stop taking work, finish or hand off what is in flight. */
@@ -48,14 +58,16 @@ typedef struct hp_service {
 int hp_service_main_config(hp_service_t *s, const char *component, int argc, char **argv);
 
 /* Starts the loop, pool, metrics and the HTTP server on the configured
- * address with /ready, /metrics and /config. */
+ * address with /ready, /metrics and /config. The HTTP body limit is the
+ * ingestion limit for the distributor, HP_SERVICE_BODY_LIMIT otherwise. */
 int hp_service_start(hp_service_t *s, hp_err_t *err) HP_WUR;
 
 void hp_service_on_ready(hp_service_t *s, hp_ready_fn fn, void *ctx);
 void hp_service_on_stop(hp_service_t *s, hp_stop_fn fn, void *ctx);
 
-/* Runs the loop until SIGTERM or SIGINT, calls the stop callback, closes
- * the HTTP server and drains the loop. */
+/* Runs the loop until SIGTERM or SIGINT, calls the stop callback, stops the
+ * HTTP server (listener first; requests in flight may answer for up to
+ * -server.graceful-shutdown-timeout, then 503) and drains the loop. */
 void hp_service_run(hp_service_t *s);
 
 /* Stops the pool and frees everything. Safe on a half-started service. */

@@ -18,6 +18,10 @@ typedef struct hp_tree hp_tree_t;
 
 #define HP_TREE_ROOT 0u
 
+/* The deepest path a tree may hold (and hp_tree_decode_merge accepts);
+ * builders fold deeper frames into the node at this depth. */
+#define HP_TREE_MAX_DEPTH 4096
+
 hp_tree_t *hp_tree_new(void);
 void hp_tree_free(hp_tree_t *t);
 

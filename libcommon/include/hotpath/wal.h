@@ -43,6 +43,11 @@ void hp_wal_close(hp_wal_t *w);
  * is durable per the sync mode. Thread-safe. The bytes are copied. */
 int hp_wal_append(hp_wal_t *w, hp_str_t segment, const void *rec, size_t n, hp_err_t *err) HP_WUR;
 
+/* Appends n records at once (segments[i], recs[i], lens[i]): they commit
+ * in one batch. Returns 0 when all are durable. */
+int hp_wal_append_many(hp_wal_t *w, const hp_str_t *segments, const void *const *recs, const size_t *lens,
+                       size_t n, hp_err_t *err) HP_WUR;
+
 /* Calls fn for every record, segment by segment, each in append order.
  * fn returns 0 to go on; a nonzero return is counted as a damaged record
  * (the record is skipped, replay goes on). */
