@@ -36,6 +36,7 @@ struct hp_symdb {
     size_t n_stacks, cap_stacks;
     hp_u64map_t children; /* (parent << 32 | location) → stack ID */
     hp_u64map_t whole;    /* hash of a whole stack → its ID: most stacks recur */
+    bool read_only;       /* loaded from a block: no dedup tables */
 };
 
 hp_symdb_t *hp_symdb_new(void)
@@ -208,6 +209,8 @@ static uint32_t add_location(hp_symdb_t *db, const hp_pprof_t *p, const hp_pprof
 
 void hp_symdb_import(hp_symdb_t *db, const hp_pprof_t *p, uint32_t *loc_map, size_t max_symbol_len)
 {
+    if (db->read_only)
+        abort(); /* a programming error: blocks are immutable */
     uint32_t *map_ids = hp_xmalloc((p->n_mappings + 1) * sizeof(uint32_t));
     uint32_t *fn_ids = hp_xmalloc((p->n_functions + 1) * sizeof(uint32_t));
     for (uint32_t i = 0; i < p->n_mappings; i++)
@@ -254,6 +257,8 @@ static uint32_t insert_stack(hp_symdb_t *db, const uint32_t *locs, size_t n)
  * by following its parent pointers, instead of a probe per frame. */
 uint32_t hp_symdb_stack(hp_symdb_t *db, const uint32_t *locs, size_t n)
 {
+    if (db->read_only)
+        abort(); /* a programming error: blocks are immutable */
     if (n == 0)
         return 0;
     uint64_t h = XXH3_64bits_withSeed(locs, n * sizeof(uint32_t), n), id;
@@ -300,4 +305,53 @@ size_t hp_symdb_bytes(const hp_symdb_t *db)
            db->cap_locations * sizeof(hp_symdb_location_t) + db->location_ids.cap * 8 +
            db->cap_lines * sizeof(hp_symdb_line_t) + db->cap_stacks * sizeof(stack_node_t) +
            db->children.cap * 16 + db->whole.cap * 16;
+}
+
+void hp_symdb_arrays(const hp_symdb_t *db, hp_symdb_arrays_t *a, uint32_t *parents, uint32_t *locations)
+{
+    for (size_t i = 0; i < db->n_stacks; i++) {
+        parents[i] = db->stacks[i].parent;
+        locations[i] = db->stacks[i].location;
+    }
+    *a = (hp_symdb_arrays_t){db->strings,   db->n_strings,   db->mappings, db->n_mappings,
+                             db->functions, db->n_functions, db->locations, db->n_locations,
+                             db->lines,     db->n_lines,     parents,       locations,
+                             db->n_stacks};
+}
+
+/* Copies n elements of size sz into a fresh array (capacity n). */
+static void *copy_array(const void *src, size_t n, size_t sz, size_t *cap)
+{
+    void *p = hp_xmalloc(n * sz + 1);
+    if (n)
+        memcpy(p, src, n * sz);
+    *cap = n;
+    return p;
+}
+
+hp_symdb_t *hp_symdb_load(const hp_symdb_arrays_t *a)
+{
+    hp_symdb_t *db = hp_xcalloc(1, sizeof(*db));
+    db->read_only = true;
+    hp_arena_init(&db->strmem, 256 * 1024);
+    db->strings = hp_xmalloc((a->n_strings + 1) * sizeof(hp_str_t));
+    db->cap_strings = a->n_strings;
+    for (size_t i = 0; i < a->n_strings; i++)
+        db->strings[i] = (hp_str_t){hp_arena_strndup(&db->strmem, a->strings[i].p, a->strings[i].n), a->strings[i].n};
+    db->n_strings = a->n_strings;
+    db->mappings = copy_array(a->mappings, a->n_mappings, sizeof(*a->mappings), &db->cap_mappings);
+    db->n_mappings = a->n_mappings;
+    db->functions = copy_array(a->functions, a->n_functions, sizeof(*a->functions), &db->cap_functions);
+    db->n_functions = a->n_functions;
+    db->locations = copy_array(a->locations, a->n_locations, sizeof(*a->locations), &db->cap_locations);
+    db->n_locations = a->n_locations;
+    db->lines = copy_array(a->lines, a->n_lines, sizeof(*a->lines), &db->cap_lines);
+    db->n_lines = a->n_lines;
+    db->stacks = hp_xmalloc((a->n_stacks + 1) * sizeof(stack_node_t));
+    db->cap_stacks = a->n_stacks + 1;
+    db->stacks[0] = (stack_node_t){0, UINT32_MAX};
+    for (size_t i = 1; i < a->n_stacks; i++)
+        db->stacks[i] = (stack_node_t){a->stack_parents[i], a->stack_locations[i]};
+    db->n_stacks = a->n_stacks ? a->n_stacks : 1;
+    return db;
 }

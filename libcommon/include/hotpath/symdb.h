@@ -74,6 +74,33 @@ hp_str_t hp_symdb_string(const hp_symdb_t *db, uint32_t id);
  * name, else "<unknown>". */
 hp_str_t hp_symdb_function_name(const hp_symdb_t *db, uint32_t fn);
 
+/* The arrays a symdb is made of, for serializing it (hp_symdb_arrays) and
+ * loading a read-only copy (hp_symdb_load). Stack 0 is the root. */
+typedef struct hp_symdb_arrays {
+    const hp_str_t *strings; /* strings[0] = "" */
+    size_t n_strings;
+    const hp_symdb_mapping_t *mappings;
+    size_t n_mappings;
+    const hp_symdb_function_t *functions;
+    size_t n_functions;
+    const hp_symdb_location_t *locations;
+    size_t n_locations;
+    const hp_symdb_line_t *lines;
+    size_t n_lines;
+    const uint32_t *stack_parents;   /* n_stacks entries; [0] unused */
+    const uint32_t *stack_locations; /* n_stacks entries; [0] unused */
+    size_t n_stacks;
+} hp_symdb_arrays_t;
+
+/* Copies the symdb's arrays out (stack parents/locations into the caller's
+ * arrays of hp_symdb_n_stacks entries each; the rest borrowed from db). */
+void hp_symdb_arrays(const hp_symdb_t *db, hp_symdb_arrays_t *a, uint32_t *parents, uint32_t *locations);
+
+/* A read-only symdb holding copies of a's arrays. The caller has checked
+ * every index in them (they come from a block reader that validated them).
+ * Importing into it aborts. Free with hp_symdb_free. */
+hp_symdb_t *hp_symdb_load(const hp_symdb_arrays_t *a);
+
 /* Bytes held, for memory accounting and /metrics. */
 size_t hp_symdb_bytes(const hp_symdb_t *db);
 
