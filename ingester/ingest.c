@@ -15,10 +15,10 @@
 /* Per profile: the stack ID of every sample, computed once and shared by
  * all its sample types and label groups. Symbols longer than max_symbol are
  * truncated (Pyroscope's max_profile_symbol_value_length). */
-static uint32_t *sample_stacks(ing_tenant_t *t, const hp_pprof_t *p, size_t max_depth, size_t max_symbol)
+static uint32_t *sample_stacks(ing_head_t *h, const hp_pprof_t *p, size_t max_depth, size_t max_symbol)
 {
     uint32_t *loc_map = hp_xmalloc((p->n_locations + 1) * sizeof(uint32_t));
-    hp_symdb_import(t->symdb, p, loc_map, max_symbol);
+    hp_symdb_import(h->symdb, p, loc_map, max_symbol);
     uint32_t *stacks = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t));
     uint32_t *scratch = NULL;
     size_t cap = 0;
@@ -29,7 +29,7 @@ static uint32_t *sample_stacks(ing_tenant_t *t, const hp_pprof_t *p, size_t max_
         HP_GROW(scratch, cap, n + 1);
         for (size_t k = 0; k < n; k++)
             scratch[k] = loc_map[p->sample_locs[s->loc_off + k]];
-        stacks[i] = hp_symdb_stack(t->symdb, scratch, n);
+        stacks[i] = hp_symdb_stack(h->symdb, scratch, n);
     }
     free(scratch);
     free(loc_map);
@@ -88,7 +88,7 @@ static size_t collect_pairs(const hp_pprof_t *p, const uint32_t *order, uint32_t
 
 typedef struct ingest_ctx {
     ing_t *g;
-    ing_tenant_t *t;
+    ing_head_t *h;
     const hp_pprof_t *p;
     const Hotpath__V1__ProfileWrite *w;
     hp_labels_t base; /* borrowed from the prepared write */
@@ -108,7 +108,7 @@ static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const ui
         return;
     hp_profile_series_labels(c->p, st, c->metric, &c->base, &grp->labels, c->arena, labels);
     bool created;
-    ing_series_t *s = ing_series_get(c->t, labels, hp_labels_fingerprint(labels), &created);
+    ing_series_t *s = ing_series_get(c->h, labels, hp_labels_fingerprint(labels), &created);
     s->period = c->p->period;
     uint32_t *st_ids = hp_xmalloc(n * sizeof(uint32_t));
     int64_t *vals = hp_xmalloc(n * sizeof(int64_t));
@@ -116,7 +116,7 @@ static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const ui
         st_ids[i] = pairs[i].stack;
         vals[i] = pairs[i].value;
     }
-    if (ing_series_append(c->t, s, c->w->time_nanos, c->w->id.data, st_ids, vals, n)) {
+    if (ing_series_append(c->h, s, c->w->time_nanos, c->w->id.data, st_ids, vals, n)) {
         c->series_written++;
         hp_metric_add(c->g->m_samples, (double)n);
     }
@@ -177,13 +177,13 @@ static int prepare(const ing_t *g, const Hotpath__V1__ProfileWrite *w, prepared_
     return rc;
 }
 
-/* Stores a prepared write under its tenant's write lock. */
-static void commit(ing_t *g, ing_tenant_t *t, prepared_t *x)
+/* Stores a prepared write in head h under the head's write lock. */
+static void commit(ing_t *g, ing_head_t *h, prepared_t *x)
 {
     const hp_pprof_t *p = &x->p;
     hp_arena_t arena;
     hp_arena_init(&arena, 64 * 1024);
-    ingest_ctx_t c = {g, t, p, x->w, x->base, hp_labels_get(&x->base, HP_LABEL_NAME), NULL, &arena, 0};
+    ingest_ctx_t c = {g, h, p, x->w, x->base, hp_labels_get(&x->base, HP_LABEL_NAME), NULL, &arena, 0};
     hp_sample_group_t *groups;
     size_t n_groups;
     hp_profile_group_samples(p, &arena, &groups, &n_groups);
@@ -191,17 +191,18 @@ static void commit(ing_t *g, ing_tenant_t *t, prepared_t *x)
     uint32_t *order = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t));
     hp_labels_t labels;
     hp_labels_init(&labels);
-    pthread_rwlock_wrlock(&t->lock);
-    size_t series_before = t->n_series;
-    c.stacks = sample_stacks(t, p, (size_t)g->cfg->limits.max_profile_stacktrace_depth,
+    pthread_rwlock_wrlock(&h->lock);
+    size_t series_before = h->n_series, sym_before = hp_symdb_bytes(h->symdb);
+    c.stacks = sample_stacks(h, p, (size_t)g->cfg->limits.max_profile_stacktrace_depth,
                              (size_t)g->cfg->limits.max_profile_symbol_value_length);
     for (size_t gi = 0; gi < n_groups; gi++) {
         order_by_stack(&groups[gi], c.stacks, order);
         for (uint32_t st = 0; st < p->n_sample_types; st++)
             store_series(&c, &groups[gi], order, st, pairs, &labels);
     }
-    hp_metric_add(g->m_series, (double)(t->n_series - series_before));
-    pthread_rwlock_unlock(&t->lock);
+    atomic_fetch_add(&h->bytes, hp_symdb_bytes(h->symdb) - sym_before);
+    hp_metric_add(g->m_series, (double)(h->n_series - series_before));
+    pthread_rwlock_unlock(&h->lock);
     hp_metric_add(g->m_profiles, (double)c.series_written);
     free(c.stacks);
     free(order);
@@ -211,44 +212,26 @@ static void commit(ing_t *g, ing_tenant_t *t, prepared_t *x)
     hp_arena_fini(&arena);
 }
 
-/* The WAL segment of a write: its tenant and the head window its time
- * falls in ("tenant/window-start-ms"). */
-static void wal_segment(const ing_t *g, hp_str_t tenant, int64_t time_ns, char *buf, size_t n)
+/* Appends the writes to the WAL in one batch, each under its head's
+ * segment; durable when it returns 0. */
+static int wal_log(ing_t *g, const prepared_t *x, ing_head_t *const *heads, size_t n, hp_err_t *err)
 {
-    int64_t width = HP_MAX(g->cfg->ingester.max_block_duration_ms, 1000) * 1000000;
-    int64_t start = time_ns / width * width;
-    snprintf(buf, n, "%.*s/%lld", (int)tenant.n, tenant.p, (long long)(start / 1000000));
-}
-
-/* The serialized ProfileWrite of each prepared write (for the WAL). */
-static void wal_records(const ing_t *g, hp_str_t tenant, const prepared_t *x, size_t n, hp_buf_t *recs,
-                        char (*segs)[300], hp_str_t *seg_v, const void **rec_v, size_t *len_v)
-{
+    hp_buf_t *recs = hp_xcalloc(n + 1, sizeof(hp_buf_t));
+    hp_str_t *seg_v = hp_xcalloc(n + 1, sizeof(hp_str_t));
+    const void **rec_v = hp_xcalloc(n + 1, sizeof(void *));
+    size_t *len_v = hp_xcalloc(n + 1, sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
         size_t sz = protobuf_c_message_get_packed_size(&x[i].w->base);
         hp_buf_reserve(&recs[i], sz + 1);
         recs[i].len = protobuf_c_message_pack(&x[i].w->base, recs[i].data);
-        wal_segment(g, tenant, x[i].w->time_nanos, segs[i], sizeof(segs[i]));
-        seg_v[i] = hp_str_c(segs[i]);
+        seg_v[i] = hp_str_c(heads[i]->segment);
         rec_v[i] = recs[i].data;
         len_v[i] = recs[i].len;
     }
-}
-
-/* Appends the writes to the WAL in one batch; durable when it returns 0. */
-static int wal_log(ing_t *g, hp_str_t tenant, const prepared_t *x, size_t n, hp_err_t *err)
-{
-    hp_buf_t *recs = hp_xcalloc(n + 1, sizeof(hp_buf_t));
-    char (*segs)[300] = hp_xcalloc(n + 1, 300);
-    hp_str_t *seg_v = hp_xcalloc(n + 1, sizeof(hp_str_t));
-    const void **rec_v = hp_xcalloc(n + 1, sizeof(void *));
-    size_t *len_v = hp_xcalloc(n + 1, sizeof(size_t));
-    wal_records(g, tenant, x, n, recs, segs, seg_v, rec_v, len_v);
     int rc = hp_wal_append_many(g->wal, seg_v, rec_v, len_v, n, err);
     for (size_t i = 0; i < n; i++)
         hp_buf_fini(&recs[i]);
     free(recs);
-    free(segs);
     free(seg_v);
     free(rec_v);
     free(len_v);
@@ -270,20 +253,28 @@ static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_e
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "ingester.Push: malformed request");
     prepared_t *x = hp_xcalloc(req->n_profiles + 1, sizeof(*x));
+    ing_head_t **heads = hp_xcalloc(req->n_profiles + 1, sizeof(*heads));
     size_t n = 0;
     for (; n < req->n_profiles && rc == 0; n++)
         rc = prepare(g, req->profiles[n], &x[n], err);
-    if (rc == 0)
-        rc = wal_log(g, call->tenant, x, n, err);
     if (rc == 0) {
+        /* the heads are held (as writers) from the WAL append to the commit,
+         * so a flush cannot drop a segment with records not yet stored */
         ing_tenant_t *t = ing_tenant(g, call->tenant, true);
         for (size_t i = 0; i < n; i++)
-            commit(g, t, &x[i]);
-    } else {
-        hp_metric_add(g->m_push_errors, 1);
+            heads[i] = ing_head_for_write(g, t, x[i].w->time_nanos);
+        rc = wal_log(g, x, heads, n, err);
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0)
+                commit(g, heads[i], &x[i]);
+            ing_head_write_done(heads[i]);
+        }
     }
+    if (rc != 0)
+        hp_metric_add(g->m_push_errors, 1);
     for (size_t i = 0; i < n; i++)
         prepared_fini(&x[i]);
+    free(heads);
     free(x);
     hotpath__v1__ingest_request__free_unpacked(req, NULL);
     return rc;
@@ -304,11 +295,14 @@ static int replay_one(void *ctx, hp_str_t segment, const uint8_t *rec, size_t n)
         return -1;
     prepared_t x;
     int rc = prepare(g, w, &x, &err);
-    if (rc == 0)
-        commit(g, ing_tenant(g, tenant, true), &x);
+    ing_head_t *h = rc == 0 ? ing_head_for_segment(g, ing_tenant(g, tenant, true), segment) : NULL;
+    if (h) {
+        commit(g, h, &x);
+        ing_head_write_done(h);
+    }
     prepared_fini(&x);
     hotpath__v1__profile_write__free_unpacked(w, NULL);
-    return rc;
+    return rc == 0 && h == NULL ? -1 : rc;
 }
 
 int ing_replay(ing_t *g, hp_err_t *err)

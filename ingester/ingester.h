@@ -41,10 +41,18 @@ typedef struct ing_series {
     size_t n_samples, cap_samples;
 } ing_series_t;
 
-/* A tenant's head. The lock guards everything below it: ingestion writes,
- * queries read. */
-typedef struct ing_tenant {
-    char *name;
+enum { ING_HEAD_OPEN = 0, ING_HEAD_FLUSHING = 1, ING_HEAD_FLUSHED = 2 };
+
+/* A head: one tenant's profiles of one time window, in memory, until it is
+ * flushed to a block. `lock` guards the data (ingestion writes, queries
+ * read); the counters below it are atomics or under `wmu`. A head is
+ * reference counted: the tenant holds one reference while the head is in
+ * its list, and each query or write holds one while it uses it. */
+typedef struct ing_head {
+    uint64_t id;
+    char *tenant;
+    char segment[320];      /* its WAL segment: "<tenant>/<window ms>/<id>" */
+    int64_t start_ns, end_ns; /* the window [start, end) */
     pthread_rwlock_t lock;
     hp_arena_t arena;
     hp_symdb_t *symdb;
@@ -55,12 +63,28 @@ typedef struct ing_tenant {
     char **types;           /* profile type IDs, owned */
     size_t n_types, cap_types;
     size_t n_profiles, n_samples;
+    _Atomic int refs;
+    _Atomic int state;      /* ING_HEAD_* */
+    _Atomic int64_t last_write_ms; /* monotonic */
+    _Atomic size_t bytes;   /* approximate memory held */
+    pthread_mutex_t wmu;    /* writers: pushes between their WAL append and their commit */
+    pthread_cond_t wcv;
+    int writers;
+} ing_head_t;
+
+/* A tenant: its heads, sorted by window start. */
+typedef struct ing_tenant {
+    char *name;
+    pthread_mutex_t lock; /* guards the heads array */
+    ing_head_t **heads;
+    size_t n_heads, cap_heads;
 } ing_tenant_t;
 
 /* One profile a deduplication session selected: where it lives and what
  * identifies it on every replica. */
 typedef struct ing_ref {
-    uint32_t series; /* index into the tenant's series (series are never removed) */
+    uint64_t head;   /* the head's ID */
+    uint32_t series; /* index into the head's series (series are never removed from a head) */
     int64_t t;
     uint8_t id[16];
 } ing_ref_t;
@@ -93,6 +117,7 @@ typedef struct ing {
     pthread_mutex_t tenants_lock;
     ing_tenant_t **tenants;
     size_t n_tenants, cap_tenants;
+    _Atomic uint64_t next_head_id;
     hp_wal_t *wal;
     pthread_t replay_thread;
     bool replay_started;
@@ -105,24 +130,46 @@ int ing_start(ing_t *g, hp_err_t *err) HP_WUR;
 void ing_stop(ing_t *g);
 void ing_free(ing_t *g);
 
-/* Heads (head.c). */
+/* Tenants and heads (head.c). */
 
-/* The tenant's head, created when create is true; NULL when absent. */
+/* The tenant called name, created when create is true; NULL when absent. */
 ing_tenant_t *ing_tenant(ing_t *g, hp_str_t name, bool create);
 void ing_tenant_free(ing_tenant_t *t);
 
-/* Series lookup/creation under the tenant's write lock. labels must be
+/* An open head of tenant t for the window time_ns falls in, created if
+ * needed, with a reference and a writer slot taken: the caller appends to
+ * the WAL under its segment, commits, then calls ing_head_write_done. */
+ing_head_t *ing_head_for_write(ing_t *g, ing_tenant_t *t, int64_t time_ns);
+void ing_head_write_done(ing_head_t *h);
+
+/* The head with this WAL segment (replay), created (open) if absent; a
+ * reference and a writer slot taken as with ing_head_for_write. NULL when
+ * the segment name is malformed. */
+ing_head_t *ing_head_for_segment(ing_t *g, ing_tenant_t *t, hp_str_t segment);
+
+/* The heads overlapping [start_ns, end_ns], each with a reference taken
+ * (release with ing_heads_release). Returns the count; *out is malloc'd. */
+size_t ing_heads_in_range(ing_tenant_t *t, int64_t start_ns, int64_t end_ns, ing_head_t ***out);
+void ing_heads_release(ing_head_t **heads, size_t n);
+
+/* Calls fn for each head of tenant overlapping [start_ns, end_ns], with
+ * that head's read lock held. Nothing when the tenant is unknown. */
+typedef void (*ing_head_fn)(void *ctx, const ing_head_t *h);
+void ing_for_each_head(ing_t *g, hp_str_t tenant, int64_t start_ns, int64_t end_ns, ing_head_fn fn, void *ctx);
+void ing_head_unref(ing_head_t *h);
+
+/* Series lookup/creation under the head's write lock. labels must be
  * sorted; they are copied when the series is new. */
-ing_series_t *ing_series_get(ing_tenant_t *t, const hp_labels_t *labels, uint64_t fp, bool *created);
+ing_series_t *ing_series_get(ing_head_t *h, const hp_labels_t *labels, uint64_t fp, bool *created);
 
 /* Appends a profile to s unless the same (time, ID) was stored before.
  * pairs are (stack, value) sorted by stack with no duplicates. Returns
  * false when it was a replay. */
-bool ing_series_append(ing_tenant_t *t, ing_series_t *s, int64_t time_ns, const uint8_t id[16],
+bool ing_series_append(ing_head_t *h, ing_series_t *s, int64_t time_ns, const uint8_t id[16],
                        const uint32_t *stacks, const int64_t *values, size_t n);
 
-/* The index of a profile type ID in the tenant, added if new. */
-uint32_t ing_type_index(ing_tenant_t *t, hp_str_t type_id);
+/* The index of a profile type ID in the head, added if new. */
+uint32_t ing_type_index(ing_head_t *h, hp_str_t type_id);
 
 /* Replays the WAL into the heads (ingest.c). */
 int ing_replay(ing_t *g, hp_err_t *err) HP_WUR;
@@ -142,13 +189,31 @@ typedef struct ing_select {
     size_t keep_len;
 } ing_select_t;
 
-/* Visits each profile a selection covers: all of them, or — with a
- * deduplication session — those whose keep bit is set. Tenant read lock
- * held by the caller. */
-typedef void (*ing_visit_fn)(void *ctx, uint32_t series_index, const ing_series_t *s,
+/* Visits each profile of head h a selection covers: all of them, or —
+ * with a deduplication session — those whose keep bit is set (refs, from
+ * ing_session_refs, sorted by head). The head's read lock is held by the
+ * caller. */
+typedef void (*ing_visit_fn)(void *ctx, const ing_head_t *h, uint32_t series_index, const ing_series_t *s,
                              const ing_profile_t *p);
-int ing_visit(ing_t *g, const ing_tenant_t *t, hp_str_t tenant, const ing_select_t *q, ing_visit_fn fn,
-              void *ctx, hp_err_t *err) HP_WUR;
+int ing_visit(const ing_head_t *h, const ing_select_t *q, const ing_ref_t *refs, size_t n_refs,
+              ing_visit_fn fn, void *ctx, hp_err_t *err) HP_WUR;
+
+/* The kept refs of the selection's session (NULL/0 without a session),
+ * sorted by head ID. Caller frees *refs. */
+int ing_session_refs(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_ref_t **refs, size_t *n,
+                     hp_err_t *err) HP_WUR;
+
+/* The part of refs that belongs to head id (refs sorted by head). */
+void ing_refs_of_head(const ing_ref_t *refs, size_t n, uint64_t head, size_t *lo, size_t *hi);
+
+/* Runs a selection over the tenant's heads: for each head in range (with
+ * its read lock held) begin(ctx, h), then visit for each selected profile
+ * of that head (or each kept one of the session), then end(ctx, h). begin
+ * and end may be NULL. With a session, every kept profile must still be
+ * found (HP_EUNAVAIL "query again" if a head was flushed in between). */
+typedef void (*ing_head_step_fn)(void *ctx, const ing_head_t *h);
+int ing_select_heads(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_head_step_fn begin,
+                     ing_visit_fn visit, ing_head_step_fn end, void *ctx, hp_err_t *err) HP_WUR;
 
 /* Parses a SelectRequest (r may be NULL: a malformed request). */
 int ing_parse_select(const Hotpath__V1__SelectRequest *r, ing_select_t *q, hp_err_t *err) HP_WUR;
@@ -162,8 +227,8 @@ void ing_register_sessions(ing_t *g);
 /* The deduplication key of a profile: identical on every replica. */
 void ing_profile_key(const ing_series_t *s, int64_t t, const uint8_t id[16], uint8_t key[16]);
 
-/* True when series s matches the selection (type, labels, time). */
-bool ing_select_series(const ing_tenant_t *t, const ing_series_t *s, const ing_select_t *q);
+/* True when series s of head h matches the selection (type, labels, time). */
+bool ing_select_series(const ing_head_t *h, const ing_series_t *s, const ing_select_t *q);
 
 /* Index range [*lo, *hi) of s's profiles inside the selection's time. */
 void ing_profile_range(const ing_series_t *s, int64_t start_ns, int64_t end_ns, size_t *lo, size_t *hi);

@@ -83,6 +83,62 @@ static void pack_into(const ProtobufCMessage *m, hp_buf_t *out)
 
 /* ---- ProfileTypes, LabelNames, LabelValues, Series ---- */
 
+/* Collects strings (copied into an arena) from the heads. */
+typedef struct strs {
+    hp_arena_t arena;
+    char **v;
+    size_t n, cap;
+} strs_t;
+
+typedef struct types_ctx {
+    strs_t ids;
+    int64_t s_ns, e_ns;
+} types_ctx_t;
+
+static void types_of_head(void *ctx, const ing_head_t *h)
+{
+    types_ctx_t *c = ctx;
+    bool *used = hp_xcalloc(h->n_types + 1, sizeof(bool));
+    for (size_t i = 0; i < h->n_series; i++)
+        if (in_time(h->series[i], c->s_ns, c->e_ns))
+            used[h->series[i]->type] = true;
+    for (size_t i = 0; i < h->n_types; i++)
+        if (used[i])
+            push_str(&c->ids.arena, &c->ids.v, &c->ids.n, &c->ids.cap, hp_str_c(h->types[i]));
+    free(used);
+}
+
+/* ProfileTypesResponse for sorted, unique type IDs. */
+static void encode_types(char **ids, size_t n, hp_buf_t *out)
+{
+    Hotpath__V1__ProfileTypesResponse resp = HOTPATH__V1__PROFILE_TYPES_RESPONSE__INIT;
+    Types__V1__ProfileType *pts = hp_xcalloc(n + 1, sizeof(*pts));
+    Types__V1__ProfileType **ptrs = hp_xcalloc(n + 1, sizeof(*ptrs));
+    char **parts = hp_xcalloc(n * 5 + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        hp_profile_type_t pt;
+        if (hp_profile_type_parse(hp_str_c(ids[i]), &pt, NULL) != 0)
+            continue;
+        Types__V1__ProfileType *x = &pts[resp.n_types];
+        types__v1__profile_type__init(x);
+        char **pp = parts + resp.n_types * 5;
+        hp_str_t f[5] = {pt.name, pt.sample_type, pt.sample_unit, pt.period_type, pt.period_unit};
+        for (int k = 0; k < 5; k++)
+            pp[k] = hp_xstrndup(f[k].p, f[k].n);
+        x->id = ids[i];
+        x->name = pp[0], x->sample_type = pp[1], x->sample_unit = pp[2];
+        x->period_type = pp[3], x->period_unit = pp[4];
+        ptrs[resp.n_types++] = x;
+    }
+    resp.types = ptrs;
+    pack_into(&resp.base, out);
+    for (size_t i = 0; i < resp.n_types * 5; i++)
+        free(parts[i]);
+    free(parts);
+    free(ptrs);
+    free(pts);
+}
+
 static int handle_profile_types(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
     ing_t *g = ctx;
@@ -90,126 +146,88 @@ static int handle_profile_types(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         hotpath__v1__profile_types_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "ingester.ProfileTypes: malformed request");
-    int64_t s_ns, e_ns;
-    time_range(req->start, req->end, &s_ns, &e_ns);
+    types_ctx_t c;
+    memset(&c, 0, sizeof(c));
+    hp_arena_init(&c.ids.arena, 0);
+    time_range(req->start, req->end, &c.s_ns, &c.e_ns);
     hotpath__v1__profile_types_request__free_unpacked(req, NULL);
-    Hotpath__V1__ProfileTypesResponse resp = HOTPATH__V1__PROFILE_TYPES_RESPONSE__INIT;
-    ing_tenant_t *t = ing_tenant(g, call->tenant, false);
-    if (t == NULL) {
-        pack_into(&resp.base, out);
-        return 0;
-    }
-    pthread_rwlock_rdlock(&t->lock);
-    bool *used = hp_xcalloc(t->n_types + 1, sizeof(bool));
-    for (size_t i = 0; i < t->n_series; i++)
-        if (in_time(t->series[i], s_ns, e_ns))
-            used[t->series[i]->type] = true;
-    Types__V1__ProfileType *pts = hp_xcalloc(t->n_types + 1, sizeof(*pts));
-    Types__V1__ProfileType **ptrs = hp_xcalloc(t->n_types + 1, sizeof(*ptrs));
-    char **parts = hp_xcalloc(t->n_types * 5 + 1, sizeof(char *));
-    for (size_t i = 0; i < t->n_types; i++) {
-        if (!used[i])
-            continue;
-        hp_profile_type_t pt;
-        if (hp_profile_type_parse(hp_str_c(t->types[i]), &pt, NULL) != 0)
-            continue;
-        types__v1__profile_type__init(&pts[resp.n_types]);
-        Types__V1__ProfileType *x = &pts[resp.n_types];
-        char **pp = parts + resp.n_types * 5;
-        hp_str_t f[5] = {pt.name, pt.sample_type, pt.sample_unit, pt.period_type, pt.period_unit};
-        for (int k = 0; k < 5; k++)
-            pp[k] = hp_xstrndup(f[k].p, f[k].n);
-        x->id = t->types[i];
-        x->name = pp[0], x->sample_type = pp[1], x->sample_unit = pp[2];
-        x->period_type = pp[3], x->period_unit = pp[4];
-        ptrs[resp.n_types++] = x;
-    }
-    resp.types = ptrs;
-    pack_into(&resp.base, out);
-    pthread_rwlock_unlock(&t->lock);
-    for (size_t i = 0; i < resp.n_types * 5; i++)
-        free(parts[i]);
-    free(parts);
-    free(ptrs);
-    free(pts);
-    free(used);
+    ing_for_each_head(g, call->tenant, c.s_ns, c.e_ns, types_of_head, &c);
+    encode_types(c.ids.v, hp_sort_unique_strs(c.ids.v, c.ids.n), out);
+    free(c.ids.v);
+    hp_arena_fini(&c.ids.arena);
     return 0;
+}
+
+/* LabelNames and LabelValues: the names, or the values of one label, of
+ * the series the matchers select. */
+typedef struct names_ctx {
+    strs_t out;
+    const selectors_t *sels;
+    const char *label; /* NULL: names */
+    int64_t s_ns, e_ns;
+} names_ctx_t;
+
+static void names_of_head(void *ctx, const ing_head_t *h)
+{
+    names_ctx_t *c = ctx;
+    for (size_t i = 0; i < h->n_series; i++) {
+        const ing_series_t *s = h->series[i];
+        if (!in_time(s, c->s_ns, c->e_ns) || !selectors_match(c->sels, s))
+            continue;
+        if (c->label) {
+            hp_str_t v = hp_labels_get(&s->labels, c->label);
+            if (v.p)
+                push_str(&c->out.arena, &c->out.v, &c->out.n, &c->out.cap, v);
+        } else {
+            for (size_t k = 0; k < s->labels.n; k++)
+                push_str(&c->out.arena, &c->out.v, &c->out.n, &c->out.cap, s->labels.v[k].name);
+        }
+    }
+}
+
+static int names_query(ing_t *g, hp_str_t tenant, char **matchers, size_t n_matchers, const char *label,
+                       int64_t start, int64_t end, hp_buf_t *out, hp_err_t *err)
+{
+    selectors_t sels;
+    int rc = parse_selectors(matchers, n_matchers, &sels, err);
+    names_ctx_t c;
+    memset(&c, 0, sizeof(c));
+    hp_arena_init(&c.out.arena, 0);
+    c.sels = &sels;
+    c.label = label;
+    time_range(start, end, &c.s_ns, &c.e_ns);
+    if (rc == 0) {
+        ing_for_each_head(g, tenant, c.s_ns, c.e_ns, names_of_head, &c);
+        Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
+        resp.n_names = hp_sort_unique_strs(c.out.v, c.out.n);
+        resp.names = c.out.v;
+        pack_into(&resp.base, out); /* LabelValuesResponse has the same shape */
+    }
+    free(c.out.v);
+    hp_arena_fini(&c.out.arena);
+    selectors_fini(&sels);
+    return rc;
 }
 
 static int handle_label_names(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
-    ing_t *g = ctx;
     Types__V1__LabelNamesRequest *req =
         types__v1__label_names_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "ingester.LabelNames: malformed request");
-    selectors_t sels;
-    int rc = parse_selectors(req->matchers, req->n_matchers, &sels, err);
-    int64_t s_ns, e_ns;
-    time_range(req->start, req->end, &s_ns, &e_ns);
-    Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
-    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
-    hp_arena_t a;
-    hp_arena_init(&a, 0);
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    if (t) {
-        pthread_rwlock_rdlock(&t->lock);
-        for (size_t i = 0; i < t->n_series; i++) {
-            const ing_series_t *s = t->series[i];
-            if (in_time(s, s_ns, e_ns) && selectors_match(&sels, s))
-                for (size_t k = 0; k < s->labels.n; k++)
-                    push_str(&a, &names, &n, &cap, s->labels.v[k].name);
-        }
-        pthread_rwlock_unlock(&t->lock);
-    }
-    if (rc == 0) {
-        resp.n_names = hp_sort_unique_strs(names, n);
-        resp.names = names;
-        pack_into(&resp.base, out);
-    }
-    free(names);
-    hp_arena_fini(&a);
-    selectors_fini(&sels);
+    int rc = names_query(ctx, call->tenant, req->matchers, req->n_matchers, NULL, req->start, req->end, out, err);
     types__v1__label_names_request__free_unpacked(req, NULL);
     return rc;
 }
 
 static int handle_label_values(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
-    ing_t *g = ctx;
     Types__V1__LabelValuesRequest *req =
         types__v1__label_values_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "ingester.LabelValues: malformed request");
-    selectors_t sels;
-    int rc = parse_selectors(req->matchers, req->n_matchers, &sels, err);
-    int64_t s_ns, e_ns;
-    time_range(req->start, req->end, &s_ns, &e_ns);
-    Types__V1__LabelValuesResponse resp = TYPES__V1__LABEL_VALUES_RESPONSE__INIT;
-    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
-    hp_arena_t a;
-    hp_arena_init(&a, 0);
-    char **vals = NULL;
-    size_t n = 0, cap = 0;
-    if (t) {
-        pthread_rwlock_rdlock(&t->lock);
-        for (size_t i = 0; i < t->n_series; i++) {
-            const ing_series_t *s = t->series[i];
-            hp_str_t v = hp_labels_get(&s->labels, req->name);
-            if (v.p && in_time(s, s_ns, e_ns) && selectors_match(&sels, s))
-                push_str(&a, &vals, &n, &cap, v);
-        }
-        pthread_rwlock_unlock(&t->lock);
-    }
-    if (rc == 0) {
-        resp.n_names = hp_sort_unique_strs(vals, n);
-        resp.names = vals;
-        pack_into(&resp.base, out);
-    }
-    free(vals);
-    hp_arena_fini(&a);
-    selectors_fini(&sels);
+    int rc = names_query(ctx, call->tenant, req->matchers, req->n_matchers, req->name, req->start, req->end, out,
+                         err);
     types__v1__label_values_request__free_unpacked(req, NULL);
     return rc;
 }
@@ -239,27 +257,34 @@ static void encode_series_labels(hp_buf_t *b, const Querier__V1__SeriesRequest *
     hp_pb_end_len(b, m);
 }
 
+typedef struct series_ctx {
+    const Querier__V1__SeriesRequest *req;
+    const selectors_t *sels;
+    int64_t s_ns, e_ns;
+    hp_buf_t *out;
+} series_ctx_t;
+
+static void series_of_head(void *ctx, const ing_head_t *h)
+{
+    series_ctx_t *c = ctx;
+    for (size_t i = 0; i < h->n_series; i++)
+        if (in_time(h->series[i], c->s_ns, c->e_ns) && selectors_match(c->sels, h->series[i]))
+            encode_series_labels(c->out, c->req, h->series[i]);
+}
+
 /* Series: label sets (restricted to label_names) of matching series. The
- * querier deduplicates across ingesters. */
+ * querier deduplicates them across heads and ingesters. */
 static int handle_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
-    ing_t *g = ctx;
-    Querier__V1__SeriesRequest *req =
-        querier__v1__series_request__unpack(NULL, call->payload_len, call->payload);
+    Querier__V1__SeriesRequest *req = querier__v1__series_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "ingester.Series: malformed request");
     selectors_t sels;
     int rc = parse_selectors(req->matchers, req->n_matchers, &sels, err);
-    int64_t s_ns, e_ns;
-    time_range(req->start, req->end, &s_ns, &e_ns);
-    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
-    if (t) {
-        pthread_rwlock_rdlock(&t->lock);
-        for (size_t i = 0; i < t->n_series; i++)
-            if (in_time(t->series[i], s_ns, e_ns) && selectors_match(&sels, t->series[i]))
-                encode_series_labels(out, req, t->series[i]);
-        pthread_rwlock_unlock(&t->lock);
-    }
+    series_ctx_t c = {req, &sels, 0, 0, out};
+    time_range(req->start, req->end, &c.s_ns, &c.e_ns);
+    if (rc == 0)
+        ing_for_each_head(ctx, call->tenant, c.s_ns, c.e_ns, series_of_head, &c);
     selectors_fini(&sels);
     querier__v1__series_request__free_unpacked(req, NULL);
     return rc;
@@ -289,33 +314,43 @@ void ing_select_fini(ing_select_t *q)
     free(q->type_id);
 }
 
+/* A Select* run: (stack → value) summed per head, then handed to the
+ * head's consumer (tree or pprof) while the head is still locked. */
 typedef struct acc_ctx {
-    hp_u64map_t *acc;
+    hp_u64map_t acc;
     int64_t period;
+    hp_tree_t *tree;        /* SelectMergeStacktraces */
+    hp_pprof_builder_t *b;  /* SelectMergeProfile */
 } acc_ctx_t;
 
-static void acc_profile(void *ctx, uint32_t si, const ing_series_t *s, const ing_profile_t *pr)
+static void acc_begin(void *ctx, const ing_head_t *h)
+{
+    acc_ctx_t *a = ctx;
+    hp_u64map_clear(&a->acc);
+}
+
+static void acc_profile(void *ctx, const ing_head_t *h, uint32_t si, const ing_series_t *s, const ing_profile_t *pr)
 {
     acc_ctx_t *a = ctx;
     if (s->period > a->period)
         a->period = s->period;
     for (uint32_t k = 0; k < pr->n; k++) {
         bool found;
-        uint64_t *v = hp_u64map_upsert(a->acc, s->stacks[pr->off + k], 0, &found);
+        uint64_t *v = hp_u64map_upsert(&a->acc, s->stacks[pr->off + k], 0, &found);
         *v = (uint64_t)hp_add_wrap((int64_t)*v, s->values[pr->off + k]);
     }
 }
 
-/* Sums values per stack over every selected profile (or the kept ones of a
- * deduplication session). */
-static int accumulate(ing_t *g, const ing_tenant_t *t, hp_str_t tenant, const ing_select_t *q,
-                      hp_u64map_t *acc, int64_t *period, hp_err_t *err)
+static void build_tree(const hp_symdb_t *db, const hp_u64map_t *acc, hp_tree_t *tree);
+static void build_pprof(const hp_symdb_t *db, const hp_u64map_t *acc, hp_pprof_builder_t *b);
+
+static void acc_end(void *ctx, const ing_head_t *h)
 {
-    acc_ctx_t a = {acc, 0};
-    int rc = ing_visit(g, t, tenant, q, acc_profile, &a, err);
-    if (period)
-        *period = a.period;
-    return rc;
+    acc_ctx_t *a = ctx;
+    if (a->tree)
+        build_tree(h->symdb, &a->acc, a->tree);
+    if (a->b)
+        build_pprof(h->symdb, &a->acc, a->b);
 }
 
 /* The frame name of a location without symbols. */
@@ -406,17 +441,11 @@ static int handle_merge_stacktraces(void *ctx, const hp_rpc_call_t *call, hp_buf
     ing_select_t q;
     int rc = ing_parse_select(req, &q, err);
     hp_tree_t *tree = hp_tree_new();
-    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
-    if (t) {
-        hp_u64map_t acc;
-        hp_u64map_init(&acc, 1024);
-        pthread_rwlock_rdlock(&t->lock);
-        rc = accumulate(g, t, call->tenant, &q, &acc, NULL, err);
-        if (rc == 0)
-            build_tree(t->symdb, &acc, tree);
-        pthread_rwlock_unlock(&t->lock);
-        hp_u64map_fini(&acc);
-    }
+    acc_ctx_t a = {{0}, 0, tree, NULL};
+    hp_u64map_init(&a.acc, 1024);
+    if (rc == 0)
+        rc = ing_select_heads(g, call->tenant, &q, acc_begin, acc_profile, acc_end, &a, err);
+    hp_u64map_fini(&a.acc);
     if (rc == 0)
         hp_tree_encode(tree, out);
     hp_tree_free(tree);
@@ -515,20 +544,26 @@ static void build_pprof(const hp_symdb_t *db, const hp_u64map_t *acc, hp_pprof_b
     pprof_build_fini(&pb);
 }
 
-/* The builder's sample and period types come from the profile type ID. */
-static void builder_types(hp_pprof_builder_t *b, const char *type_id, int64_t period,
-                          const ing_select_t *q)
+/* The builder's sample type comes from the profile type ID; its time and
+ * duration from the selection. */
+static void builder_types(hp_pprof_builder_t *b, const char *type_id, const ing_select_t *q)
 {
     hp_profile_type_t pt;
-    if (type_id && hp_profile_type_parse(hp_str_c(type_id), &pt, NULL) == 0) {
+    if (type_id && hp_profile_type_parse(hp_str_c(type_id), &pt, NULL) == 0)
         hp_pprof_builder_sample_type(b, pt.sample_type, pt.sample_unit);
-        hp_pprof_builder_period(b, pt.period_type, pt.period_unit, period);
-    } else {
+    else
         hp_pprof_builder_sample_type(b, HP_STR("samples"), HP_STR("count"));
-    }
     int64_t start = q->start_ns == INT64_MIN ? 0 : q->start_ns;
     int64_t dur = q->end_ns == INT64_MAX || start == 0 ? 0 : q->end_ns - start;
     hp_pprof_builder_times(b, start, dur);
+}
+
+/* The period type from the profile type ID, the period from the series. */
+static void builder_period(hp_pprof_builder_t *b, const char *type_id, int64_t period)
+{
+    hp_profile_type_t pt;
+    if (type_id && hp_profile_type_parse(hp_str_c(type_id), &pt, NULL) == 0)
+        hp_pprof_builder_period(b, pt.period_type, pt.period_unit, period);
 }
 
 static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
@@ -540,24 +575,18 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     int rc = ing_parse_select(req, &q, err);
     if (rc == 0 && q.type_id == NULL)
         rc = hp_err_set(err, HP_EINVAL, "SelectMergeProfile needs a profile type");
-    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
     hp_pprof_builder_t *b = hp_pprof_builder_new();
-    int64_t period = 0;
-    if (t) {
-        hp_u64map_t acc;
-        hp_u64map_init(&acc, 1024);
-        pthread_rwlock_rdlock(&t->lock);
-        rc = accumulate(g, t, call->tenant, &q, &acc, &period, err);
-        builder_types(b, q.type_id, period, &q);
-        if (rc == 0)
-            build_pprof(t->symdb, &acc, b);
-        pthread_rwlock_unlock(&t->lock);
-        hp_u64map_fini(&acc);
-    } else if (rc == 0) {
-        builder_types(b, q.type_id, 0, &q);
+    acc_ctx_t a = {{0}, 0, NULL, b};
+    hp_u64map_init(&a.acc, 1024);
+    if (rc == 0) {
+        builder_types(b, q.type_id, &q);
+        rc = ing_select_heads(g, call->tenant, &q, acc_begin, acc_profile, acc_end, &a, err);
     }
-    if (rc == 0)
+    hp_u64map_fini(&a.acc);
+    if (rc == 0) {
+        builder_period(b, q.type_id, a.period);
         hp_pprof_builder_encode(b, out);
+    }
     hp_pprof_builder_free(b);
     ing_select_fini(&q);
     if (req)

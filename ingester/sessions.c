@@ -90,11 +90,12 @@ typedef struct collect {
     hp_buf_t *keys;
 } collect_t;
 
-static void collect_ref(void *ctx, uint32_t si, const ing_series_t *s, const ing_profile_t *p)
+static void collect_ref(void *ctx, const ing_head_t *h, uint32_t si, const ing_series_t *s, const ing_profile_t *p)
 {
     collect_t *c = ctx;
     HP_GROW(c->x->refs, c->cap, c->x->n + 1);
     ing_ref_t *r = &c->x->refs[c->x->n++];
+    r->head = h->id;
     r->series = si;
     r->t = p->t;
     memcpy(r->id, p->id, 16);
@@ -116,13 +117,9 @@ static int handle_select_keys(void *ctx, const hp_rpc_call_t *call, hp_buf_t *ou
     x->tenant = hp_xstrndup(call->tenant.p, call->tenant.n);
     x->expires_ms = hp_mono_ms() + SESSION_TTL_MS;
     hp_buf_t keys = HP_BUF_INIT;
-    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
-    if (t) {
-        collect_t c = {x, 0, &keys};
-        pthread_rwlock_rdlock(&t->lock);
-        rc = ing_visit(g, t, call->tenant, &q, collect_ref, &c, err);
-        pthread_rwlock_unlock(&t->lock);
-    }
+    collect_t c = {x, 0, &keys};
+    if (rc == 0)
+        rc = ing_select_heads(g, call->tenant, &q, NULL, collect_ref, NULL, &c, err);
     if (rc == 0) {
         Hotpath__V1__SelectKeysResponse resp = HOTPATH__V1__SELECT_KEYS_RESPONSE__INIT;
         resp.session = sessions_add(&g->sessions, x);
@@ -159,14 +156,20 @@ static size_t find_profile(const ing_series_t *s, int64_t t, const uint8_t id[16
     return SIZE_MAX;
 }
 
-/* The refs of session q->session whose keep bit is set, copied out under
- * the sessions lock so the merge itself runs without it. */
-static int kept_refs(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_ref_t **out, size_t *n,
+static int cmp_ref_head(const void *a, const void *b)
+{
+    const ing_ref_t *x = a, *y = b;
+    return x->head < y->head ? -1 : x->head > y->head;
+}
+
+int ing_session_refs(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_ref_t **out, size_t *n,
                      hp_err_t *err)
 {
     int rc = 0;
     *out = NULL;
     *n = 0;
+    if (q->session == 0)
+        return 0;
     pthread_mutex_lock(&g->sessions.lock);
     ing_session_t *x = NULL;
     for (size_t i = 0; i < g->sessions.n && !x; i++)
@@ -184,44 +187,90 @@ static int kept_refs(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_ref_t
                 (*out)[(*n)++] = x->refs[i];
     }
     pthread_mutex_unlock(&g->sessions.lock);
-    return rc;
-}
-
-/* With a session: the profiles whose keep bit is set. The snapshot was
- * taken by this ingester for this tenant, and profiles are never removed
- * from a head, so each one is still there. */
-static int visit_session(ing_t *g, const ing_tenant_t *t, hp_str_t tenant, const ing_select_t *q,
-                         ing_visit_fn fn, void *ctx, hp_err_t *err)
-{
-    ing_ref_t *refs;
-    size_t n;
-    int rc = kept_refs(g, tenant, q, &refs, &n, err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const ing_ref_t *r = &refs[i];
-        const ing_series_t *s = r->series < t->n_series ? t->series[r->series] : NULL;
-        size_t k = s ? find_profile(s, r->t, r->id) : SIZE_MAX;
-        if (k == SIZE_MAX)
-            rc = hp_err_set(err, HP_EINTERNAL, "session %llu: a profile is gone", (unsigned long long)q->session);
-        else
-            fn(ctx, r->series, s, &s->profiles[k]);
+    /* stable by head: within a head the snapshot order is kept */
+    for (size_t i = 1; i < *n; i++) {
+        ing_ref_t r = (*out)[i];
+        size_t j = i;
+        while (j > 0 && cmp_ref_head(&(*out)[j - 1], &r) > 0) {
+            (*out)[j] = (*out)[j - 1];
+            j--;
+        }
+        (*out)[j] = r;
     }
-    free(refs);
     return rc;
 }
 
-int ing_visit(ing_t *g, const ing_tenant_t *t, hp_str_t tenant, const ing_select_t *q, ing_visit_fn fn,
+void ing_refs_of_head(const ing_ref_t *refs, size_t n, uint64_t head, size_t *lo, size_t *hi)
+{
+    size_t a = 0, b = n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (refs[mid].head < head)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    *lo = a;
+    while (a < n && refs[a].head == head)
+        a++;
+    *hi = a;
+}
+
+
+int ing_visit(const ing_head_t *h, const ing_select_t *q, const ing_ref_t *refs, size_t n_refs, ing_visit_fn fn,
               void *ctx, hp_err_t *err)
 {
-    if (q->session)
-        return visit_session(g, t, tenant, q, fn, ctx, err);
-    for (size_t i = 0; i < t->n_series; i++) {
-        const ing_series_t *s = t->series[i];
-        if (!ing_select_series(t, s, q))
+    if (q->session) {
+        for (size_t i = 0; i < n_refs; i++) {
+            const ing_ref_t *r = &refs[i];
+            const ing_series_t *s = r->series < h->n_series ? h->series[r->series] : NULL;
+            size_t k = s ? find_profile(s, r->t, r->id) : SIZE_MAX;
+            if (k == SIZE_MAX)
+                return hp_err_set(err, HP_EINTERNAL, "session %llu: a profile is gone", (unsigned long long)q->session);
+            fn(ctx, h, r->series, s, &s->profiles[k]);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < h->n_series; i++) {
+        const ing_series_t *s = h->series[i];
+        if (!ing_select_series(h, s, q))
             continue;
         size_t lo, hi;
         ing_profile_range(s, q->start_ns, q->end_ns, &lo, &hi);
         for (size_t p = lo; p < hi; p++)
-            fn(ctx, (uint32_t)i, s, &s->profiles[p]);
+            fn(ctx, h, (uint32_t)i, s, &s->profiles[p]);
     }
     return 0;
+}
+
+int ing_select_heads(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_head_step_fn begin, ing_visit_fn visit,
+                     ing_head_step_fn end, void *ctx, hp_err_t *err)
+{
+    ing_ref_t *refs = NULL;
+    size_t n_refs = 0, used = 0;
+    int rc = ing_session_refs(g, tenant, q, &refs, &n_refs, err);
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, tenant, false) : NULL;
+    if (t) {
+        ing_head_t **heads;
+        size_t n = ing_heads_in_range(t, q->start_ns, q->end_ns, &heads);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            size_t lo = 0, hi = 0;
+            ing_refs_of_head(refs, n_refs, heads[i]->id, &lo, &hi);
+            used += hi - lo;
+            if (q->session && lo == hi)
+                continue;
+            pthread_rwlock_rdlock(&heads[i]->lock);
+            if (begin)
+                begin(ctx, heads[i]);
+            rc = ing_visit(heads[i], q, refs + lo, hi - lo, visit, ctx, err);
+            if (rc == 0 && end)
+                end(ctx, heads[i]);
+            pthread_rwlock_unlock(&heads[i]->lock);
+        }
+        ing_heads_release(heads, n);
+    }
+    if (rc == 0 && used != n_refs)
+        rc = hp_err_set(err, HP_EUNAVAIL, "profiles moved since the query began (a head was flushed); query again");
+    free(refs);
+    return rc;
 }

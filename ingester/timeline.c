@@ -80,16 +80,19 @@ typedef struct series_ctx {
     char **by;
     size_t n_by;
     int64_t start_ms, step;
-    uint32_t last_series; /* consecutive profiles usually share a series */
+    const ing_head_t *last_head; /* consecutive profiles usually share a series */
+    uint32_t last_series;
     size_t last_group;    /* an index: the groups array moves as it grows */
 } series_ctx_t;
 
 /* A profile counts in the first step at or after its time, as Pyroscope's
  * RangeSeries does. */
-static void add_point(void *ctx, uint32_t si, const ing_series_t *s, const ing_profile_t *p)
+static void add_point(void *ctx, const ing_head_t *h, uint32_t si, const ing_series_t *s, const ing_profile_t *p)
 {
     series_ctx_t *c = ctx;
-    group_t *grp = c->last_series == si ? &c->gs->v[c->last_group] : group_of(c->gs, s, c->by, c->n_by);
+    group_t *grp = c->last_head == h && c->last_series == si ? &c->gs->v[c->last_group]
+                                                              : group_of(c->gs, s, c->by, c->n_by);
+    c->last_head = h;
     c->last_series = si;
     c->last_group = (size_t)(grp - c->gs->v);
     int64_t off = p->t / 1000000 - c->start_ms; /* ≥ 0: the profile is in the range */
@@ -111,13 +114,9 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     hp_u64map_init(&gs.by_fp, 16);
     series_ctx_t c = {&gs, req ? req->group_by : NULL, req ? req->n_group_by : 0,
                       req && req->select ? HP_MAX(req->select->start, 0) : 0,
-                      req && req->step_ms > 0 ? req->step_ms : 15000, UINT32_MAX, 0};
-    ing_tenant_t *t = rc == 0 ? ing_tenant(g, call->tenant, false) : NULL;
-    if (t) {
-        pthread_rwlock_rdlock(&t->lock);
-        rc = ing_visit(g, t, call->tenant, &q, add_point, &c, err);
-        pthread_rwlock_unlock(&t->lock);
-    }
+                      req && req->step_ms > 0 ? req->step_ms : 15000, NULL, UINT32_MAX, 0};
+    if (rc == 0)
+        rc = ing_select_heads(g, call->tenant, &q, NULL, add_point, NULL, &c, err);
     for (size_t i = 0; i < gs.n; i++) {
         if (rc == 0)
             encode_group(out, &gs.v[i]);
