@@ -45,7 +45,7 @@ typedef struct hp_block_profile_in {
 
 typedef struct hp_block_series_in {
     const hp_labels_t *labels;            /* sorted; includes __profile_type__ */
-    const hp_block_profile_in_t *profiles; /* sorted by time */
+    const hp_block_profile_in_t *profiles; /* by time (the writer sorts a copy if not) */
     size_t n_profiles;
     int64_t period;                       /* the series' pprof period */
 } hp_block_series_in_t;
@@ -82,7 +82,9 @@ typedef struct hp_block hp_block_t;
 /* Opens a block of data_bytes bytes: reads and checks the footer and the
  * series index (labels, postings, per-series page table). name (copied)
  * identifies the block in error messages. ctx is borrowed and must stay
- * valid while the block is open. */
+ * valid while the block is open. An open block is immutable:
+ * hp_block_read_page and hp_block_read_symbols may run on several threads
+ * at once if fetch may. */
 int hp_block_open(const char *name, uint64_t data_bytes, hp_block_fetch_fn fetch, void *ctx,
                   hp_block_t **out, hp_err_t *err) HP_WUR;
 void hp_block_close(hp_block_t *b);

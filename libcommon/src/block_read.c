@@ -1,0 +1,534 @@
+/* The block reader: fetches a data object (docs/BLOCK_FORMAT.md) by byte
+ * range — trailer and section table, then the series index and postings at
+ * open, then one page or the symbols on demand — and checks every byte it
+ * uses: CRC32C, decompressed sizes, counts against the bytes that hold
+ * them, every ID against what it refers to.
+ *
+ * An open block is immutable: read_page and read_symbols may run on many
+ * threads at once (each call has its own buffers and zstd context) as long
+ * as the fetch function is thread-safe. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "block_internal.h"
+
+/* The trailer plus this many table entries come in the first fetch: the
+ * table of a block this build writes needs no second one. */
+#define TAIL_ENTRIES 8
+/* Series index and postings are fetched in one range when the bytes
+ * between them are fewer than this. */
+#define MAX_GAP ((uint64_t)1 << 20)
+/* The fewest bytes a series index entry / a page's profile can take. */
+#define MIN_SERIES_BYTES 12
+#define MIN_PROFILE_BYTES 19
+
+int hp__blk_fail(const hp_block_t *b, hp_err_t *err, const char *what, const char *fmt, ...)
+{
+    char m[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    return hp_err_set(err, HP_EINVAL, "block %s: %s: %s", b->name, what, m);
+}
+
+int hp__blk_fetch(const hp_block_t *b, const char *what, uint64_t off, uint64_t len, hp_buf_t *out,
+                  hp_err_t *err)
+{
+    hp_err_t fe;
+    hp_err_clear(&fe);
+    hp_buf_reset(out);
+    int rc = b->fetch(b->ctx, off, len, out, &fe);
+    if (rc != 0)
+        return hp_err_set(err, rc < 0 ? rc : HP_EINTERNAL, "block %s: fetching %s: %s", b->name, what,
+                          fe.msg);
+    if (out->len != len)
+        return hp__blk_fail(b, err, what, "fetch returned %zu bytes, wanted %llu", out->len,
+                            (unsigned long long)len);
+    return 0;
+}
+
+int hp__blk_unpack(const hp_block_t *b, const char *what, const uint8_t *in, size_t n, uint32_t crc,
+                   uint64_t raw_len, uint8_t **out, hp_err_t *err)
+{
+    *out = NULL;
+    uint32_t c = hp__crc32c(0, in, n);
+    if (c != crc)
+        return hp__blk_fail(b, err, what, "checksum mismatch (stored %08x, computed %08x)", crc, c);
+    if (raw_len > HP__BLK_MAX_RAW)
+        return hp__blk_fail(b, err, what, "decompressed size %llu exceeds %llu", (unsigned long long)raw_len,
+                            (unsigned long long)HP__BLK_MAX_RAW);
+    unsigned long long fcs = ZSTD_getFrameContentSize(in, n);
+    if (fcs != raw_len)
+        return hp__blk_fail(b, err, what, "zstd frame does not declare the %llu bytes the block expects",
+                            (unsigned long long)raw_len);
+    uint8_t *dst = hp_xmalloc(raw_len + 1);
+    size_t got = ZSTD_decompress(dst, raw_len, in, n);
+    if (ZSTD_isError(got) || got != raw_len) {
+        free(dst);
+        return hp__blk_fail(b, err, what, "zstd: %s",
+                            ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+    }
+    *out = dst;
+    return 0;
+}
+
+int hp__blk_rd_end(const hp_block_t *b, const hp__rd_t *d, const char *what, hp_err_t *err)
+{
+    if (d->bad)
+        return hp__blk_fail(b, err, what, "truncated or malformed at byte %zu", (size_t)(d->r.p - d->start));
+    if (!hp_pbr_done(&d->r))
+        return hp__blk_fail(b, err, what, "%zu unexpected bytes at the end", (size_t)(d->r.end - d->r.p));
+    return 0;
+}
+
+/* ---- footer ---- */
+
+/* Checks one table entry against the object's bounds and its codec. */
+static int check_entry(const hp_block_t *b, const hp__blk_entry_t *e, uint64_t table_start, hp_err_t *err)
+{
+    const char *what = hp__blk_section_name(e->id);
+    if (e->off < HP__BLK_HEADER_LEN || e->off > table_start || e->len > table_start - e->off)
+        return hp__blk_fail(b, err, what, "bytes [%llu, +%llu) lie outside the sections area [%d, %llu)",
+                            (unsigned long long)e->off, (unsigned long long)e->len, HP__BLK_HEADER_LEN,
+                            (unsigned long long)table_start);
+    uint32_t want = e->id == HP__SEC_PAGES ? HP__CODEC_PAGES : HP__CODEC_ZSTD;
+    if (e->id == 0 || e->id > HP__SEC_PAGES)
+        return 0; /* a section this version does not know: skipped */
+    if (e->codec != want)
+        return hp__blk_fail(b, err, what, "codec %u, expected %u", e->codec, want);
+    if (e->codec == HP__CODEC_ZSTD &&
+        (e->raw_len > HP__BLK_MAX_RAW || e->len == 0 || e->len > ZSTD_compressBound(e->raw_len)))
+        return hp__blk_fail(b, err, what, "%llu bytes cannot hold %llu decompressed bytes (at most %llu)",
+                            (unsigned long long)e->len, (unsigned long long)e->raw_len,
+                            (unsigned long long)HP__BLK_MAX_RAW);
+    return 0;
+}
+
+static int entry_off_cmp(const void *a, const void *b)
+{
+    const hp__blk_entry_t *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Decodes and checks the table: bounds, codecs, no overlap, no duplicate,
+ * all four sections of this version present. */
+static int parse_table(hp_block_t *b, const uint8_t *tab, size_t n, uint64_t table_start, hp_err_t *err)
+{
+    hp__blk_entry_t e[HP__BLK_MAX_SECTIONS];
+    hp__blk_entry_t *known[HP__SEC_PAGES + 1] = {NULL};
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = tab + i * HP__BLK_ENTRY_LEN;
+        e[i] = (hp__blk_entry_t){hp__get_le32(p),      hp__get_le32(p + 4),  hp__get_le64(p + 8),
+                                 hp__get_le64(p + 16), hp__get_le64(p + 24), hp__get_le32(p + 32)};
+        if (hp__get_le32(p + 36) != 0)
+            return hp__blk_fail(b, err, "section table", "entry %zu: reserved field is not 0", i);
+    }
+    hp_qsort(e, n, sizeof(e[0]), entry_off_cmp);
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_entry(b, &e[i], table_start, err);
+        if (rc != 0)
+            return rc;
+        if (i > 0 && e[i - 1].off + e[i - 1].len > e[i].off)
+            return hp__blk_fail(b, err, "section table", "sections %u and %u overlap", e[i - 1].id, e[i].id);
+        if (e[i].id >= 1 && e[i].id <= HP__SEC_PAGES && known[e[i].id] != NULL)
+            return hp__blk_fail(b, err, "section table", "section %s listed twice",
+                                hp__blk_section_name(e[i].id));
+        if (e[i].id >= 1 && e[i].id <= HP__SEC_PAGES)
+            known[e[i].id] = &e[i];
+    }
+    for (uint32_t id = 1; id <= HP__SEC_PAGES; id++)
+        if (known[id] == NULL)
+            return hp__blk_fail(b, err, "section table", "section %s is missing", hp__blk_section_name(id));
+    b->symbols = *known[HP__SEC_SYMBOLS];
+    b->series_sec = *known[HP__SEC_SERIES];
+    b->postings_sec = *known[HP__SEC_POSTINGS];
+    b->pages = *known[HP__SEC_PAGES];
+    return 0;
+}
+
+/* Fetches the trailer (with, usually, the table in the same range), checks
+ * magic, version and table CRC, and parses the table. */
+static int read_footer(hp_block_t *b, hp_buf_t *buf, hp_err_t *err)
+{
+    const uint64_t min = HP__BLK_HEADER_LEN + HP__BLK_TRAILER_LEN;
+    if (b->data_bytes < min + HP__BLK_ENTRY_LEN)
+        return hp__blk_fail(b, err, "data", "%llu bytes is shorter than any block",
+                            (unsigned long long)b->data_bytes);
+    uint64_t tail =
+        HP_MIN(b->data_bytes - HP__BLK_HEADER_LEN, HP__BLK_TRAILER_LEN + TAIL_ENTRIES * HP__BLK_ENTRY_LEN);
+    int rc = hp__blk_fetch(b, "footer", b->data_bytes - tail, tail, buf, err);
+    if (rc != 0)
+        return rc;
+    const uint8_t *t = buf->data + tail - HP__BLK_TRAILER_LEN;
+    if (memcmp(t + 12, HP__BLK_MAGIC, 4) != 0)
+        return hp__blk_fail(b, err, "trailer", "bad magic (not a hotpath block, or truncated)");
+    uint32_t version = hp__get_le32(t), tlen = hp__get_le32(t + 4), tcrc = hp__get_le32(t + 8);
+    if (version != HP_BLOCK_VERSION)
+        return hp__blk_fail(b, err, "trailer", "unsupported block version %u (this build reads %d)", version,
+                            HP_BLOCK_VERSION);
+    if (tlen == 0 || tlen % HP__BLK_ENTRY_LEN != 0 || tlen / HP__BLK_ENTRY_LEN > HP__BLK_MAX_SECTIONS ||
+        tlen > b->data_bytes - min)
+        return hp__blk_fail(b, err, "trailer", "section table length %u is invalid", tlen);
+    uint64_t table_start = b->data_bytes - HP__BLK_TRAILER_LEN - tlen;
+    const uint8_t *tab = t - tlen;
+    if (tlen + HP__BLK_TRAILER_LEN > tail) {
+        if ((rc = hp__blk_fetch(b, "section table", table_start, tlen, buf, err)) != 0)
+            return rc;
+        tab = buf->data;
+    }
+    if (hp__crc32c(0, tab, tlen) != tcrc)
+        return hp__blk_fail(b, err, "section table", "checksum mismatch");
+    return parse_table(b, tab, tlen / HP__BLK_ENTRY_LEN, table_start, err);
+}
+
+/* ---- series index ---- */
+
+/* n strings stored as n lengths then the bytes, into out (pointing into
+ * the reader's buffer). */
+bool hp__blk_rd_strings(hp__rd_t *d, hp_str_t *out, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i].n = hp__rd_u(d);
+        total += out[i].n; /* each ≤ 2^64 but checked below before the next add can wrap */
+        if (out[i].n > hp__rd_left(d) || total > hp__rd_left(d))
+            d->bad = true;
+    }
+    const char *p = (const char *)hp__rd_take(d, total);
+    for (size_t i = 0; i < n && p != NULL; p += out[i].n, i++)
+        out[i].p = p;
+    return !d->bad;
+}
+
+/* Label-ID pairs compared pairwise then by count: the label sets' order,
+ * since IDs follow the strings' order. */
+static int lids_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+    for (size_t i = 0; i < 2 * na && i < 2 * nb; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return na < nb ? -1 : na > nb;
+}
+
+/* A series' labels: pairs of label-string IDs, names strictly ascending. */
+static int parse_labels(hp_block_t *b, hp__rd_t *d, hp__blk_series_t *s, size_t i, size_t *cap, hp_err_t *err)
+{
+    uint64_t n = hp__rd_u(d);
+    if (n > hp__rd_left(d) / 2)
+        return hp__blk_fail(b, err, "series index", "series %zu: %llu labels cannot fit", i,
+                            (unsigned long long)n);
+    s->loff = b->n_lids / 2;
+    s->labels.n = s->labels.cap = n;
+    HP_GROW(b->lids, *cap, b->n_lids + 2 * n + 1);
+    for (uint64_t k = 0; k < 2 * n; k++) {
+        uint64_t id = hp__rd_u(d);
+        if (id >= b->n_lstr)
+            return hp__blk_fail(b, err, "series index",
+                                "series %zu: label string %llu out of range (%zu strings)", i,
+                                (unsigned long long)id, b->n_lstr);
+        if (k % 2 == 0 && k > 0 && id <= b->lids[b->n_lids - 2])
+            return hp__blk_fail(b, err, "series index", "series %zu: label names not sorted", i);
+        b->lids[b->n_lids++] = (uint32_t)id;
+    }
+    return 0;
+}
+
+/* A series' period, times, profile count and page reference. */
+static int parse_series_rest(hp_block_t *b, hp__rd_t *d, hp__blk_series_t *s, size_t i, hp_err_t *err)
+{
+    s->period = hp__rd_s(d);
+    s->min_t = hp__rd_s(d);
+    uint64_t span = hp__rd_u(d);
+    if (span > (uint64_t)INT64_MAX - (uint64_t)s->min_t)
+        return hp__blk_fail(b, err, "series index", "series %zu: time span overflows", i);
+    s->max_t = (int64_t)((uint64_t)s->min_t + span);
+    s->n_profiles = hp__rd_u(d);
+    s->page_off = hp__rd_u(d);
+    s->page_len = hp__rd_u(d);
+    s->page_raw = hp__rd_u(d);
+    const uint8_t *c = hp__rd_take(d, 4);
+    s->page_crc = c ? hp__get_le32(c) : 0;
+    if (s->page_off > b->pages.len || s->page_len > b->pages.len - s->page_off || s->page_len == 0 ||
+        s->page_raw > HP__BLK_MAX_RAW || s->page_len > ZSTD_compressBound(s->page_raw))
+        return hp__blk_fail(b, err, "series index",
+                            "series %zu: page [%llu, +%llu) of %llu bytes decompressed is invalid", i,
+                            (unsigned long long)s->page_off, (unsigned long long)s->page_len,
+                            (unsigned long long)s->page_raw);
+    if (s->n_profiles == 0 || s->n_profiles > s->page_raw / MIN_PROFILE_BYTES)
+        return hp__blk_fail(b, err, "series index", "series %zu: %llu profiles in a %llu-byte page", i,
+                            (unsigned long long)s->n_profiles, (unsigned long long)s->page_raw);
+    return 0;
+}
+
+/* The header counts and label strings of the series index. */
+static int parse_index_head(hp_block_t *b, hp__rd_t *d, hp_err_t *err)
+{
+    uint64_t ns = hp__rd_u(d), nstk = hp__rd_u(d), nl = hp__rd_u(d);
+    if (ns > hp__rd_left(d) / MIN_SERIES_BYTES || nstk == 0 || nstk > UINT32_MAX || nl > hp__rd_left(d))
+        return hp__blk_fail(b, err, "series index",
+                            "counts (%llu series, %llu stacks, %llu strings) are invalid",
+                            (unsigned long long)ns, (unsigned long long)nstk, (unsigned long long)nl);
+    b->n_series = ns;
+    b->n_stacks = nstk;
+    b->n_lstr = nl;
+    b->lstr = hp_xcalloc(nl + 1, sizeof(*b->lstr));
+    b->series = hp_xcalloc(ns + 1, sizeof(*b->series));
+    if (!hp__blk_rd_strings(d, b->lstr, nl))
+        return hp__blk_rd_end(b, d, "series index", err);
+    for (size_t i = 1; i < nl; i++)
+        if (hp_str_cmp(b->lstr[i - 1], b->lstr[i]) >= 0)
+            return hp__blk_fail(b, err, "series index", "label strings not sorted and unique at %zu", i);
+    return 0;
+}
+
+/* Points every series' labels at the final label arrays and fingerprints them. */
+static void finish_labels(hp_block_t *b)
+{
+    b->labels = hp_xmalloc((b->n_lids / 2 + 1) * sizeof(*b->labels));
+    for (size_t k = 0; k < b->n_lids / 2; k++)
+        b->labels[k] = (hp_label_t){b->lstr[b->lids[2 * k]], b->lstr[b->lids[2 * k + 1]]};
+    for (size_t i = 0; i < b->n_series; i++) {
+        hp__blk_series_t *s = &b->series[i];
+        s->labels.v = b->labels + s->loff;
+        s->fp = hp_labels_fingerprint(&s->labels);
+    }
+}
+
+static int parse_series_index(hp_block_t *b, const uint8_t *raw, size_t n, hp_err_t *err)
+{
+    hp__rd_t d = hp__rd(raw, n);
+    size_t cap = 0;
+    int rc = parse_index_head(b, &d, err);
+    for (size_t i = 0; rc == 0 && i < b->n_series; i++) {
+        hp__blk_series_t *s = &b->series[i];
+        rc = parse_labels(b, &d, s, i, &cap, err);
+        if (rc == 0)
+            rc = parse_series_rest(b, &d, s, i, err);
+        if (rc == 0 && i > 0 &&
+            lids_cmp(b->lids + 2 * s[-1].loff, s[-1].labels.n, b->lids + 2 * s->loff, s->labels.n) >= 0)
+            rc = hp__blk_fail(b, err, "series index", "series %zu is not after series %zu in label order", i,
+                              i - 1);
+        if (rc == 0 && d.bad)
+            rc = hp__blk_rd_end(b, &d, "series index", err);
+    }
+    if (rc == 0)
+        rc = hp__blk_rd_end(b, &d, "series index", err);
+    if (rc == 0)
+        finish_labels(b);
+    return rc;
+}
+
+/* ---- open ---- */
+
+/* Fetches the series index and postings (one range when they are close),
+ * checks, decompresses and parses them. */
+static int read_index(hp_block_t *b, hp_buf_t *buf, hp_buf_t *buf2, hp_err_t *err)
+{
+    const hp__blk_entry_t *s = &b->series_sec, *p = &b->postings_sec;
+    uint64_t lo = HP_MIN(s->off, p->off), hi = HP_MAX(s->off + s->len, p->off + p->len);
+    const uint8_t *sp, *pp;
+    int rc;
+    if (hi - lo <= s->len + p->len + MAX_GAP) {
+        rc = hp__blk_fetch(b, "series index and postings", lo, hi - lo, buf, err);
+        sp = buf->data + (s->off - lo);
+        pp = buf->data + (p->off - lo);
+    } else {
+        rc = hp__blk_fetch(b, "series index", s->off, s->len, buf, err);
+        if (rc == 0)
+            rc = hp__blk_fetch(b, "postings", p->off, p->len, buf2, err);
+        sp = buf->data;
+        pp = buf2->data;
+    }
+    uint8_t *praw = NULL;
+    if (rc == 0)
+        rc = hp__blk_unpack(b, "series index", sp, s->len, s->crc, s->raw_len, &b->index_raw, err);
+    if (rc == 0)
+        rc = parse_series_index(b, b->index_raw, s->raw_len, err);
+    if (rc == 0)
+        rc = hp__blk_unpack(b, "postings", pp, p->len, p->crc, p->raw_len, &praw, err);
+    if (rc == 0)
+        rc = hp__blk_parse_postings(b, praw, p->raw_len, err);
+    free(praw);
+    return rc;
+}
+
+int hp_block_open(const char *name, uint64_t data_bytes, hp_block_fetch_fn fetch, void *ctx, hp_block_t **out,
+                  hp_err_t *err)
+{
+    *out = NULL;
+    hp_block_t *b = hp_xcalloc(1, sizeof(*b));
+    b->name = hp_xstrdup(name ? name : "(unnamed)");
+    b->data_bytes = data_bytes;
+    b->fetch = fetch;
+    b->ctx = ctx;
+    hp_buf_t buf = HP_BUF_INIT, buf2 = HP_BUF_INIT;
+    int rc = read_footer(b, &buf, err);
+    if (rc == 0)
+        rc = read_index(b, &buf, &buf2, err);
+    hp_buf_fini(&buf);
+    hp_buf_fini(&buf2);
+    if (rc != 0) {
+        hp_block_close(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+void hp_block_close(hp_block_t *b)
+{
+    if (b == NULL)
+        return;
+    free(b->name);
+    free(b->index_raw);
+    free(b->lstr);
+    free(b->lids);
+    free(b->labels);
+    free(b->series);
+    free(b->names);
+    free(b->values);
+    free(b->postings);
+    free(b);
+}
+
+/* ---- accessors ---- */
+
+size_t hp_block_n_series(const hp_block_t *b)
+{
+    return b->n_series;
+}
+
+const hp_labels_t *hp_block_series_labels(const hp_block_t *b, size_t i)
+{
+    return i < b->n_series ? &b->series[i].labels : NULL;
+}
+
+uint64_t hp_block_series_fingerprint(const hp_block_t *b, size_t i)
+{
+    return i < b->n_series ? b->series[i].fp : 0;
+}
+
+int64_t hp_block_series_period(const hp_block_t *b, size_t i)
+{
+    return i < b->n_series ? b->series[i].period : 0;
+}
+
+int64_t hp_block_series_min_time(const hp_block_t *b, size_t i)
+{
+    return i < b->n_series ? b->series[i].min_t : 0;
+}
+
+int64_t hp_block_series_max_time(const hp_block_t *b, size_t i)
+{
+    return i < b->n_series ? b->series[i].max_t : 0;
+}
+
+/* ---- pages ---- */
+
+/* One profile's samples: stack deltas (IDs < n_stacks), then values. */
+static int walk_samples(const hp_block_t *b, hp__rd_t *d, const char *what, size_t j, uint64_t cnt,
+                        uint32_t *stk, int64_t *val, hp_err_t *err)
+{
+    uint64_t prev = 0;
+    for (uint64_t k = 0; k < cnt; k++) {
+        uint64_t delta = hp__rd_u(d);
+        if (delta >= b->n_stacks - prev)
+            return hp__blk_fail(b, err, what, "profile %zu sample %llu: stack ID out of range (%llu stacks)",
+                                j, (unsigned long long)k, (unsigned long long)b->n_stacks);
+        prev += delta;
+        if (stk)
+            stk[k] = (uint32_t)prev;
+    }
+    for (uint64_t k = 0; k < cnt; k++) {
+        int64_t v = hp__rd_s(d);
+        if (val)
+            val[k] = v;
+    }
+    return 0;
+}
+
+/* Decodes a page, checking it against the series index. With out NULL it
+ * only validates and counts the samples into *total; with out it fills
+ * out's profiles and sample arrays (sized by the first pass). */
+static int walk_page(const hp_block_t *b, const hp__blk_series_t *s, const char *what, const uint8_t *raw,
+                     size_t len, hp_block_page_t *out, uint64_t *total, hp_err_t *err)
+{
+    hp__rd_t d = hp__rd(raw, len);
+    uint64_t n = hp__rd_u(&d), tot = 0;
+    if (n != s->n_profiles)
+        return hp__blk_fail(b, err, what, "holds %llu profiles, the index says %llu", (unsigned long long)n,
+                            (unsigned long long)s->n_profiles);
+    int64_t t = s->min_t;
+    int64_t *values = out ? (int64_t *)(out->profiles + n) : NULL;
+    uint32_t *stacks = out ? (uint32_t *)(values + *total) : NULL;
+    for (size_t j = 0; j < n && !d.bad; j++) {
+        uint64_t dt = hp__rd_u(&d);
+        if ((j == 0 && dt != 0) || dt > (uint64_t)s->max_t - (uint64_t)t)
+            return hp__blk_fail(b, err, what, "profile %zu: time outside the series' range", j);
+        t = (int64_t)((uint64_t)t + dt);
+        const uint8_t *id = hp__rd_take(&d, 16);
+        int64_t sum = hp__rd_s(&d);
+        uint64_t cnt = hp__rd_u(&d);
+        if (cnt > hp__rd_left(&d) / 2)
+            return hp__blk_fail(b, err, what, "profile %zu: %llu samples cannot fit", j,
+                                (unsigned long long)cnt);
+        int rc = walk_samples(b, &d, what, j, cnt, stacks ? stacks + tot : NULL, values ? values + tot : NULL,
+                              err);
+        if (rc != 0)
+            return rc;
+        if (out && id) {
+            hp_block_profile_t *p = &out->profiles[j];
+            *p = (hp_block_profile_t){
+                .t = t, .total = sum, .stacks = stacks + tot, .values = values + tot, .n = (uint32_t)cnt};
+            memcpy(p->id, id, 16);
+        }
+        tot += cnt;
+    }
+    if (!d.bad && t != s->max_t)
+        return hp__blk_fail(b, err, what, "last profile's time differs from the index's");
+    *total = tot;
+    return hp__blk_rd_end(b, &d, what, err);
+}
+
+int hp_block_read_page(hp_block_t *b, size_t i, hp_block_page_t *page, hp_err_t *err)
+{
+    memset(page, 0, sizeof(*page));
+    if (i >= b->n_series)
+        return hp_err_set(err, HP_EINVAL, "block %s: series %zu out of range (%zu series)", b->name, i,
+                          b->n_series);
+    const hp__blk_series_t *s = &b->series[i];
+    char what[64];
+    snprintf(what, sizeof(what), "series %zu page", i);
+    hp_buf_t buf = HP_BUF_INIT;
+    uint8_t *raw = NULL;
+    uint64_t total = 0;
+    int rc = hp__blk_fetch(b, what, b->pages.off + s->page_off, s->page_len, &buf, err);
+    if (rc == 0)
+        rc = hp__blk_unpack(b, what, buf.data, buf.len, s->page_crc, s->page_raw, &raw, err);
+    hp_buf_fini(&buf);
+    if (rc == 0)
+        rc = walk_page(b, s, what, raw, s->page_raw, NULL, &total, err);
+    if (rc == 0) {
+        page->mem =
+            hp_xmalloc(s->n_profiles * sizeof(hp_block_profile_t) + total * (sizeof(int64_t) + 4) + 1);
+        page->profiles = page->mem;
+        page->n_profiles = s->n_profiles;
+        rc = walk_page(b, s, what, raw, s->page_raw, page, &total, err);
+    }
+    free(raw);
+    if (rc != 0)
+        hp_block_page_fini(page);
+    return rc;
+}
+
+void hp_block_page_fini(hp_block_page_t *page)
+{
+    if (page == NULL)
+        return;
+    free(page->mem);
+    memset(page, 0, sizeof(*page));
+}
