@@ -45,7 +45,8 @@ static void head_free(ing_head_t *h)
     free(h->types);
     hp_u64map_fini(&h->by_fp);
     hp_u64map_fini(&h->seen);
-    hp_symdb_free(h->symdb);
+    if (!h->symdb_borrowed)
+        hp_symdb_free(h->symdb);
     hp_arena_fini(&h->arena);
     pthread_rwlock_destroy(&h->lock);
     pthread_mutex_destroy(&h->wmu);
@@ -67,6 +68,9 @@ void ing_tenant_free(ing_tenant_t *t)
     for (size_t i = 0; i < t->n_heads; i++)
         ing_head_unref(t->heads[i]);
     free(t->heads);
+    for (size_t i = 0; i < t->n_blocks; i++)
+        ing_block_unref(t->blocks[i]);
+    free(t->blocks);
     pthread_mutex_destroy(&t->lock);
     free(t->name);
     free(t);
@@ -289,8 +293,10 @@ bool ing_series_append(ing_head_t *h, ing_series_t *s, int64_t time_ns, const ui
     HP_GROW(s->stacks, s->cap_samples, s->n_samples + n);
     if (s->cap_samples != old_cap)
         s->values = hp_xrealloc(s->values, s->cap_samples * sizeof(int64_t));
-    memcpy(s->stacks + s->n_samples, stacks, n * sizeof(uint32_t));
-    memcpy(s->values + s->n_samples, values, n * sizeof(int64_t));
+    if (n > 0) {
+        memcpy(s->stacks + s->n_samples, stacks, n * sizeof(uint32_t));
+        memcpy(s->values + s->n_samples, values, n * sizeof(int64_t));
+    }
     ing_profile_t p = {time_ns, {0}, (uint32_t)s->n_samples, (uint32_t)n, 0};
     memcpy(p.id, id, 16);
     for (size_t i = 0; i < n; i++)
@@ -345,12 +351,20 @@ void ing_for_each_head(ing_t *g, hp_str_t tenant, int64_t start_ns, int64_t end_
     ing_tenant_t *t = ing_tenant(g, tenant, false);
     if (t == NULL)
         return;
-    ing_head_t **heads;
-    size_t n = ing_heads_in_range(t, start_ns, end_ns, &heads);
-    for (size_t i = 0; i < n; i++) {
-        pthread_rwlock_rdlock(&heads[i]->lock);
-        fn(ctx, heads[i]);
-        pthread_rwlock_unlock(&heads[i]->lock);
+    ing_sources_t src;
+    ing_sources_in_range(t, start_ns, end_ns, &src);
+    for (size_t i = 0; i < src.n_heads; i++) {
+        pthread_rwlock_rdlock(&src.heads[i]->lock);
+        fn(ctx, src.heads[i]);
+        pthread_rwlock_unlock(&src.heads[i]->lock);
     }
-    ing_heads_release(heads, n);
+    for (size_t i = 0; i < src.n_blocks; i++) {
+        ing_head_t *h;
+        hp_err_t err;
+        if (ing_block_head(src.blocks[i], NULL, &h, &err) != 0)
+            continue; /* the block reader logged nothing: say it here */
+        fn(ctx, h);
+        ing_head_unref(h);
+    }
+    ing_sources_release(&src);
 }

@@ -282,9 +282,20 @@ static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_e
 
 /* One WAL record at start: stores it as a push would have (no logging).
  * A record that does not decode or validate is counted and skipped. */
+/* True when a local block already holds segment's records. */
+static bool flushed(const ing_t *g, hp_str_t segment)
+{
+    for (size_t i = 0; i < g->n_flushed_segments; i++)
+        if (hp_str_eq_c(segment, g->flushed_segments[i]))
+            return true;
+    return false;
+}
+
 static int replay_one(void *ctx, hp_str_t segment, const uint8_t *rec, size_t n)
 {
     ing_t *g = ctx;
+    if (flushed(g, segment))
+        return 0; /* the block has it; the segment is dropped once the block is uploaded */
     const char *slash = memchr(segment.p, '/', segment.n);
     hp_str_t tenant = {segment.p, slash ? (size_t)(slash - segment.p) : 0};
     hp_err_t err;

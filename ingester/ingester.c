@@ -48,6 +48,28 @@ int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err)
     int wrc = hp_wal_open(&wc, &g->wal, err);
     if (wrc != 0)
         return wrc;
+    g->m_flushes = hp_metrics_counter(m, "hotpath_ingester_flushes_total", "Heads flushed to blocks.", NULL);
+    g->m_flush_errors = hp_metrics_counter(m, "hotpath_ingester_flush_errors_total", "Head flushes that failed.", NULL);
+    g->m_uploads = hp_metrics_counter(m, "hotpath_ingester_block_uploads_total", "Blocks uploaded to the object store.", NULL);
+    g->m_upload_errors = hp_metrics_counter(m, "hotpath_ingester_block_upload_errors_total",
+                                            "Block uploads that failed (retried).", NULL);
+    g->m_blocks = hp_metrics_gauge(m, "hotpath_ingester_local_blocks", "Flushed blocks kept on local disk.", NULL);
+    char bdir[4200];
+    snprintf(bdir, sizeof(bdir), "%s/blocks", g->cfg->ingester.data_dir);
+    g->blocks_dir = hp_xstrdup(bdir);
+    pthread_mutex_init(&g->flush_mu, NULL);
+    pthread_cond_init(&g->flush_cv, NULL);
+    hp_objstore_config_t oc;
+    memset(&oc, 0, sizeof(oc));
+    oc.backend = g->cfg->storage.backend;
+    oc.filesystem.dir = g->cfg->storage.fs_dir;
+    oc.s3 = (hp_objstore_s3_config_t){g->cfg->storage.s3_endpoint, g->cfg->storage.s3_region,
+                                      g->cfg->storage.s3_bucket, g->cfg->storage.s3_access_key_id,
+                                      g->cfg->storage.s3_secret_access_key, g->cfg->storage.s3_path_style,
+                                      g->cfg->storage.s3_insecure, 0, 0, 0, 0};
+    wrc = hp_objstore_new(&oc, &g->store, err);
+    if (wrc != 0)
+        return wrc;
     char url[320];
     snprintf(url, sizeof(url), "tcp://%s:%lld", g->cfg->server.rpc_listen_address,
              (long long)g->cfg->server.rpc_listen_port);
@@ -86,6 +108,9 @@ static bool ing_ready(void *ctx, hp_buf_t *why)
 
 int ing_start(ing_t *g, hp_err_t *err)
 {
+    int lrc = ing_blocks_load(g, err);
+    if (lrc != 0)
+        return lrc;
     ing_register_ingest(g);
     ing_register_queries(g);
     ing_register_sessions(g);
@@ -97,7 +122,7 @@ int ing_start(ing_t *g, hp_err_t *err)
     if (pthread_create(&g->replay_thread, NULL, replay_main, g) != 0)
         return hp_err_set(err, HP_EINTERNAL, "cannot start the WAL replay thread");
     g->replay_started = true;
-    return 0;
+    return ing_flush_start(g, err);
 }
 
 /* LEAVING: writes are refused (distributors route them to other replicas
@@ -110,7 +135,10 @@ void ing_stop(ing_t *g)
         pthread_join(g->replay_thread, NULL);
         g->replay_started = false;
     }
-    atomic_store(&g->self.state, HP_MEMBER_LEAVING);
+    /* LEAVING: distributors stop writing here within a heartbeat; reads
+     * go on while every head is flushed and uploaded */
+    bool was_active = atomic_exchange(&g->self.state, HP_MEMBER_LEAVING) == HP_MEMBER_ACTIVE;
+    ing_flush_stop(g, was_active);
     if (g->rpc)
         hp_rpc_server_stop(g->rpc);
 }
@@ -126,6 +154,13 @@ void ing_free(ing_t *g)
     pthread_mutex_destroy(&g->tenants_lock);
     ing_sessions_fini(&g->sessions);
     hp_wal_close(g->wal);
+    hp_objstore_free(g->store);
+    for (size_t i = 0; i < g->n_flushed_segments; i++)
+        free(g->flushed_segments[i]);
+    free(g->flushed_segments);
+    free(g->blocks_dir);
+    pthread_mutex_destroy(&g->flush_mu);
+    pthread_cond_destroy(&g->flush_cv);
     free(g->instance_id);
     free(g);
 }

@@ -9,15 +9,19 @@
 #include <pthread.h>
 
 #include "hotpath/arena.h"
+#include "hotpath/block.h"
 #include "hotpath/hashmap.h"
 #include "hotpath/labels.h"
 #include "hotpath/members.h"
+#include "hotpath/objstore.h"
 #include "hotpath/rpc.h"
 #include "hotpath/selector.h"
 #include "hotpath/service.h"
 #include "hotpath/symdb.h"
 #include "hotpath/wal.h"
 #include "hotpath/v1/rpc.pb-c.h"
+
+typedef struct ing_select ing_select_t;
 
 /* One profile of one series. Samples are (stack ID, value) pairs sorted by
  * stack ID, stored in the series' sample arrays at [off, off + n). */
@@ -70,14 +74,35 @@ typedef struct ing_head {
     pthread_mutex_t wmu;    /* writers: pushes between their WAL append and their commit */
     pthread_cond_t wcv;
     int writers;
+    bool symdb_borrowed;    /* a transient head read from a block: the block owns the symdb */
 } ing_head_t;
 
-/* A tenant: its heads, sorted by window start. */
+/* A block this ingester flushed, on its local disk, served to queries until
+ * it is older than -querier.query-store-after (store-gateways take over).
+ * Reference counted like heads; its ID shares the heads' ID space, so
+ * deduplication sessions can point at it. */
+typedef struct ing_block {
+    uint64_t id;
+    char *tenant;
+    char dir[4096];     /* local directory: data, meta.json, segment, uploaded */
+    char segment[320];  /* the WAL segment of the head it holds */
+    hp_block_meta_t meta;
+    int fd;             /* the local data file */
+    hp_block_t *b;
+    pthread_mutex_t mu; /* guards symdb, loaded on first use */
+    hp_symdb_t *symdb;
+    _Atomic int uploaded;
+    _Atomic int refs;
+} ing_block_t;
+
+/* A tenant: its heads, sorted by window start, and its flushed blocks. */
 typedef struct ing_tenant {
     char *name;
-    pthread_mutex_t lock; /* guards the heads array */
+    pthread_mutex_t lock; /* guards the heads and blocks arrays */
     ing_head_t **heads;
     size_t n_heads, cap_heads;
+    ing_block_t **blocks;
+    size_t n_blocks, cap_blocks;
 } ing_tenant_t;
 
 /* One profile a deduplication session selected: where it lives and what
@@ -121,6 +146,16 @@ typedef struct ing {
     hp_wal_t *wal;
     pthread_t replay_thread;
     bool replay_started;
+    hp_objstore_t *store;
+    char *blocks_dir;        /* <data_dir>/blocks */
+    pthread_t flush_thread;
+    bool flush_started;
+    pthread_mutex_t flush_mu; /* guards flush_stop; flush_cv wakes the loop */
+    pthread_cond_t flush_cv;
+    bool flush_stop;
+    char **flushed_segments; /* WAL segments already in local blocks (replay skips them) */
+    size_t n_flushed_segments;
+    hp_metric_t *m_flushes, *m_flush_errors, *m_uploads, *m_upload_errors, *m_blocks;
     hp_metric_t *m_profiles, *m_samples, *m_series, *m_bytes, *m_push_errors;
     hp_metric_t *m_wal_replayed, *m_wal_damaged;
 } ing_t;
@@ -171,6 +206,42 @@ bool ing_series_append(ing_head_t *h, ing_series_t *s, int64_t time_ns, const ui
 /* The index of a profile type ID in the head, added if new. */
 uint32_t ing_type_index(ing_head_t *h, hp_str_t type_id);
 
+/* Blocks (blocks.c). */
+
+/* Opens the local blocks under blocks_dir (at start, before the replay). */
+int ing_blocks_load(ing_t *g, hp_err_t *err) HP_WUR;
+void ing_block_unref(ing_block_t *b);
+/* A transient head over block b holding every series' labels and, for the
+ * series the selection q matches (q NULL: none), their profiles; the
+ * block's symbols loaded on first use and shared. Free with
+ * ing_head_unref. */
+int ing_block_head(ing_block_t *b, const ing_select_t *q, ing_head_t **out, hp_err_t *err) HP_WUR;
+/* Writes a block's files into dir (a new directory) durably. */
+int ing_block_write_local(const char *dir, const hp_buf_t *data, const hp_buf_t *meta_json,
+                          const char *segment, hp_err_t *err) HP_WUR;
+/* Opens the local block in dir (not added anywhere). */
+int ing_block_open(ing_t *g, const char *tenant, const char *dir, ing_block_t **out, hp_err_t *err) HP_WUR;
+/* Opens the local block in dir and adds it to tenant t. */
+int ing_block_add(ing_t *g, ing_tenant_t *t, const char *dir, ing_block_t **out, hp_err_t *err) HP_WUR;
+
+/* The heads and blocks of tenant t overlapping [start_ns, end_ns], taken
+ * under one lock so a head being replaced by its block is seen once. Each
+ * with a reference; release with ing_sources_release. */
+typedef struct ing_sources {
+    ing_head_t **heads;
+    size_t n_heads;
+    ing_block_t **blocks;
+    size_t n_blocks;
+} ing_sources_t;
+void ing_sources_in_range(ing_tenant_t *t, int64_t start_ns, int64_t end_ns, ing_sources_t *out);
+void ing_sources_release(ing_sources_t *s);
+
+/* Flushing (flush.c). */
+int ing_flush_start(ing_t *g, hp_err_t *err) HP_WUR;
+/* Stops the flush loop; with flush_all, flushes and uploads every head
+ * first, within -ingester.leave-timeout. */
+void ing_flush_stop(ing_t *g, bool flush_all);
+
 /* Replays the WAL into the heads (ingest.c). */
 int ing_replay(ing_t *g, hp_err_t *err) HP_WUR;
 
@@ -180,14 +251,14 @@ void ing_register_queries(ing_t *g);
 void ing_register_select_series(ing_t *g); /* timeline.c */
 
 /* A query's selection, parsed once. */
-typedef struct ing_select {
+struct ing_select {
     hp_selector_t sel;
     char *type_id;    /* NULL: any type */
     int64_t start_ns, end_ns;
     uint64_t session; /* 0: every selected profile */
     const uint8_t *keep; /* with a session: one bit per session key */
     size_t keep_len;
-} ing_select_t;
+};
 
 /* Visits each profile of head h a selection covers: all of them, or —
  * with a deduplication session — those whose keep bit is set (refs, from

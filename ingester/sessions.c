@@ -243,6 +243,24 @@ int ing_visit(const ing_head_t *h, const ing_select_t *q, const ing_ref_t *refs,
     return 0;
 }
 
+/* One source (a head, or a block's transient head) of a selection. */
+static int select_one(ing_head_t *h, const ing_select_t *q, const ing_ref_t *refs, size_t n_refs,
+                      ing_head_step_fn begin, ing_visit_fn visit, ing_head_step_fn end, void *ctx, hp_err_t *err)
+{
+    size_t lo = 0, hi = 0;
+    ing_refs_of_head(refs, n_refs, h->id, &lo, &hi);
+    if (q->session && lo == hi)
+        return 0;
+    pthread_rwlock_rdlock(&h->lock);
+    if (begin)
+        begin(ctx, h);
+    int rc = ing_visit(h, q, refs + lo, hi - lo, visit, ctx, err);
+    if (rc == 0 && end)
+        end(ctx, h);
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
 int ing_select_heads(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_head_step_fn begin, ing_visit_fn visit,
                      ing_head_step_fn end, void *ctx, hp_err_t *err)
 {
@@ -251,23 +269,28 @@ int ing_select_heads(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_head_
     int rc = ing_session_refs(g, tenant, q, &refs, &n_refs, err);
     ing_tenant_t *t = rc == 0 ? ing_tenant(g, tenant, false) : NULL;
     if (t) {
-        ing_head_t **heads;
-        size_t n = ing_heads_in_range(t, q->start_ns, q->end_ns, &heads);
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            size_t lo = 0, hi = 0;
-            ing_refs_of_head(refs, n_refs, heads[i]->id, &lo, &hi);
+        ing_sources_t src;
+        ing_sources_in_range(t, q->start_ns, q->end_ns, &src);
+        for (size_t i = 0; i < src.n_heads && rc == 0; i++) {
+            size_t lo, hi;
+            ing_refs_of_head(refs, n_refs, src.heads[i]->id, &lo, &hi);
+            used += hi - lo;
+            rc = select_one(src.heads[i], q, refs, n_refs, begin, visit, end, ctx, err);
+        }
+        for (size_t i = 0; i < src.n_blocks && rc == 0; i++) {
+            size_t lo, hi;
+            ing_refs_of_head(refs, n_refs, src.blocks[i]->id, &lo, &hi);
             used += hi - lo;
             if (q->session && lo == hi)
                 continue;
-            pthread_rwlock_rdlock(&heads[i]->lock);
-            if (begin)
-                begin(ctx, heads[i]);
-            rc = ing_visit(heads[i], q, refs + lo, hi - lo, visit, ctx, err);
-            if (rc == 0 && end)
-                end(ctx, heads[i]);
-            pthread_rwlock_unlock(&heads[i]->lock);
+            ing_head_t *h;
+            rc = ing_block_head(src.blocks[i], q, &h, err);
+            if (rc == 0) {
+                rc = select_one(h, q, refs, n_refs, begin, visit, end, ctx, err);
+                ing_head_unref(h);
+            }
         }
-        ing_heads_release(heads, n);
+        ing_sources_release(&src);
     }
     if (rc == 0 && used != n_refs)
         rc = hp_err_set(err, HP_EUNAVAIL, "profiles moved since the query began (a head was flushed); query again");

@@ -34,6 +34,7 @@ typedef struct option {
 static int check_port(const void *field, hp_err_t *why);
 static int check_positive(const void *field, hp_err_t *why);
 static int check_non_negative(const void *field, hp_err_t *why);
+static int check_backend(const void *field, hp_err_t *why);
 static int check_wal_sync(const void *field, hp_err_t *why);
 static int check_log_level(const void *field, hp_err_t *why);
 
@@ -68,6 +69,18 @@ static const option_t options[] = {
     OPT("ingester.max-head-bytes", "ingester.max_head_bytes", OPT_SIZE, ingester.max_head_bytes, "2GiB", NULL, 0, "when the heads hold more than this, the largest is flushed first (0 = no limit)"),
     OPT("ingester.wal.sync", "ingester.wal.sync", OPT_STRING, ingester.wal_sync, "batch", check_wal_sync, 0, "batch: fsync every group commit before acking; interval: ack after the write reaches the OS, fsync every -ingester.wal.sync-interval"),
     OPT("ingester.wal.sync-interval", "ingester.wal.sync_interval", OPT_DURATION, ingester.wal_sync_interval_ms, "1s", NULL, 0, "fsync period with -ingester.wal.sync=interval"),
+    OPT("ingester.flush-check-period", "ingester.flush_check_period", OPT_DURATION, ingester.flush_check_period_ms, "10s", NULL, 0, "how often the ingester looks for heads to flush and blocks to upload or drop"),
+    OPT("ingester.leave-timeout", "ingester.leave_timeout", OPT_DURATION, ingester.leave_timeout_ms, "5m", NULL, 0, "on SIGTERM, how long the ingester may spend flushing its heads before it exits (what is left stays in the WAL)"),
+    OPT("querier.query-store-after", "querier.query_store_after", OPT_DURATION, querier.query_store_after_ms, "4h", NULL, 0, "data newer than this is read from ingesters; ingesters keep serving the blocks they flushed until they are this old"),
+    OPT("storage.backend", "storage.backend", OPT_STRING, storage.backend, "filesystem", check_backend, 0, "object store for blocks: filesystem or s3"),
+    OPT("storage.filesystem.dir", "storage.filesystem.dir", OPT_STRING, storage.fs_dir, "./data/blocks-store", NULL, 0, "directory of the filesystem object store (single node)"),
+    OPT("storage.s3.endpoint", "storage.s3.endpoint", OPT_STRING, storage.s3_endpoint, "", NULL, 0, "S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:4569"),
+    OPT("storage.s3.region", "storage.s3.region", OPT_STRING, storage.s3_region, "us-east-1", NULL, 0, "S3 signing region"),
+    OPT("storage.s3.bucket-name", "storage.s3.bucket_name", OPT_STRING, storage.s3_bucket, "", NULL, 0, "S3 bucket"),
+    OPT("storage.s3.access-key-id", "storage.s3.access_key_id", OPT_STRING, storage.s3_access_key_id, "", NULL, 0, "S3 access key ID"),
+    OPT("storage.s3.secret-access-key", "storage.s3.secret_access_key", OPT_STRING, storage.s3_secret_access_key, "", NULL, OPT_SECRET, "S3 secret access key (never printed)"),
+    OPT("storage.s3.force-path-style", "storage.s3.force_path_style", OPT_BOOL, storage.s3_path_style, "false", NULL, 0, "use endpoint/bucket/key URLs instead of bucket.endpoint/key"),
+    OPT("storage.s3.insecure", "storage.s3.insecure", OPT_BOOL, storage.s3_insecure, "false", NULL, 0, "allow http:// endpoints and skip TLS certificate checks"),
     OPT("querier.query-timeout", "querier.query_timeout", OPT_DURATION, querier.query_timeout_ms, "30s", NULL, 0, "deadline for each call a querier makes to an ingester or store-gateway"),
     OPT("auth.multitenancy-enabled", "auth.multitenancy_enabled", OPT_BOOL, auth.multitenancy_enabled, "false", NULL, 0, "require the X-Scope-OrgID header; when off every request is tenant \"anonymous\""),
     OPT("validation.max-profile-size-bytes", "limits.max_profile_size_bytes", OPT_SIZE, limits.max_profile_size_bytes, "4194304", NULL, 0, "largest profile accepted, after decompression (0 = no limit)"),
@@ -265,6 +278,14 @@ static int check_non_negative(const void *field, hp_err_t *why)
 {
     if (*(const int64_t *)field < 0)
         return hp_err_set(why, HP_EINVAL, "must not be negative");
+    return 0;
+}
+
+static int check_backend(const void *field, hp_err_t *why)
+{
+    const char *v = *(char *const *)field;
+    if (strcmp(v, "filesystem") != 0 && strcmp(v, "s3") != 0)
+        return hp_err_set(why, HP_EINVAL, "expected filesystem or s3");
     return 0;
 }
 

@@ -74,10 +74,20 @@ typedef struct hp_config {
         int64_t max_head_bytes;        /* 2 GiB */
         char *wal_sync;                /* "batch" | "interval" */
         int64_t wal_sync_interval_ms;  /* 1s */
+        int64_t flush_check_period_ms; /* 10s */
+        int64_t leave_timeout_ms;      /* 5m */
     } ingester;
 
     struct {
-        int64_t query_timeout_ms; /* per ingester call; 30s */
+        char *backend; /* "filesystem" | "s3" */
+        char *fs_dir;
+        char *s3_endpoint, *s3_region, *s3_bucket, *s3_access_key_id, *s3_secret_access_key;
+        bool s3_path_style, s3_insecure;
+    } storage;
+
+    struct {
+        int64_t query_timeout_ms;     /* per ingester call; 30s */
+        int64_t query_store_after_ms; /* 4h */
     } querier;
 
     struct {
