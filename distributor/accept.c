@@ -119,9 +119,14 @@ static size_t size_limit(int64_t v)
 static hp_pprof_limits_t decode_limits(const hp_config_t *cfg)
 {
     int64_t labels = cfg->limits.max_profile_stacktrace_sample_labels;
+    int64_t samples = cfg->limits.max_profile_stacktrace_samples;
     hp_pprof_limits_t lim = {0, 0, labels > 0 && labels < UINT32_MAX ? (uint32_t)labels : UINT32_MAX};
-    if (cfg->limits.max_profile_stacktrace_samples <= 0)
-        lim.max_samples = UINT32_MAX; /* check_limits has the configured one */
+    /* The configured sample limit is checked after decoding, with
+     * Pyroscope's message; the decoder only must not stop below it. */
+    if (samples <= 0 || samples >= UINT32_MAX)
+        lim.max_samples = UINT32_MAX;
+    else if (samples > (1 << 22))
+        lim.max_samples = (uint32_t)samples;
     return lim;
 }
 
@@ -137,8 +142,8 @@ int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t le
     hp_buf_t scratch = HP_BUF_INIT;
     const uint8_t *data;
     size_t n;
-    int rc = hp_maybe_gunzip(raw, len, size_limit(d->cfg->limits.max_profile_size_bytes), &scratch, &data,
-                             &n, err);
+    int rc = hp_maybe_gunzip(raw, len, size_limit(d->cfg->limits.max_profile_size_bytes), &scratch, &data, &n,
+                             err);
     if (rc != 0) {
         if (rc == HP_EINVAL)
             err->detail = HP_PPROF_EWIRE;

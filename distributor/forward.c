@@ -1,5 +1,6 @@
 /* Writing accepted profiles to their ingesters: ring placement over the
  * members that take writes, replication, and a quorum per profile. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,12 +54,19 @@ static bool write_enough(void *ctx, const hp_rpc_target_t *t)
     return all;
 }
 
+/* True for an ingester's answer that blames the data, not the ingester:
+ * retrying elsewhere cannot help, so the client hears it as it is. */
+static bool client_error(int rc)
+{
+    return rc == HP_EINVAL || rc == HP_ELIMIT || rc == HP_EUNSUPPORTED || rc == HP_ETOOLARGE;
+}
+
 /* The error of a write that missed its quorum: a client error from an
- * ingester (the data is bad) wins over unavailability. */
+ * ingester (the data is bad or too large) wins over unavailability. */
 static int write_error(const write_t *w, const hp_rpc_target_t *t, size_t nt, hp_err_t *err)
 {
     for (size_t i = 0; i < nt; i++)
-        if (t[i].rc == HP_EINVAL || t[i].rc == HP_ELIMIT || t[i].rc == HP_EUNSUPPORTED)
+        if (client_error(t[i].rc))
             return hp_err_set(err, t[i].rc, "%s", t[i].err.msg);
     size_t worst = SIZE_MAX, worst_i = 0;
     for (size_t i = 0; i < w->n; i++) {
@@ -78,6 +86,12 @@ static int write_error(const write_t *w, const hp_rpc_target_t *t, size_t nt, hp
     return hp_err_set(err, HP_EUNAVAIL,
                       "write failed: %zu of %zu replicas acknowledged, a quorum is %zu: %s", worst,
                       w->rf, w->quorum, why);
+}
+
+/* A duration for an API that takes int milliseconds, clamped. */
+static int clamp_ms(int64_t ms)
+{
+    return ms > INT_MAX ? INT_MAX : ms < 0 ? 0 : (int)ms;
 }
 
 /* Maps ring member indices to target slots, creating targets as needed. */
@@ -131,7 +145,7 @@ int dist_forward(dist_t *d, hp_str_t tenant, dist_profile_t *profiles, size_t n,
             targets[s].payload_len = body->len;
         }
         hp_rpc_call_until(targets, nt, "ingester.Push", tenant, NULL, 0,
-                          (int)d->cfg->distributor.push_timeout_ms, write_enough, &w);
+                          clamp_ms(d->cfg->distributor.push_timeout_ms), write_enough, &w);
         for (size_t s = 0; s < nt; s++)
             if (targets[s].rc != HP_ECANCELED)
                 hp_members_report(d->members, v, member_of_slot[s], targets[s].rc == 0);

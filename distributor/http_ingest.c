@@ -28,8 +28,11 @@ static int parse_meta(const hp_http_request_t *req, ingest_meta_t *m, hp_err_t *
     m->from_ns = hp_now_ns();
     if (hp_http_query(req, "from", &v) && v.n) {
         rc = hp_attime_parse(v, hp_now_ns(), &m->from_ns, err);
-        if (rc != 0)
-            return hp_err_set(err, HP_EINVAL, "from: %s", err->msg);
+        if (rc != 0) {
+            char why[sizeof(err->msg)]; /* formatting err->msg into itself overlaps */
+            snprintf(why, sizeof(why), "%s", err->msg);
+            return hp_err_set(err, HP_EINVAL, "from: %s", why);
+        }
     }
     if (!hp_http_query(req, "spyName", &m->spy) || m->spy.n == 0)
         m->spy = HP_STR("unknown");
@@ -38,7 +41,9 @@ static int parse_meta(const hp_http_request_t *req, ingest_meta_t *m, hp_err_t *
     return 0;
 }
 
-/* The labels a profile is stored under, from the upload's metadata. */
+/* The labels a profile is stored under, from the upload's metadata. An
+ * empty value is no label (dropped by dist_accept), so an empty
+ * service_name does not push the app name to app_name. */
 static void client_labels(const ingest_meta_t *m, hp_labels_t *ls)
 {
     bool has_service = false;
@@ -46,7 +51,7 @@ static void client_labels(const ingest_meta_t *m, hp_labels_t *ls)
         hp_str_t k = m->user.v[i].name;
         if (k.n >= 2 && k.p[0] == '_' && k.p[1] == '_' && !hp_str_eq_c(k, HP_LABEL_SESSION_ID))
             continue; /* reserved names are not the client's to set */
-        has_service |= hp_str_eq_c(k, HP_LABEL_SERVICE_NAME);
+        has_service |= hp_str_eq_c(k, HP_LABEL_SERVICE_NAME) && m->user.v[i].value.n > 0;
         hp_labels_set(ls, k, m->user.v[i].value);
     }
     hp_labels_set(ls, hp_str_c(has_service ? "app_name" : HP_LABEL_SERVICE_NAME), m->app);
@@ -109,7 +114,8 @@ static int read_body(const hp_http_request_t *req, const ingest_meta_t *m, hp_st
 }
 
 /* Pyroscope's /ingest statuses: 400 for what cannot be read, 422 for what
- * was read but is refused, 413 for too large, 429 for limits. */
+ * was read but is refused, 413 for too large, 429 for limits. Tenant
+ * errors are answered apart (tenant_error). */
 static void ingest_error(dist_t *d, hp_str_t tenant, const hp_http_request_t *req, hp_err_t *err,
                          hp_http_response_t *resp)
 {
@@ -123,6 +129,15 @@ static void ingest_error(dist_t *d, hp_str_t tenant, const hp_http_request_t *re
     char q[600];
     HP_DEBUG("ingest refused", "status=%d err=%s", status, hp_log_q(q, sizeof(q), err->msg));
     hp_http_error(resp, status, err->msg);
+}
+
+/* A missing (401) or invalid (400) X-Scope-OrgID, as docs/API.md says: not
+ * a refused profile, so not counted as a discard. */
+static void tenant_error(const hp_err_t *err, hp_http_response_t *resp)
+{
+    char q[600];
+    HP_DEBUG("ingest refused: tenant", "err=%s", hp_log_q(q, sizeof(q), err->msg));
+    hp_http_error(resp, err->code == HP_EAUTH ? 401 : 400, err->msg);
 }
 
 static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
@@ -140,8 +155,12 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
     memset(&prof, 0, sizeof(prof));
     hp_str_t body = {NULL, 0};
     int64_t t0 = hp_mono_ms();
-    int rc = hp_tenant_from_request(d->cfg, req, &tenant, &err);
-    if (rc == 0 && (rc = parse_meta(req, &m, &err)) != 0)
+    if (hp_tenant_from_request(d->cfg, req, &tenant, &err) != 0) {
+        tenant_error(&err, resp);
+        return;
+    }
+    int rc = parse_meta(req, &m, &err);
+    if (rc != 0)
         err.detail = HP_PPROF_EWIRE; /* metadata errors are 400 */
     if (rc == 0 && (rc = read_body(req, &m, &body, &stc, &err)) != 0 && rc == HP_EINVAL)
         err.detail = HP_PPROF_EWIRE;

@@ -55,6 +55,22 @@ static int accept_all(dist_t *d, hp_str_t tenant, const Push__V1__PushRequest *p
     return rc;
 }
 
+/* A configured size limit where 0 means none. */
+static size_t size_limit(int64_t v)
+{
+    return v > 0 ? (size_t)v : SIZE_MAX;
+}
+
+/* Decodes the PushRequest: the body as sent is bounded by the ingestion
+ * limit, what its Content-Encoding expands to by its own limit. */
+static int decode_push(const dist_t *d, const hp_http_request_t *req, ProtobufCMessage **msg,
+                       hp_connect_codec_t *codec, hp_err_t *err)
+{
+    return hp_connect_decode_bounded(
+        req, &push__v1__push_request__descriptor, size_limit(d->cfg->limits.ingestion_body_limit_bytes),
+        size_limit(d->cfg->limits.ingestion_decompressed_body_limit_bytes), msg, codec, err);
+}
+
 static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
 {
     dist_t *d = ctx;
@@ -66,10 +82,11 @@ static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_respons
     dist_profile_t *profiles = NULL;
     size_t n = 0;
     int64_t t0 = hp_mono_ms();
-    int rc = hp_tenant_from_request(d->cfg, req, &tenant, &err);
-    if (rc == 0)
-        rc = hp_connect_decode(req, &push__v1__push_request__descriptor,
-                               (size_t)d->cfg->limits.ingestion_body_limit_bytes, &msg, &codec, &err);
+    if (hp_tenant_from_request(d->cfg, req, &tenant, &err) != 0) {
+        hp_connect_error(resp, &err); /* 401 or 400, and no profile was refused */
+        return;
+    }
+    int rc = decode_push(d, req, &msg, &codec, &err);
     if (rc == 0) {
         const Push__V1__PushRequest *pr = (const Push__V1__PushRequest *)msg;
         profiles = hp_xcalloc(count_samples(pr) + 1, sizeof(*profiles));

@@ -74,7 +74,9 @@ static int merged_names(qry_t *q, hp_str_t tenant, const char *method, const Pro
 
 static int label_names(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
-    return merged_names(q, tenant, "ingester.LabelNames", req, out, err);
+    const Types__V1__LabelNamesRequest *r = (const Types__V1__LabelNamesRequest *)req;
+    int rc = qry_check_range(q, r->start, r->end, false, err);
+    return rc == 0 ? merged_names(q, tenant, "ingester.LabelNames", req, out, err) : rc;
 }
 
 static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
@@ -82,7 +84,8 @@ static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, 
     const Types__V1__LabelValuesRequest *r = (const Types__V1__LabelValuesRequest *)req;
     if (r->name == NULL || *r->name == '\0')
         return hp_err_set(err, HP_EINVAL, "name is required");
-    return merged_names(q, tenant, "ingester.LabelValues", req, out, err);
+    int rc = qry_check_range(q, r->start, r->end, false, err);
+    return rc == 0 ? merged_names(q, tenant, "ingester.LabelValues", req, out, err) : rc;
 }
 
 /* ---- ProfileTypes ---- */
@@ -97,6 +100,9 @@ static int cmp_type(const void *a, const void *b)
 static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Querier__V1__ProfileTypesRequest *r = (const Querier__V1__ProfileTypesRequest *)req;
+    int rc = qry_check_range(q, r->start, r->end, false, err);
+    if (rc != 0)
+        return rc;
     Hotpath__V1__ProfileTypesRequest ir = HOTPATH__V1__PROFILE_TYPES_REQUEST__INIT;
     ir.start = r->start;
     ir.end = r->end;
@@ -104,7 +110,7 @@ static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     pack(&ir.base, &body);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_fanout(q, "ingester.ProfileTypes", tenant, body.data, body.len, &t, &n, err);
+    rc = qry_fanout(q, "ingester.ProfileTypes", tenant, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     Hotpath__V1__ProfileTypesResponse **parts = hp_xcalloc(n + 1, sizeof(*parts));
     Types__V1__ProfileType **all = NULL;
@@ -144,11 +150,15 @@ static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 /* Label sets from every ingester, deduplicated by their encoding. */
 static int series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
+    const Querier__V1__SeriesRequest *sr = (const Querier__V1__SeriesRequest *)req;
+    int rc = qry_check_range(q, sr->start, sr->end, false, err);
+    if (rc != 0)
+        return rc;
     hp_buf_t body = HP_BUF_INIT;
     pack(req, &body);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_fanout(q, "ingester.Series", tenant, body.data, body.len, &t, &n, err);
+    rc = qry_fanout(q, "ingester.Series", tenant, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     hp_u64map_t seen;
     hp_u64map_init(&seen, 64);
@@ -224,6 +234,53 @@ static void encode_series(const qry_series_t *x, hp_buf_t *out)
     hp_pb_end_len(out, m);
 }
 
+/* A series and the sum of its values, for ranking. */
+typedef struct ranked {
+    const qry_series_t *x;
+    double sum;
+} ranked_t;
+
+/* Order of two label sets: pair by pair, name then value, then length. */
+static int cmp_labels(const hp_labels_t *a, const hp_labels_t *b)
+{
+    for (size_t i = 0; i < a->n && i < b->n; i++) {
+        int c = hp_str_cmp(a->v[i].name, b->v[i].name);
+        if (c == 0)
+            c = hp_str_cmp(a->v[i].value, b->v[i].value);
+        if (c != 0)
+            return c;
+    }
+    return (a->n > b->n) - (a->n < b->n);
+}
+
+/* Largest sum first; equal sums by labels, ascending. */
+static int cmp_ranked(const void *pa, const void *pb)
+{
+    const ranked_t *a = pa, *b = pb;
+    if (a->sum != b->sum)
+        return a->sum > b->sum ? -1 : 1;
+    return cmp_labels(&a->x->labels, &b->x->labels);
+}
+
+/* Encodes the series as Pyroscope's model.TopSeries orders them: by the sum
+ * of their values, largest first (ties by labels), the first limit only
+ * when limit > 0. */
+static void encode_top_series(const qry_series_set_t *set, int64_t limit, hp_buf_t *out)
+{
+    ranked_t *r = hp_xmalloc((set->n + 1) * sizeof(*r));
+    for (size_t i = 0; i < set->n; i++) {
+        r[i].x = &set->v[i];
+        r[i].sum = 0;
+        for (size_t p = 0; p < set->v[i].n_points; p++)
+            r[i].sum += set->v[i].points[p].value;
+    }
+    hp_qsort(r, set->n, sizeof(*r), cmp_ranked);
+    size_t n = limit > 0 && (uint64_t)limit < set->n ? (size_t)limit : set->n;
+    for (size_t i = 0; i < n; i++)
+        encode_series(r[i].x, out);
+    free(r);
+}
+
 static int select_series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Querier__V1__SelectSeriesRequest *r = (const void *)req;
@@ -231,15 +288,16 @@ static int select_series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     int rc = qry_check_select(q, &s, err);
     if (rc != 0)
         return rc;
-    if (!(r->step > 0) || r->step > 1e9)
-        return hp_err_set(err, HP_EINVAL, "step must be a positive number of seconds, got %g", r->step);
+    /* below 1 ms the step would truncate to 0, which ingesters read as "default" */
+    if (!(r->step >= 0.001) || r->step > 1e9)
+        return hp_err_set(err, HP_EINVAL, "step must be a number of seconds between 0.001 and 1e9, got %g",
+                          r->step);
     if (r->aggregation == TYPES__V1__TIME_SERIES_AGGREGATION_TYPE__TIME_SERIES_AGGREGATION_TYPE_AVERAGE)
         return hp_err_set(err, HP_EUNSUPPORTED, "average aggregation is not supported yet: use sum");
     qry_series_set_t set;
     rc = qry_select_series(q, tenant, &s, r->group_by, r->n_group_by, (int64_t)(r->step * 1000), &set, err);
-    size_t limit = r->limit > 0 ? (size_t)r->limit : set.n;
-    for (size_t i = 0; rc == 0 && i < set.n && i < limit; i++)
-        encode_series(&set.v[i], out);
+    if (rc == 0)
+        encode_top_series(&set, r->limit, out);
     qry_series_set_fini(&set);
     return rc;
 }
@@ -279,7 +337,7 @@ static void handle(void *ctx, const hp_http_request_t *req, hp_http_response_t *
     int64_t t0 = hp_mono_ms();
     int rc = hp_tenant_from_request(b->q->cfg, req, &tenant, &err);
     if (rc == 0)
-        rc = hp_connect_decode(req, b->m->req, 64u << 20, &msg, &codec, &err);
+        rc = hp_connect_decode(req, b->m->req, HP_SERVICE_BODY_LIMIT, &msg, &codec, &err);
     if (rc == 0)
         rc = b->m->fn(b->q, tenant, msg, &out, &err);
     if (rc == 0)

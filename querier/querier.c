@@ -1,4 +1,5 @@
 /* The querier's state, fan-out to ingesters, and result merging. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,10 @@
 #include "hotpath/ring.h"
 #include "hotpath/v1/rpc.pb-c.h"
 #include "querier.h"
+
+/* The most samples an ingester's merged pprof may hold (it is trusted; an
+ * RPC message is at most 256 MiB anyway). */
+#define QRY_INTERNAL_MAX_SAMPLES (1u << 26)
 
 static size_t max_missing(const qry_t *q);
 
@@ -80,6 +85,20 @@ static size_t max_missing(const qry_t *q)
     return (size_t)HP_MAX(q->cfg->distributor.replication_factor, 1) / 2;
 }
 
+/* True for an ingester's answer that blames the query (bad, unsupported,
+ * or asking for more than a reply may carry): another replica would say
+ * the same, so the caller hears it as it is. */
+static bool query_error(int rc)
+{
+    return rc == HP_EINVAL || rc == HP_EUNSUPPORTED || rc == HP_ETOOLARGE;
+}
+
+/* A duration for an API that takes int milliseconds, clamped. */
+static int clamp_ms(int64_t ms)
+{
+    return ms > INT_MAX ? INT_MAX : ms < 0 ? 0 : (int)ms;
+}
+
 /* After a fan-out: keeps the targets that answered (compacting the array)
  * and fails when too many are missing. A bad query (the caller's error)
  * fails at once. */
@@ -87,7 +106,7 @@ static int keep_answers(qry_t *q, const char *method, hp_rpc_target_t *t, size_t
                         hp_err_t *err)
 {
     for (size_t i = 0; i < *n; i++)
-        if (t[i].rc == HP_EINVAL || t[i].rc == HP_EUNSUPPORTED)
+        if (query_error(t[i].rc))
             return hp_err_set(err, t[i].rc, "%s", t[i].err.msg);
     size_t ok = 0;
     hp_err_t first = {HP_OK, 0, ""};
@@ -121,7 +140,7 @@ static int fanout(qry_t *q, hp_ring_view_t *v, const size_t *set, size_t n_set, 
             t[i].payload_len = payloads[i].len;
         }
     }
-    hp_rpc_call_all(t, n_set, method, tenant, payload, len, (int)q->cfg->querier.query_timeout_ms);
+    hp_rpc_call_all(t, n_set, method, tenant, payload, len, clamp_ms(q->cfg->querier.query_timeout_ms));
     for (size_t i = 0; i < n_set; i++)
         if (t[i].rc == 0 || t[i].rc == HP_EUNAVAIL || t[i].rc == HP_ETIMEDOUT)
             hp_members_report(q->members, v, set[i], t[i].rc == 0);
@@ -160,14 +179,32 @@ int qry_check_select(const qry_t *q, const qry_select_t *s, hp_err_t *err)
     if (rc != 0)
         return rc;
     hp_selector_fini(&sel);
-    if (s->end_ms && s->start_ms > s->end_ms)
-        return hp_err_set(err, HP_EINVAL, "start (%lld) is after end (%lld)", (long long)s->start_ms,
-                          (long long)s->end_ms);
-    int64_t max_len = q->cfg->limits.max_query_length_ms;
-    if (max_len > 0 && s->end_ms - s->start_ms > max_len)
+    return qry_check_range(q, s->start_ms, s->end_ms, true, err);
+}
+
+int qry_check_range(const qry_t *q, int64_t start_ms, int64_t end_ms, bool end_required, hp_err_t *err)
+{
+    if (start_ms < 0 || start_ms > QRY_MAX_TIME_MS || end_ms < 0 || end_ms > QRY_MAX_TIME_MS)
         return hp_err_set(err, HP_EINVAL,
-                          "the query time range exceeds the limit (max_query_length, actual: %llds, limit: %llds)",
-                          (long long)((s->end_ms - s->start_ms) / 1000), (long long)(max_len / 1000));
+                          "start (%lld) and end (%lld) must be unix milliseconds between 0 and %lld",
+                          (long long)start_ms, (long long)end_ms, (long long)QRY_MAX_TIME_MS);
+    int64_t max_len = q->cfg->limits.max_query_length_ms;
+    if (end_ms == 0 && end_required)
+        return hp_err_set(err, HP_EINVAL, "end is required (unix milliseconds)");
+    if (end_ms == 0 && max_len > 0) /* no end would be all time: longer than any limit */
+        return hp_err_set(err, HP_EINVAL,
+                          "end is required: the query time range is limited (max_query_length: %llds)",
+                          (long long)(max_len / 1000));
+    if (end_ms == 0)
+        return 0; /* no end (0/0 included): all time, allowed when no limit applies */
+    if (start_ms > end_ms)
+        return hp_err_set(err, HP_EINVAL, "start (%lld) is after end (%lld)", (long long)start_ms,
+                          (long long)end_ms);
+    if (max_len > 0 && end_ms - start_ms > max_len)
+        return hp_err_set(
+            err, HP_EINVAL,
+            "the query time range exceeds the limit (max_query_length, actual: %llds, limit: %llds)",
+            (long long)((end_ms - start_ms) / 1000), (long long)(max_len / 1000));
     return 0;
 }
 
@@ -211,10 +248,13 @@ int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *
     }
     hp_pprof_builder_t *b = hp_pprof_builder_new();
     bool typed = false;
+    /* Ingesters' merged profiles are trusted and may be far larger than a
+     * client's: the public defaults (4M samples) would refuse big merges. */
+    const hp_pprof_limits_t lim = {QRY_INTERNAL_MAX_SAMPLES, UINT32_MAX, UINT32_MAX};
     for (size_t i = 0; i < n && rc == 0; i++) {
         hp_pprof_t p;
         memset(&p, 0, sizeof(p));
-        rc = hp_pprof_decode(&p, t[i].resp.data, t[i].resp.len, NULL, err);
+        rc = hp_pprof_decode(&p, t[i].resp.data, t[i].resp.len, &lim, err);
         if (rc == 0 && !typed && p.n_sample_types) {
             /* every ingester answers with the same types; take the first */
             hp_pprof_builder_sample_type(b, hp_pprof_str(&p, p.sample_types[0].type),
@@ -322,10 +362,10 @@ static int call_each(qry_t *q, hp_rpc_client_t **clients, size_t n, const char *
         t[i].payload = payloads[i].data ? payloads[i].data : (const void *)"";
         t[i].payload_len = payloads[i].len;
     }
-    size_t ok = hp_rpc_call_all(t, n, method, tenant, NULL, 0, (int)q->cfg->querier.query_timeout_ms);
+    size_t ok = hp_rpc_call_all(t, n, method, tenant, NULL, 0, clamp_ms(q->cfg->querier.query_timeout_ms));
     for (size_t i = 0; ok < n && i < n; i++) {
         if (t[i].rc != 0) {
-            int code = t[i].rc == HP_EINVAL || t[i].rc == HP_EUNSUPPORTED ? t[i].rc : HP_EUNAVAIL;
+            int code = query_error(t[i].rc) ? t[i].rc : HP_EUNAVAIL;
             hp_err_set(err, code, "%s: ingester %s: %s", method, hp_rpc_client_url(t[i].client), t[i].err.msg);
             qry_targets_free(t, n);
             return code;

@@ -61,9 +61,20 @@ int qry_select_fanout(qry_t *q, const char *method, hp_str_t tenant, const qry_s
                       hp_err_t *err) HP_WUR;
 void qry_targets_free(hp_rpc_target_t *targets, size_t n);
 
-/* Checks the selection's type, selector and time range (and the
- * max_query_length limit); HP_EINVAL with the reason otherwise. */
+/* The latest time a query may name, in unix ms: its value in ns (as the
+ * ingesters compare times) still fits an int64 (year 2262). */
+#define QRY_MAX_TIME_MS (INT64_MAX / 1000000)
+
+/* Checks the selection's type, selector and time range (qry_check_range
+ * with end required); HP_EINVAL with the reason otherwise. */
 int qry_check_select(const qry_t *q, const qry_select_t *s, hp_err_t *err) HP_WUR;
+
+/* Checks a time range in unix ms: 0 <= start <= end <= QRY_MAX_TIME_MS,
+ * and the max_query_length limit. end 0 means "no end" (all time for 0/0),
+ * refused when end_required or when a max_query_length applies (it would
+ * bypass the limit). HP_EINVAL with the reason. */
+int qry_check_range(const qry_t *q, int64_t start_ms, int64_t end_ms, bool end_required,
+                    hp_err_t *err) HP_WUR;
 
 /* The merged call tree of a selection (caller frees with hp_tree_free). */
 int qry_merge_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_tree_t **out,

@@ -1,6 +1,8 @@
 /* The legacy HTTP API the Pyroscope UI and scripts use:
  * GET /pyroscope/render (flamebearer JSON with a timeline),
  * GET /pyroscope/label-values and GET /pyroscope/labels. */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,15 @@ static int64_t point_interval_ms(int64_t from_ms, int64_t until_ms)
     return step < 15000 ? 15000 : step;
 }
 
+/* Prefixes err's message with the parameter's name (through a copy:
+ * formatting err->msg into itself would overlap). */
+static int param_error(hp_err_t *err, const char *name)
+{
+    char why[sizeof(err->msg)];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    return hp_err_set(err, HP_EINVAL, "%s: %s", name, why);
+}
+
 /* from/until as Pyroscope parses them, defaulting to the last hour. */
 static int time_params(const hp_http_request_t *req, const char *from_name, const char *until_name,
                        int64_t *from_ms, int64_t *until_ms, hp_err_t *err)
@@ -36,9 +47,9 @@ static int time_params(const hp_http_request_t *req, const char *from_name, cons
     int64_t now = hp_now_ns(), f = now - 3600LL * 1000000000, u = now;
     hp_str_t v;
     if (hp_http_query(req, from_name, &v) && v.n && hp_attime_parse(v, now, &f, err) != 0)
-        return hp_err_set(err, HP_EINVAL, "%s: %s", from_name, err->msg);
+        return param_error(err, from_name);
     if (hp_http_query(req, until_name, &v) && v.n && hp_attime_parse(v, now, &u, err) != 0)
-        return hp_err_set(err, HP_EINVAL, "%s: %s", until_name, err->msg);
+        return param_error(err, until_name);
     if (f > u)
         return hp_err_set(err, HP_EINVAL, "%s is after %s", from_name, until_name);
     *from_ms = f / 1000000;
@@ -112,7 +123,8 @@ typedef struct render_query {
     char *type_id;
     hp_profile_type_t pt;
     const char *selector; /* arena */
-    int64_t from_ms, until_ms, step_ms, start_ms;
+    int64_t from_ms, until_ms, step_ms;
+    int64_t start_ms; /* from_ms aligned down to the step: the timeline's first point */
     int64_t max_nodes;
     hp_str_t group_by;
 } render_query_t;
@@ -159,42 +171,195 @@ static void write_groups(hp_buf_t *b, const qry_series_set_t *set, const render_
     hp_buf_putc(b, '}');
 }
 
+/* ---- running a render's fan-outs side by side ---- */
+
+typedef void (*task_fn)(void *arg);
+
+enum { TASK_QUEUED, TASK_RUNNING, TASK_DONE };
+#define MAX_TASKS 4
+
+typedef struct task_group task_group_t;
+
+typedef struct task {
+    task_group_t *g;
+    task_fn fn;
+    void *arg;
+    int state; /* under g->mu */
+} task_t;
+
+/* Heap-allocated: a pool job may run after its caller has returned (when
+ * the caller ran the task itself), so the last of them frees it. */
+struct task_group {
+    pthread_mutex_t mu;
+    pthread_cond_t done;
+    int refs; /* the caller + pool jobs that have not run yet */
+    task_t t[MAX_TASKS];
+};
+
+/* Takes task t for the calling thread, unless someone already has. */
+static bool task_claim(task_t *t)
+{
+    pthread_mutex_lock(&t->g->mu);
+    bool mine = t->state == TASK_QUEUED;
+    if (mine)
+        t->state = TASK_RUNNING;
+    pthread_mutex_unlock(&t->g->mu);
+    return mine;
+}
+
+/* Runs a claimed task and says it is done. */
+static void task_run(task_t *t)
+{
+    t->fn(t->arg);
+    pthread_mutex_lock(&t->g->mu);
+    t->state = TASK_DONE;
+    pthread_cond_broadcast(&t->g->done);
+    pthread_mutex_unlock(&t->g->mu);
+}
+
+static void group_unref(task_group_t *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int left = --g->refs;
+    pthread_mutex_unlock(&g->mu);
+    if (left > 0)
+        return;
+    pthread_cond_destroy(&g->done);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+/* A pool job: runs its task unless the caller took it over meanwhile. */
+static void task_job(void *arg)
+{
+    task_t *t = arg;
+    task_group_t *g = t->g;
+    if (task_claim(t))
+        task_run(t);
+    group_unref(g);
+}
+
+/* Runs fns[i](args[i]) for i < n (≤ MAX_TASKS) side by side and returns
+ * when all are done. All but the first go to the pool; the caller runs the
+ * first, then every one no worker has started yet — so when the pool is
+ * saturated (its workers may all be callers like this one) it degrades to
+ * running them in turn instead of deadlocking. */
+static void run_parallel(hp_pool_t *pool, const task_fn *fns, void *const *args, size_t n)
+{
+    task_group_t *g = hp_xcalloc(1, sizeof(*g));
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->done, NULL);
+    g->refs = (int)n; /* the caller, and one per pool job (n - 1) */
+    for (size_t i = 0; i < n; i++)
+        g->t[i] = (task_t){g, fns[i], args[i], TASK_QUEUED};
+    for (size_t i = 1; i < n; i++)
+        hp_pool_submit(pool, task_job, &g->t[i]);
+    for (size_t i = 0; i < n; i++)
+        if (task_claim(&g->t[i]))
+            task_run(&g->t[i]);
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < n; i++)
+        while (g->t[i].state != TASK_DONE)
+            pthread_cond_wait(&g->done, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    group_unref(g);
+}
+
+/* ---- /pyroscope/render ---- */
+
+/* One render's fan-outs and their results; each task writes its own
+ * fields only. */
+typedef struct render_work {
+    qry_t *q;
+    hp_str_t tenant;
+    const render_query_t *r;
+    qry_select_t tree_sel;   /* [from, until]: what the flame graph covers */
+    qry_select_t series_sel; /* [start, until]: the timeline's steps */
+    char *by;
+    hp_tree_t *tree;
+    qry_series_set_t total, groups;
+    int rc[3];
+    hp_err_t err[3];
+} render_work_t;
+
+static void task_tree(void *arg)
+{
+    render_work_t *w = arg;
+    w->rc[0] = qry_merge_tree(w->q, w->tenant, &w->tree_sel, &w->tree, &w->err[0]);
+}
+
+static void task_total(void *arg)
+{
+    render_work_t *w = arg;
+    w->rc[1] =
+        qry_select_series(w->q, w->tenant, &w->series_sel, NULL, 0, w->r->step_ms, &w->total, &w->err[1]);
+}
+
+static void task_groups(void *arg)
+{
+    render_work_t *w = arg;
+    w->rc[2] =
+        qry_select_series(w->q, w->tenant, &w->series_sel, &w->by, 1, w->r->step_ms, &w->groups, &w->err[2]);
+}
+
+/* Runs the flame graph merge and the series selects at once; the first
+ * failure (in that order) is the render's. */
+static int render_fetch(render_work_t *w, hp_err_t *err)
+{
+    static const task_fn fns[] = {task_tree, task_total, task_groups};
+    void *args[] = {w, w, w};
+    for (size_t i = 0; i < 3; i++)
+        hp_err_clear(&w->err[i]);
+    run_parallel(w->q->svc->pool, fns, args, w->r->group_by.n ? 3 : 2);
+    for (size_t i = 0; i < 3; i++) {
+        if (w->rc[i] != 0) {
+            *err = w->err[i];
+            return w->rc[i];
+        }
+    }
+    return 0;
+}
+
+static void write_render(const render_work_t *w, hp_buf_t *b)
+{
+    const render_query_t *r = w->r;
+    hp_flamegraph_t fg;
+    hp_flamegraph_build(w->tree, r->max_nodes, &fg);
+    hp_buf_puts(b, "{\"version\":1,\"flamebearer\":");
+    hp_flamegraph_write_flamebearer(&fg, b);
+    hp_flamegraph_fini(&fg);
+    hp_buf_putc(b, ',');
+    write_metadata(b, &r->pt);
+    hp_buf_puts(b, ",\"timeline\":");
+    write_timeline(b, w->total.n ? &w->total.v[0] : NULL, r->start_ms, r->until_ms, r->step_ms);
+    hp_buf_putc(b, ',');
+    if (r->group_by.n)
+        write_groups(b, &w->groups, r);
+    else
+        hp_buf_puts(b, "\"groups\":null");
+    hp_buf_puts(b, ",\"heatmap\":null}");
+}
+
 static int render(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *b, hp_err_t *err)
 {
-    qry_select_t s = {r->type_id, r->selector, r->start_ms, r->until_ms};
-    int rc = qry_check_select(q, &s, err);
-    hp_tree_t *tree = NULL;
+    render_work_t w;
+    memset(&w, 0, sizeof(w));
+    w.q = q;
+    w.tenant = tenant;
+    w.r = r;
+    w.tree_sel = (qry_select_t){r->type_id, r->selector, r->from_ms, r->until_ms};
+    w.series_sel = (qry_select_t){r->type_id, r->selector, r->start_ms, r->until_ms};
+    int rc = qry_check_select(q, &w.tree_sel, err);
+    if (rc != 0)
+        return rc;
+    w.by = hp_xstrndup(r->group_by.p, r->group_by.n);
+    rc = render_fetch(&w, err);
     if (rc == 0)
-        rc = qry_merge_tree(q, tenant, &s, &tree, err);
-    qry_series_set_t total, groups;
-    memset(&total, 0, sizeof(total));
-    memset(&groups, 0, sizeof(groups));
-    if (rc == 0)
-        rc = qry_select_series(q, tenant, &s, NULL, 0, r->step_ms, &total, err);
-    char *by = hp_xstrndup(r->group_by.p, r->group_by.n);
-    if (rc == 0 && r->group_by.n)
-        rc = qry_select_series(q, tenant, &s, &by, 1, r->step_ms, &groups, err);
-    if (rc == 0) {
-        hp_flamegraph_t fg;
-        hp_flamegraph_build(tree, r->max_nodes, &fg);
-        hp_buf_puts(b, "{\"version\":1,\"flamebearer\":");
-        hp_flamegraph_write_flamebearer(&fg, b);
-        hp_flamegraph_fini(&fg);
-        hp_buf_putc(b, ',');
-        write_metadata(b, &r->pt);
-        hp_buf_puts(b, ",\"timeline\":");
-        write_timeline(b, total.n ? &total.v[0] : NULL, r->start_ms, r->until_ms, r->step_ms);
-        hp_buf_putc(b, ',');
-        if (r->group_by.n)
-            write_groups(b, &groups, r);
-        else
-            hp_buf_puts(b, "\"groups\":null");
-        hp_buf_puts(b, ",\"heatmap\":null}");
-    }
-    free(by);
-    hp_tree_free(tree);
-    qry_series_set_fini(&total);
-    qry_series_set_fini(&groups);
+        write_render(&w, b);
+    free(w.by);
+    hp_tree_free(w.tree);
+    qry_series_set_fini(&w.total);
+    qry_series_set_fini(&w.groups);
     return rc;
 }
 
@@ -310,6 +475,8 @@ static void handle_legacy_names(qry_t *q, const hp_http_request_t *req, hp_http_
         rc = hp_err_set(&err, HP_EINVAL, "label is required");
     if (rc == 0)
         rc = time_params(req, "from", "until", &from_ms, &until_ms, &err);
+    if (rc == 0)
+        rc = qry_check_range(q, from_ms, until_ms, false, &err);
     char *name = values ? hp_arena_strndup(req->arena, label.p, label.n) : NULL;
     if (rc == 0)
         rc = legacy_names(q, tenant, name, from_ms, until_ms, &resp->body, &err);

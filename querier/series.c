@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hotpath/hashmap.h"
 #include "hotpath/v1/rpc.pb-c.h"
 #include "querier.h"
 
@@ -17,21 +18,27 @@ void qry_series_set_fini(qry_series_set_t *set)
     memset(set, 0, sizeof(*set));
 }
 
-static qry_series_t *find_or_add(qry_series_set_t *set, const Types__V1__Series *s)
+/* The series with s's labels, added when new. index maps a label
+ * fingerprint to its series; a hit is checked label by label, and a
+ * fingerprint clash moves on to a derived key. */
+static qry_series_t *find_or_add(qry_series_set_t *set, hp_u64map_t *index, const Types__V1__Series *s)
 {
     hp_labels_t ls;
     hp_labels_init(&ls);
     for (size_t i = 0; i < s->n_labels; i++)
         hp_labels_add(&ls, hp_str_c(s->labels[i]->name), hp_str_c(s->labels[i]->value));
     hp_labels_sort(&ls);
-    for (size_t i = 0; i < set->n; i++) {
-        if (hp_labels_equal(&set->v[i].labels, &ls)) {
+    uint64_t key = hp_labels_fingerprint(&ls), at;
+    while (hp_u64map_get(index, key, &at)) {
+        if (hp_labels_equal(&set->v[at].labels, &ls)) {
             hp_labels_fini(&ls);
-            return &set->v[i];
+            return &set->v[at];
         }
+        key = hp_mix64(key + 1);
     }
     hp_labels_clone(&ls, &set->arena);
     HP_GROW(set->v, set->cap, set->n + 1);
+    hp_u64map_put(index, key, set->n);
     qry_series_t *x = &set->v[set->n++];
     memset(x, 0, sizeof(*x));
     x->labels = ls;
@@ -95,6 +102,8 @@ int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **g
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
     int rc = qry_select_fanout(q, "ingester.SelectSeries", tenant, s, pack_series, &sr, &t, &n, err);
+    hp_u64map_t index;
+    hp_u64map_init(&index, 64);
     for (size_t i = 0; i < n && rc == 0; i++) {
         Hotpath__V1__SelectSeriesResponse *resp =
             hotpath__v1__select_series_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
@@ -103,12 +112,13 @@ int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **g
             break;
         }
         for (size_t k = 0; k < resp->n_series; k++) {
-            qry_series_t *x = find_or_add(out, resp->series[k]);
+            qry_series_t *x = find_or_add(out, &index, resp->series[k]);
             for (size_t p = 0; p < resp->series[k]->n_points; p++)
                 add_point(x, resp->series[k]->points[p]->timestamp, resp->series[k]->points[p]->value);
         }
         hotpath__v1__select_series_response__free_unpacked(resp, NULL);
     }
+    hp_u64map_fini(&index);
     qry_targets_free(t, n);
     hp_qsort(out->v, out->n, sizeof(qry_series_t), cmp_series);
     return rc;

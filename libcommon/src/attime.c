@@ -54,9 +54,14 @@ static int parse_now(hp_str_t s, int64_t now_ns, int64_t *out, hp_err_t *err)
     int64_t u = unit_ns((hp_str_t){rest.p + d, rest.n - d});
     if ((sign != '-' && sign != '+') || !parse_u64((hp_str_t){rest.p, d}, &v) || u == 0 ||
         v > (uint64_t)(INT64_MAX / u))
-        return hp_err_set(err, HP_EINVAL, "invalid time '%.*s': expected now-<n><unit> (units ms, s, m, h, d, w)",
+        return hp_err_set(err, HP_EINVAL,
+                          "invalid time '%.*s': expected now-<n><unit> (units ms, s, m, h, d, w)",
                           (int)HP_MIN(s.n, 64), s.p);
-    *out = sign == '-' ? now_ns - (int64_t)v * u : now_ns + (int64_t)v * u;
+    int64_t delta = (int64_t)v * u; /* fits: v <= INT64_MAX / u */
+    bool overflow =
+        sign == '-' ? __builtin_sub_overflow(now_ns, delta, out) : __builtin_add_overflow(now_ns, delta, out);
+    if (overflow)
+        return hp_err_set(err, HP_EINVAL, "time '%.*s' is out of range", (int)HP_MIN(s.n, 64), s.p);
     return 0;
 }
 

@@ -112,8 +112,8 @@ struct hp_http_server {
     int open_handles; /* our uv handles not yet closed */
     conn_t *conns;    /* loop thread only */
     size_t n_conns;
-    job_t *live;  /* jobs whose h2o request still waits; loop thread only */
-    bool stopped; /* loop thread only: stop began */
+    job_t *live;   /* jobs whose h2o request still waits; loop thread only */
+    bool stopped;  /* loop thread only: stop began */
     bool draining; /* loop thread only: stop waits for live jobs */
     bool finished; /* loop thread only: stop's closes are issued */
 
@@ -774,8 +774,8 @@ void hp_http_route(hp_http_server_t *s, const char *method, const char *path, hp
     route_add(s, method, path, fn, ctx, false);
 }
 
-void hp_http_route_inline(hp_http_server_t *s, const char *method, const char *path,
-                          hp_http_handler_fn fn, void *ctx)
+void hp_http_route_inline(hp_http_server_t *s, const char *method, const char *path, hp_http_handler_fn fn,
+                          void *ctx)
 {
     route_add(s, method, path, fn, ctx, true);
 }

@@ -47,6 +47,15 @@ void hp_labels_del(hp_labels_t *ls, const char *name)
     ls->n = o;
 }
 
+void hp_labels_del_empty(hp_labels_t *ls)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < ls->n; i++)
+        if (ls->v[i].value.n > 0)
+            ls->v[o++] = ls->v[i];
+    ls->n = o;
+}
+
 hp_str_t hp_labels_get(const hp_labels_t *ls, const char *name)
 {
     for (size_t i = 0; i < ls->n; i++)
@@ -174,11 +183,11 @@ void hp_labels_sanitize_names(hp_labels_t *ls, hp_arena_t *a)
 {
     for (size_t i = 0; i < ls->n; i++) {
         hp_str_t nm = ls->v[i].name;
-        if (name_valid(nm) || nm.n == 0)
+        if (nm.n == 0 || memchr(nm.p, '.', nm.n) == NULL)
             continue;
         char *p = hp_arena_strndup(a, nm.p, nm.n);
         for (size_t k = 0; k < nm.n; k++)
-            if (!name_char(p[k], false))
+            if (p[k] == '.')
                 p[k] = '_';
         ls->v[i].name.p = p;
     }
@@ -204,7 +213,9 @@ int hp_labels_validate(const hp_labels_t *ls, const hp_label_limits_t *lim, hp_e
                               "label value too long: %zu > %zu for label name '%.*s'", l->value.n,
                               lim->max_value_length, (int)HP_MIN(l->name.n, 128), l->name.p);
         if (!name_valid(l->name))
-            return hp_err_set(err, HP_EINVAL, "invalid label name '%.*s'",
+            return hp_err_set(err, HP_EINVAL,
+                              "invalid labels: invalid label name '%.*s': names must match "
+                              "[a-zA-Z_][a-zA-Z0-9_]* ('.' becomes '_')",
                               (int)HP_MIN(l->name.n, 128), l->name.p);
         if (!hp_utf8_valid(l->value.p, l->value.n))
             return hp_err_set(err, HP_EINVAL, "invalid label value for '%.*s': not valid UTF-8",

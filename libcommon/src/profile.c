@@ -133,16 +133,19 @@ bool hp_profile_label_is_sample_only(hp_str_t key)
            hp_str_eq_c(key, "trace_id");
 }
 
-/* The string labels of sample s that make series labels, sorted by key. */
+/* The string labels of sample s that make series labels, sorted by key.
+ * A label whose value is empty is no label (Pyroscope's LabelsBuilder
+ * deletes it), whichever string index holds the "". */
 static size_t sample_labels(const hp_pprof_t *p, const hp_pprof_sample_t *s, hp_label_t *out)
 {
     size_t n = 0;
     for (uint32_t i = 0; i < s->lab_n; i++) {
         const hp_pprof_label_t *l = &p->labels[s->lab_off + i];
         hp_str_t key = hp_pprof_str(p, l->key);
-        if (l->str == 0 || key.n == 0 || hp_profile_label_is_sample_only(key))
+        hp_str_t value = hp_pprof_str(p, l->str);
+        if (value.n == 0 || key.n == 0 || hp_profile_label_is_sample_only(key))
             continue;
-        hp_label_t x = {key, hp_pprof_str(p, l->str)};
+        hp_label_t x = {key, value};
         size_t j = n++;
         while (j > 0 && hp_str_cmp(out[j - 1].name, x.name) > 0) {
             out[j] = out[j - 1];

@@ -82,11 +82,23 @@ static bool string_eq(const void *ctx, uint32_t id, const void *key)
     return hp_str_eq(db->strings[id], *(const hp_str_t *)key);
 }
 
-/* Interns s (truncated to max bytes when max > 0). "" is always 0. */
+/* The length of s cut to at most max bytes, backed up to the start of a
+ * UTF-8 sequence so no character is split (at most 3 bytes back: a valid
+ * sequence is at most 4 bytes long). */
+static size_t utf8_cut(hp_str_t s, size_t max)
+{
+    size_t n = max;
+    for (int back = 0; back < 3 && n > 0 && ((unsigned char)s.p[n] & 0xC0) == 0x80; back++)
+        n--;
+    return n;
+}
+
+/* Interns s (its first bytes, up to max when max > 0, ending on a UTF-8
+ * character boundary). "" is always 0. */
 static uint32_t intern(hp_symdb_t *db, hp_str_t s, size_t max)
 {
     if (max && s.n > max)
-        s.n = max;
+        s.n = utf8_cut(s, max);
     if (s.n == 0)
         return 0;
     uint64_t h = XXH3_64bits(s.p, s.n);
@@ -100,17 +112,40 @@ static uint32_t intern(hp_symdb_t *db, hp_str_t s, size_t max)
     return id;
 }
 
+/* Field by field: the structs have padding, which memcmp would read. */
 static bool mapping_eq(const void *ctx, uint32_t id, const void *key)
 {
-    const hp_symdb_t *db = ctx;
-    return memcmp(&db->mappings[id], key, sizeof(hp_symdb_mapping_t)) == 0;
+    const hp_symdb_mapping_t *a = &((const hp_symdb_t *)ctx)->mappings[id], *b = key;
+    return a->memory_start == b->memory_start && a->memory_limit == b->memory_limit &&
+           a->file_offset == b->file_offset && a->filename == b->filename && a->build_id == b->build_id &&
+           a->flags == b->flags;
+}
+
+/* Appends n bytes of v, little-endian, at *p. */
+static void put_le(uint8_t **p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        *(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+/* A hash of the fields packed without padding. */
+static uint64_t mapping_hash(const hp_symdb_mapping_t *m)
+{
+    uint8_t buf[3 * 8 + 2 * 4 + 1], *p = buf;
+    put_le(&p, m->memory_start, 8);
+    put_le(&p, m->memory_limit, 8);
+    put_le(&p, m->file_offset, 8);
+    put_le(&p, m->filename, 4);
+    put_le(&p, m->build_id, 4);
+    put_le(&p, m->flags, 1);
+    return XXH3_64bits(buf, (size_t)(p - buf));
 }
 
 static uint32_t add_mapping(hp_symdb_t *db, const hp_pprof_t *p, const hp_pprof_mapping_t *pm,
                             size_t max)
 {
     hp_symdb_mapping_t m;
-    memset(&m, 0, sizeof(m)); /* padding takes part in memcmp */
+    memset(&m, 0, sizeof(m));
     m.memory_start = pm->memory_start;
     m.memory_limit = pm->memory_limit;
     m.file_offset = pm->file_offset;
@@ -118,7 +153,7 @@ static uint32_t add_mapping(hp_symdb_t *db, const hp_pprof_t *p, const hp_pprof_
     m.build_id = intern(db, hp_pprof_str(p, pm->build_id), max);
     m.flags = (uint8_t)(pm->has_functions | pm->has_filenames << 1 | pm->has_line_numbers << 2 |
                         pm->has_inline_frames << 3);
-    uint64_t h = XXH3_64bits(&m, sizeof(m));
+    uint64_t h = mapping_hash(&m);
     uint32_t id = hp_idtab_find(&db->mapping_ids, h, mapping_eq, db, &m);
     if (id != UINT32_MAX)
         return id;
@@ -129,10 +164,22 @@ static uint32_t add_mapping(hp_symdb_t *db, const hp_pprof_t *p, const hp_pprof_
     return id;
 }
 
+/* Field by field, as mapping_eq. */
 static bool function_eq(const void *ctx, uint32_t id, const void *key)
 {
-    const hp_symdb_t *db = ctx;
-    return memcmp(&db->functions[id], key, sizeof(hp_symdb_function_t)) == 0;
+    const hp_symdb_function_t *a = &((const hp_symdb_t *)ctx)->functions[id], *b = key;
+    return a->name == b->name && a->system_name == b->system_name && a->filename == b->filename &&
+           a->start_line == b->start_line;
+}
+
+static uint64_t function_hash(const hp_symdb_function_t *f)
+{
+    uint8_t buf[3 * 4 + 8], *p = buf;
+    put_le(&p, f->name, 4);
+    put_le(&p, f->system_name, 4);
+    put_le(&p, f->filename, 4);
+    put_le(&p, (uint64_t)f->start_line, 8);
+    return XXH3_64bits(buf, (size_t)(p - buf));
 }
 
 static uint32_t add_function(hp_symdb_t *db, const hp_pprof_t *p, const hp_pprof_function_t *pf,
@@ -144,7 +191,7 @@ static uint32_t add_function(hp_symdb_t *db, const hp_pprof_t *p, const hp_pprof
     f.system_name = intern(db, hp_pprof_str(p, pf->system_name), max);
     f.filename = intern(db, hp_pprof_str(p, pf->filename), max);
     f.start_line = pf->start_line;
-    uint64_t h = XXH3_64bits(&f, sizeof(f));
+    uint64_t h = function_hash(&f);
     uint32_t id = hp_idtab_find(&db->function_ids, h, function_eq, db, &f);
     if (id != UINT32_MAX)
         return id;

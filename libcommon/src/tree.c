@@ -303,8 +303,6 @@ static int64_t *node_totals(const hp_tree_t *t)
     return tot;
 }
 
-/* The smallest total a node may have and still be drawn on its own, so
- * that about max_nodes nodes are kept. */
 /* The k-th largest of v[0..n) (k < n), by quickselect: the array is
  * reordered. Linear on average, where a full sort was the flame graph's
  * biggest cost. */

@@ -2,7 +2,9 @@
 """Bad input gets a clear message and the right status, never a crash:
 bodies that are not profiles, broken gzip, a gzip bomb, malformed protobuf,
 invalid references, invalid UTF-8 (422 on /ingest, 400 on Push), missing or
-malformed names, unknown formats, limits — and the cluster keeps working."""
+malformed names, unknown formats, limits, invalid label names (only '.' is
+rewritten), empty label values (no label), too many labels per sample —
+and the cluster keeps working."""
 import base64
 import gzip
 import json
@@ -11,7 +13,7 @@ import time
 import urllib.parse
 import zlib
 
-from harness import PYRO, CORPUS, Checks, Cluster, enc_varint, http, multipart, retime, type_id, render
+from harness import PYRO, CORPUS, Checks, Cluster, connect_json, enc_varint, http, multipart, retime, type_id, render
 
 c = Checks()
 cl = Cluster(ingesters=1)
@@ -23,10 +25,17 @@ def ingest(body, name="bad.app", fmt="pprof", ctype="application/octet-stream", 
     return http("POST", f"{cl.dist}/ingest?{q}{f}{extra}", body, {"Content-Type": ctype})
 
 
-def push_json(raw):
-    msg = {"series": [{"labels": [{"name": "service_name", "value": "bad.push"}, {"name": "__name__", "value": "process_cpu"}],
-                       "samples": [{"rawProfile": base64.b64encode(raw).decode()}]}]}
+def push_json(raw, labels=()):
+    ls = [{"name": "service_name", "value": "bad.push"}, {"name": "__name__", "value": "process_cpu"}]
+    ls += [{"name": k, "value": v} for k, v in labels]
+    msg = {"series": [{"labels": ls, "samples": [{"rawProfile": base64.b64encode(raw).decode()}]}]}
     return http("POST", f"{cl.dist}/push.v1.PusherService/Push", json.dumps(msg).encode(), {"Content-Type": "application/json"})
+
+
+def label_names(selector):
+    now = int(time.time() * 1000)
+    _, r = connect_json(cl.qry, "LabelNames", {"matchers": [selector], "start": str(now - 3600_000), "end": str(now + 300_000)})
+    return r.get("names", [])
 
 
 def s(field, b):
@@ -37,10 +46,13 @@ def i(field, v):
     return enc_varint(field << 3) + enc_varint(v)
 
 
-def profile(strings=(b"", b"samples", b"count", b"main"), sample_vals=(1,), loc_ids=(1,), func_name=3, fn_id=1):
-    """A tiny hand-made pprof, with knobs to break it."""
+def profile(strings=(b"", b"samples", b"count", b"main"), sample_vals=(1,), loc_ids=(1,), func_name=3, fn_id=1,
+            labels=()):
+    """A tiny hand-made pprof, with knobs to break it; labels are (key, value)
+    string indices on the one sample."""
     out = s(1, i(1, 1) + i(2, 2))  # sample_type samples/count
-    out += s(2, s(1, b"".join(enc_varint(x) for x in loc_ids)) + s(2, b"".join(enc_varint(x) for x in sample_vals)))
+    lab = b"".join(s(3, i(1, k) + i(2, v)) for k, v in labels)
+    out += s(2, s(1, b"".join(enc_varint(x) for x in loc_ids)) + s(2, b"".join(enc_varint(x) for x in sample_vals)) + lab)
     out += s(4, i(1, 1) + s(4, i(1, fn_id) + i(2, 10)))  # location 1 → function fn_id
     out += s(5, i(1, 1) + i(2, func_name))  # function 1 named strings[func_name]
     for st in strings:
@@ -82,7 +94,7 @@ try:
     expect("malformed name", ingest(gzip.compress(good), name="app{a=1"), 400, "name")
     expect("bad characters in the app name", ingest(gzip.compress(good), name="my app!"), 400, "name")
     expect("unknown format", ingest(gzip.compress(good), fmt="nope"), 400, "unknown format")
-    expect("bad from", ingest(gzip.compress(good), extra="&from=yesterday"), 400, "from")
+    expect("bad from", ingest(gzip.compress(good), extra="&from=yesterday"), 400, "from: invalid time 'yesterday'")
     mp, ct = multipart([("prev_profile", "profile.pprof", gzip.compress(good)), ("profile", "profile.pprof", gzip.compress(good))])
     expect("prev_profile", ingest(mp, fmt=None, ctype=ct), 422, "unsupported client")
     mp, ct = multipart([("other", "x", b"1")])
@@ -101,6 +113,28 @@ try:
     expect("too many labels", ingest(gzip.compress(good), name="many{" + labels + "}"), 422, "label names")
     expect("label value too long", ingest(gzip.compress(good), name="long{k=" + "x" * 3000 + "}"), 422, "too long")
     expect("wrong method", http("GET", f"{cl.dist}/ingest"), 405)
+
+    # Label names: only '.' becomes '_' (as Pyroscope); other invalid names are refused.
+    expect("Push with label name my-label", push_json(gzip.compress(good), [("my-label", "x")]), 400,
+           "invalid label name 'my-label'")
+    expect("Push with label name my.dotted", push_json(gzip.compress(good), [("my.dotted", "x")]), 200)
+    c.check("my_dotted" in label_names('{service_name="bad.push"}'), "my.dotted is stored as my_dotted")
+    strs = (b"", b"samples", b"count", b"main", b"pod-name", b"x")
+    expect("pprof sample label pod-name", ingest(gzip.compress(profile(strings=strs, labels=((4, 5),)))), 422,
+           "invalid label name 'pod-name'")
+    # Empty values are no labels: /ingest names, Push labels, pprof labels (any "" index).
+    expect("/ingest with an empty label value", ingest(gzip.compress(good), name="empty.app{emptyone=,kept=1}"), 200)
+    expect("Push with an empty label value", push_json(gzip.compress(good), [("emptytwo", "")]), 200)
+    strs = (b"", b"samples", b"count", b"main", b"emptythree", b"")
+    expect("pprof label with a second empty string", ingest(gzip.compress(profile(strings=strs, labels=((4, 5),))),
+                                                            name="empty.app"), 200)
+    names = label_names("{}")
+    c.check("kept" in names and not {"emptyone", "emptytwo", "emptythree"} & set(names),
+            f"empty values made no labels: {names}")
+    # Labels per sample: at most 100 (validation.max-profile-stacktrace-sample-labels).
+    strs = (b"", b"samples", b"count", b"main") + tuple(f"k{n}".encode() for n in range(101)) + (b"v",)
+    many = tuple((4 + n, 4 + 101) for n in range(101))
+    expect("101 labels on a sample", ingest(gzip.compress(profile(strings=strs, labels=many))), 422, "sample labels limit")
     expect("unknown path", http("GET", f"{cl.dist}/nope"), 404)
     # The cluster still works and kept only the good profiles.
     tid = type_id(cl.qry, "samples", "count", "", "")

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The query API: Connect methods in application/proto and application/json,
 SelectMergeProfile opened by `go tool pprof` with the reference figures,
-label and profile-type listings, max_nodes with an "other" node, and the
-legacy label endpoints."""
+label and profile-type listings, max_nodes with an "other" node, SelectSeries
+limit keeping the largest series, render's flame graph covering exactly
+[from, until], time range and step validation, the querier's body limit, and
+the legacy label endpoints."""
 import gzip
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import time
@@ -119,6 +122,60 @@ try:
     c.check(status == 200 and len(series) == 1 and series[0]["labels"] == [{"name": "env", "value": "prod"}],
             f"SelectSeries group by env -> {status} {str(ss)[:300]}")
     c.check(sum(p.get("value", 0) for s in series for p in s.get("points", [])) == 2 * total, "SelectSeries sums the totals")
+
+    # SelectSeries limit keeps the largest series (Pyroscope's TopSeries), largest first.
+    for name, copies in (("top.a", 1), ("top.b", 3), ("top.c", 2)):
+        push(CPU, name, now + 1000, copies=copies)
+    status, ss = connect_json(cl.qry, "SelectSeries", {"profileTypeID": tid, "labelSelector": '{env!="x", service_name!="qa.cpu"}',
+                                                       "start": str(start), "end": str(end), "step": 60,
+                                                       "groupBy": ["service_name"], "limit": "2"})
+    got = [s["labels"][0]["value"] for s in ss.get("series", [])]
+    c.check(status == 200 and got == ["top.b", "top.c"], f"SelectSeries limit=2 keeps the top 2 by total: {status} {got}")
+    status, ss = connect_json(cl.qry, "SelectSeries", {"profileTypeID": tid, "labelSelector": '{service_name="top.a"}',
+                                                       "start": str(start), "end": str(end), "step": 0.0001})
+    c.check(status == 400 and "step" in ss.get("message", ""), f"step below 1 ms -> {status} {ss}")
+
+    # Render: the flame graph covers [from, until]; only the timeline starts at the step boundary.
+    step_ms = 15000
+    t_ms = (now // 10**6 - 1800_000) // step_ms * step_ms + 5000
+    push(CPU, "edge.render", t_ms * 10**6)
+    q = urllib.parse.urlencode({"query": tid + '{service_name="edge.render"}', "from": str(t_ms + 1000),
+                                "until": str(t_ms + 1000 + 3600_000)})
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/render?{q}")
+    r = json.loads(body) if status == 200 else {}
+    c.check(status == 200 and r["flamebearer"]["numTicks"] == 0,
+            f"a profile before from is not in the flame graph: {status} {str(r)[:200]}")
+    c.check(status == 200 and r["timeline"]["startTime"] * 1000 == t_ms - 5000 and sum(r["timeline"]["samples"]) == total,
+            f"... but the timeline, from the step boundary, holds it: {str(r.get('timeline'))[:200]}")
+    q = urllib.parse.urlencode({"query": tid + '{service_name="edge.render"}', "from": str(t_ms),
+                                "until": str(t_ms + 3600_000)})
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/render?{q}")
+    r = json.loads(body) if status == 200 else {}
+    c.check(status == 200 and r["flamebearer"]["numTicks"] == total, f"from = the profile's time: {status} {str(r)[:200]}")
+    q = urllib.parse.urlencode({"query": tid + '{service_name="edge.render"}', "from": "now-1h", "until": "tomorrow"})
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/render?{q}")
+    c.check(status == 400 and b"until: invalid time 'tomorrow'" in body, f"bad until -> {status} {body[:200]!r}")
+
+    # Time ranges: Select* need an end; times are unix ms within int64 nanoseconds.
+    sel = {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}'}
+    status, r = connect_json(cl.qry, "SelectMergeStacktraces", dict(sel, start="0", end="0"))
+    c.check(status == 400 and "end is required" in r.get("message", ""), f"Select without end -> {status} {r}")
+    status, r = connect_json(cl.qry, "SelectMergeProfile", dict(sel, start="-5", end=str(end)))
+    c.check(status == 400 and "unix milliseconds" in r.get("message", ""), f"negative start -> {status} {r}")
+    status, r = connect_json(cl.qry, "SelectSeries", dict(sel, start=str(start), end="9000000000000000", step=60))
+    c.check(status == 400 and "unix milliseconds" in r.get("message", ""), f"end past int64 ns -> {status} {r}")
+    status, r = connect_json(cl.qry, "LabelNames", {"start": str(end), "end": str(start)})
+    c.check(status == 400 and "after end" in r.get("message", ""), f"LabelNames start > end -> {status} {r}")
+    status, r = connect_json(cl.qry, "ProfileTypes", {})
+    c.check(status == 200 and r.get("profileTypes"), f"ProfileTypes 0/0 (all time, no limit set) -> {status}")
+
+    # The querier reads small bodies: over 64 MiB is 413 before any handler runs.
+    host, port = cl.qry[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sk:
+        sk.sendall(b"POST /querier.v1.QuerierService/ProfileTypes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   b"Content-Type: application/proto\r\nContent-Length: 70000000\r\n\r\n")
+        head = sk.recv(200)
+    c.check(head.startswith(b"HTTP/1.1 413"), f"70 MB body to the querier -> {head[:40]!r}")
 
     # Legacy label endpoints.
     status, body, _ = http("GET", f"{cl.qry}/pyroscope/label-values?label=__name__&from=now-1h&until=now%2B5m")

@@ -23,6 +23,9 @@ static void test_now_and_offsets(void)
     CHECK_EQ_INT(parse("now+5m", &rc), NOW + 300LL * 1000000000);
     CHECK_EQ_INT(parse("now-250ms", &rc), NOW - 250000000LL);
     CHECK_EQ_INT(parse(" now ", &rc), NOW);
+    /* far in the past still fits an int64 */
+    CHECK_EQ_INT(parse("now-15000w", &rc), NOW - 15000LL * 604800LL * 1000000000);
+    CHECK_EQ_INT(rc, 0);
 }
 
 static void test_unix_digits(void)
@@ -41,7 +44,9 @@ static void test_errors(void)
 {
     int rc;
     const char *bad[] = {"", "yesterday", "now-", "now-1", "now-1y", "now*1h", "12a4", "-5", "20261345",
-                         "99999999999", "now-9999999999999w"};
+                         "99999999999", "now-9999999999999w",
+                         /* N fits on its own but now+N overflows (UBSan aborted here before) */
+                         "now+15000w", "now+9223372036854775807ms"};
     for (size_t i = 0; i < HP_ARRAY_LEN(bad); i++) {
         parse(bad[i], &rc);
         if (rc != HP_EINVAL)

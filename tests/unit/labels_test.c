@@ -175,16 +175,47 @@ static void test_sanitize(void)
     add(&ls, "__name__", "n");
     hp_arena_t ar;
     hp_arena_init(&ar, 0);
+    add(&ls, "my-label", "w");
     const char *ok_ptr = ls.v[2].name.p;
+    const char *bad_ptr = ls.v[4].name.p;
     hp_labels_sanitize_names(&ls, &ar);
     CHECK_EQ_STR(cs(ls.v[0].name), "otel_scope_name");
     CHECK_EQ_STR(orig, "otel.scope.name"); /* source untouched */
-    CHECK_EQ_STR(cs(ls.v[1].name), "process_runtime_name");
+    /* only '.' is rewritten, as Pyroscope does */
+    CHECK_EQ_STR(cs(ls.v[1].name), "process_runtime-name");
     CHECK_EQ_STR(cs(ls.v[2].name), "already_ok");
     CHECK(ls.v[2].name.p == ok_ptr); /* valid names are not copied */
     CHECK_EQ_STR(cs(ls.v[3].name), "__name__");
+    CHECK_EQ_STR(cs(ls.v[4].name), "my-label");
+    CHECK(ls.v[4].name.p == bad_ptr);
     CHECK_EQ_STR(cs(ls.v[0].value), "x");
+
+    /* ... and validation then refuses the names still invalid, saying why */
+    add(&ls, "service_name", "svc");
+    hp_labels_del(&ls, "process_runtime-name");
+    hp_labels_sort(&ls);
+    hp_err_t err;
+    hp_err_clear(&err);
+    CHECK_EQ_INT(hp_labels_validate(&ls, NULL, &err), HP_EINVAL);
+    CHECK(strstr(err.msg, "invalid label name 'my-label'") != NULL);
+    CHECK(strstr(err.msg, "[a-zA-Z_][a-zA-Z0-9_]*") != NULL);
+    hp_labels_del(&ls, "my-label");
+    CHECK_EQ_INT(hp_labels_validate(&ls, NULL, &err), 0);
     hp_arena_fini(&ar);
+    hp_labels_fini(&ls);
+}
+
+/* Empty values are no labels (Pyroscope's LabelsBuilder deletes them). */
+static void test_del_empty(void)
+{
+    hp_labels_t ls;
+    hp_labels_init(&ls);
+    add(&ls, "a", "");
+    add(&ls, "b", "1");
+    add(&ls, "c", "");
+    add(&ls, "d", "2");
+    hp_labels_del_empty(&ls);
+    CHECK_EQ_STR(fmt(&ls), "{b=\"1\", d=\"2\"}");
     hp_labels_fini(&ls);
 }
 
@@ -408,6 +439,7 @@ int main(void)
     HP_RUN(test_fingerprint);
     HP_RUN(test_format);
     HP_RUN(test_sanitize);
+    HP_RUN(test_del_empty);
     HP_RUN(test_validate);
     HP_RUN(test_validate_long_name_unterminated);
     HP_RUN(test_parse_app_name_sdk);

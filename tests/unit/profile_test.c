@@ -413,6 +413,29 @@ static void test_groups_order_and_sanitize(void)
     free(f);
 }
 
+/* An empty value at a string index other than 0 (a pprof may repeat "")
+ * is no label either: the sample joins the group without it. */
+static void test_groups_empty_value_elsewhere(void)
+{
+    fake_t *f = fake_new();
+    sample_type(f, "cpu", "nanoseconds");
+    SAMPLE(f, 1, "region", "eu");
+    SAMPLE(f, 1, "region", "eu", "env", "prod");
+    f->labels[f->p.n_labels - 1].str = f->p.n_strings; /* env = a second "" */
+    f->strs[f->p.n_strings++] = HP_STR("");
+    hp_arena_t a;
+    hp_arena_init(&a, 0);
+    hp_sample_group_t *gs;
+    size_t n;
+    hp_profile_group_samples(&f->p, &a, &gs, &n);
+    REQUIRE(n == 1);
+    CHECK_EQ_STR(fmt_labels(&gs[0].labels), "{region=\"eu\"}");
+    CHECK_EQ_STR(fmt_samples(&gs[0]), "0,1");
+    hp_profile_groups_fini(gs, n);
+    hp_arena_fini(&a);
+    free(f);
+}
+
 static void test_groups_trivial(void)
 {
     hp_arena_t a;
@@ -645,6 +668,7 @@ int main(void)
     HP_RUN(test_type_ids);
     HP_RUN(test_groups);
     HP_RUN(test_groups_order_and_sanitize);
+    HP_RUN(test_groups_empty_value_elsewhere);
     HP_RUN(test_groups_trivial);
     HP_RUN(test_groups_many);
     HP_RUN(test_sample_only_keys);

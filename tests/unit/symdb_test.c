@@ -273,6 +273,37 @@ static void test_truncation(void)
     hp_symdb_free(db3);
 }
 
+/* Truncation keeps valid UTF-8: a multi-byte character that does not fit
+ * whole is dropped whole (never cut in the middle of its bytes). */
+static void test_truncation_utf8(void)
+{
+    static const struct {
+        const char *in;
+        size_t max;
+        const char *want;
+    } cases[] = {
+        {"h\xc3\xa9llo", 2, "h"},                 /* é = c3 a9 */
+        {"h\xc3\xa9llo", 3, "h\xc3\xa9"},
+        {"ab\xe2\x82\xac", 4, "ab"},             /* € = e2 82 ac */
+        {"ab\xf0\x9f\x98\x80z", 5, "ab"},        /* U+1F600, 4 bytes */
+        {"ab\xf0\x9f\x98\x80z", 6, "ab\xf0\x9f\x98\x80"},
+        {"abcdef", 3, "abc"},
+    };
+    for (size_t i = 0; i < HP_ARRAY_LEN(cases); i++) {
+        fake_t f;
+        fake_build(&f, false);
+        f.strings[1] = hp_str_c(cases[i].in); /* "main", the function's name */
+        hp_symdb_t *db = hp_symdb_new();
+        uint32_t lm[4];
+        hp_symdb_import(db, &f.p, lm, cases[i].max);
+        const hp_symdb_location_t *l1 = hp_symdb_location(db, lm[1]);
+        hp_str_t name = hp_symdb_function_name(db, hp_symdb_lines(db, l1)[0].function);
+        CHECK_EQ_STR(cs(name), cases[i].want);
+        CHECK(hp_utf8_valid(name.p, name.n));
+        hp_symdb_free(db);
+    }
+}
+
 static void test_function_name_fallback(void)
 {
     fake_t f;
@@ -358,6 +389,7 @@ int main(void)
     HP_RUN(test_import_dedup);
     HP_RUN(test_stacks);
     HP_RUN(test_truncation);
+    HP_RUN(test_truncation_utf8);
     HP_RUN(test_function_name_fallback);
     HP_RUN(test_empty_profile);
     HP_RUN(test_many_locations);

@@ -52,6 +52,10 @@ void hp_labels_set(hp_labels_t *ls, hp_str_t name, hp_str_t value);
 /* Removes every pair called name. */
 void hp_labels_del(hp_labels_t *ls, const char *name);
 
+/* Removes every pair whose value is empty: as in Pyroscope (whose
+ * LabelsBuilder deletes a label set to ""), an empty value means no label. */
+void hp_labels_del_empty(hp_labels_t *ls);
+
 /* The value of name, or p == NULL when absent. */
 hp_str_t hp_labels_get(const hp_labels_t *ls, const char *name);
 
@@ -64,8 +68,10 @@ void hp_labels_copy(hp_labels_t *dst, const hp_labels_t *src);
 /* Copies every string of ls into the arena, so ls outlives its sources. */
 void hp_labels_clone(hp_labels_t *ls, hp_arena_t *a);
 
-/* A 64-bit fingerprint of a sorted set (XXH3 over name and value with
- * separators that cannot appear in a valid name). */
+/* A 64-bit fingerprint of a sorted set: XXH3 of each name and each value
+ * in turn, each hash seeding the next, so pair boundaries count without
+ * separators or a copy. Not Pyroscope's fingerprint; stable across
+ * processes and versions of hotpath that share this code. */
 uint64_t hp_labels_fingerprint(const hp_labels_t *ls);
 
 /* Appends `{a="1", b="2"}` (Go %q-quoted values, ", " separated) — the
@@ -79,10 +85,10 @@ void hp_labels_encode(const hp_labels_t *ls, uint32_t field, hp_buf_t *out);
 /* Equality of two sorted sets. */
 bool hp_labels_equal(const hp_labels_t *a, const hp_labels_t *b);
 
-/* Replaces every character that may not appear in a label name (anything
- * but [a-zA-Z0-9_]) with '_' — Pyroscope's default sanitization, turning
- * otel.scope.name into otel_scope_name. Names already valid are left as
- * they are; changed names are copied into the arena. */
+/* Replaces '.' with '_' in label names — Pyroscope's default sanitization,
+ * turning otel.scope.name into otel_scope_name — and nothing else: a name
+ * with any other invalid character (my-label, 1abc) stays as it is, for
+ * hp_labels_validate to refuse. Changed names are copied into the arena. */
 void hp_labels_sanitize_names(hp_labels_t *ls, hp_arena_t *a);
 
 typedef struct hp_label_limits {
@@ -92,8 +98,9 @@ typedef struct hp_label_limits {
 } hp_label_limits_t;
 
 /* Validates a sorted set as a series identity: service_name present and
- * non-empty, names match [a-zA-Z_][a-zA-Z0-9_]*, values valid UTF-8, no
- * duplicate names, and the limits. HP_EINVAL with Pyroscope's wording. */
+ * non-empty, names match [a-zA-Z_][a-zA-Z0-9_]* (the message names the
+ * label and the rule), values valid UTF-8, no duplicate names, and the
+ * limits. HP_EINVAL with Pyroscope's wording. */
 int hp_labels_validate(const hp_labels_t *ls, const hp_label_limits_t *lim, hp_err_t *err) HP_WUR;
 
 /* Parses an /ingest `name` parameter, `app.name{k1=v1,k2=v2}`, into the app

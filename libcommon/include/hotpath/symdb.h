@@ -50,7 +50,9 @@ void hp_symdb_free(hp_symdb_t *db);
 /* Imports every location of p (with its lines' functions, its mapping and
  * their strings), writing the symdb location ID of p->locations[i] into
  * loc_map[i] (an array of p->n_locations). Strings longer than
- * max_symbol_len (0 = no limit) are truncated. */
+ * max_symbol_len bytes (0 = no limit) keep their beginning — at most
+ * max_symbol_len bytes, cut back to a UTF-8 character boundary so the
+ * result stays valid UTF-8. */
 void hp_symdb_import(hp_symdb_t *db, const hp_pprof_t *p, uint32_t *loc_map, size_t max_symbol_len);
 
 /* The stack ID of a stack of symdb location IDs, leaf first, inserting the
