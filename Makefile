@@ -1,7 +1,8 @@
 # hotpath — the two commands that matter are `make run` and `make test`.
 #
 #   make build   install missing Debian packages, configure and build (build/)
-#   make run     build, then start a local cluster on 127.0.0.1 (Ctrl-C stops it)
+#   make run     build, then start a local cluster on 127.0.0.1 (Ctrl-C stops it);
+#                ARGS='-flag=value …' passes flags to every component
 #   make test    build with ASan+UBSan (build-asan/), run every unit and
 #                integration test there, then the conformance checks that pass
 #   make bench   build, run the benchmarks, print their figures
@@ -11,6 +12,7 @@ BUILD ?= build
 SAN_BUILD ?= build-asan
 DATA ?= ./data
 CMAKE_FLAGS ?=
+ARGS ?=
 
 .PHONY: all deps build build-asan run test unit conformance bench format clean
 
@@ -28,7 +30,7 @@ build-asan: deps
 	@cmake --build $(SAN_BUILD) -j$(JOBS)
 
 run: build
-	@deploy/local/cluster --ingesters 3 --data $(DATA)
+	@deploy/local/cluster --ingesters 3 --data $(DATA) $(if $(strip $(ARGS)),-- $(ARGS))
 
 test: build build-asan
 	@scripts/run-tests $(SAN_BUILD)

@@ -191,22 +191,6 @@ int ing_block_open(ing_t *g, const char *tenant, const char *dir, ing_block_t **
     return 0;
 }
 
-int ing_block_add(ing_t *g, ing_tenant_t *t, const char *dir, ing_block_t **out, hp_err_t *err)
-{
-    ing_block_t *b;
-    int rc = ing_block_open(g, t->name, dir, &b, err);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&t->lock);
-    HP_GROW(t->blocks, t->cap_blocks, t->n_blocks + 1);
-    t->blocks[t->n_blocks++] = b;
-    pthread_mutex_unlock(&t->lock);
-    hp_metric_add(g->m_blocks, 1);
-    if (out)
-        *out = b;
-    return 0;
-}
-
 static void remember_segment(ing_t *g, const char *segment)
 {
     g->flushed_segments = hp_xrealloc(g->flushed_segments, (g->n_flushed_segments + 1) * sizeof(char *));
@@ -231,12 +215,27 @@ static void load_tenant_dir(ing_t *g, const char *tenant, const char *tdir)
             continue;
         }
         hp_err_t err;
-        ing_block_t *b;
-        if (ing_block_add(g, ing_tenant(g, hp_str_c(tenant), true), dir, &b, &err) != 0) {
+        ing_block_t *b = NULL;
+        int rc = ing_block_open(g, tenant, dir, &b, &err);
+        if (rc == 0 && !atomic_load(&b->uploaded))
+            rc = hp_block_verify(b->b, &err); /* it is about to be uploaded: trust nothing */
+        if (rc != 0) {
+            /* uploaded: the object store has it; not: its WAL segment does,
+             * and the replay that follows restores it as a head */
             char q[600];
-            HP_ERROR("skipping a local block", "dir=%s err=%s", dir, hp_log_q(q, sizeof(q), err.msg));
+            HP_ERROR("removing a damaged local block", "dir=%s err=%s", dir, hp_log_q(q, sizeof(q), err.msg));
+            hp_metric_add(g->m_damaged_blocks, 1);
+            if (b)
+                ing_block_unref(b);
+            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
             continue;
         }
+        ing_tenant_t *t = ing_tenant(g, hp_str_c(tenant), true);
+        pthread_mutex_lock(&t->lock);
+        HP_GROW(t->blocks, t->cap_blocks, t->n_blocks + 1);
+        t->blocks[t->n_blocks++] = b;
+        pthread_mutex_unlock(&t->lock);
+        hp_metric_add(g->m_blocks, 1);
         remember_segment(g, b->segment);
     }
     if (d)
@@ -351,6 +350,30 @@ int ing_block_head(ing_block_t *b, const ing_select_t *q, ing_head_t **out, hp_e
     }
     *out = h;
     return 0;
+}
+
+void ing_block_damaged(ing_t *g, ing_block_t *b, const hp_err_t *why)
+{
+    int was = 0;
+    if (!atomic_compare_exchange_strong(&b->damaged, &was, 1))
+        return;
+    char q[600];
+    HP_ERROR("local block damaged; queries skip it", "tenant=%s block=%s uploaded=%d err=%s", b->tenant,
+             b->meta.ulid, atomic_load(&b->uploaded), hp_log_q(q, sizeof(q), why->msg));
+    hp_metric_add(g->m_damaged_blocks, 1);
+}
+
+ing_head_t *ing_block_source(ing_t *g, ing_block_t *b, const ing_select_t *q)
+{
+    if (atomic_load(&b->damaged))
+        return NULL;
+    ing_head_t *h;
+    hp_err_t err;
+    if (ing_block_head(b, q, &h, &err) != 0) {
+        ing_block_damaged(g, b, &err);
+        return NULL;
+    }
+    return h;
 }
 
 void ing_sources_in_range(ing_tenant_t *t, int64_t start_ns, int64_t end_ns, ing_sources_t *out)

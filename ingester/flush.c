@@ -105,9 +105,17 @@ static void swap_head_for_block(ing_tenant_t *t, ing_head_t *h, ing_block_t *b)
 static int upload(ing_t *g, ing_block_t *b, hp_err_t *err)
 {
     char key[600], path[4200];
+    if (atomic_load(&b->damaged))
+        return hp_err_set(err, HP_EINVAL, "block %s is damaged; its WAL segment is kept for the next start",
+                          b->meta.ulid);
+    /* the local copy must be what was written: once uploaded, the WAL
+     * segment goes */
+    int rc = hp_block_verify(b->b, err);
+    if (rc != 0) {
+        ing_block_damaged(g, b, err);
+        return rc;
+    }
     hp_buf_t buf = HP_BUF_INIT;
-    snprintf(path, sizeof(path), "%s/data", b->dir);
-    int rc = 0;
     const char *parts[] = {"data", "meta.json"};
     for (size_t i = 0; i < 2 && rc == 0; i++) {
         snprintf(path, sizeof(path), "%s/%s", b->dir, parts[i]);
@@ -184,6 +192,7 @@ static int flush_head(ing_t *g, ing_tenant_t *t, ing_head_t *h, hp_err_t *err)
         hp_metric_add(g->m_flush_errors, 1);
         return rc;
     }
+    b->id = h->id; /* deduplication sessions taken on the head still find their profiles */
     swap_head_for_block(t, h, b);
     hp_metric_add(g->m_blocks, 1);
     hp_metric_add(g->m_flushes, 1);
@@ -288,7 +297,8 @@ static void tend_blocks(ing_t *g, int64_t deadline_ms)
         for (size_t i = 0; i < src.n_blocks; i++) {
             ing_block_t *b = src.blocks[i];
             hp_err_t err;
-            if (!atomic_load(&b->uploaded) && hp_mono_ms() < deadline_ms && upload(g, b, &err) != 0) {
+            if (!atomic_load(&b->uploaded) && !atomic_load(&b->damaged) && hp_mono_ms() < deadline_ms &&
+                upload(g, b, &err) != 0) {
                 char q[600];
                 HP_WARN("block upload failed; will retry", "block=%s err=%s", b->meta.ulid,
                         hp_log_q(q, sizeof(q), err.msg));

@@ -359,10 +359,9 @@ void ing_for_each_head(ing_t *g, hp_str_t tenant, int64_t start_ns, int64_t end_
         pthread_rwlock_unlock(&src.heads[i]->lock);
     }
     for (size_t i = 0; i < src.n_blocks; i++) {
-        ing_head_t *h;
-        hp_err_t err;
-        if (ing_block_head(src.blocks[i], NULL, &h, &err) != 0)
-            continue; /* the block reader logged nothing: say it here */
+        ing_head_t *h = ing_block_source(g, src.blocks[i], NULL);
+        if (h == NULL)
+            continue;
         fn(ctx, h);
         ing_head_unref(h);
     }

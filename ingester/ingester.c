@@ -54,6 +54,8 @@ int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err)
     g->m_upload_errors = hp_metrics_counter(m, "hotpath_ingester_block_upload_errors_total",
                                             "Block uploads that failed (retried).", NULL);
     g->m_blocks = hp_metrics_gauge(m, "hotpath_ingester_local_blocks", "Flushed blocks kept on local disk.", NULL);
+    g->m_damaged_blocks = hp_metrics_counter(m, "hotpath_ingester_damaged_blocks_total",
+                                             "Local blocks found damaged (skipped by queries, not uploaded).", NULL);
     char bdir[4200];
     snprintf(bdir, sizeof(bdir), "%s/blocks", g->cfg->ingester.data_dir);
     g->blocks_dir = hp_xstrdup(bdir);

@@ -92,6 +92,7 @@ typedef struct ing_block {
     pthread_mutex_t mu; /* guards symdb, loaded on first use */
     hp_symdb_t *symdb;
     _Atomic int uploaded;
+    _Atomic int damaged; /* a read or verification failed: skipped from then on */
     _Atomic int refs;
 } ing_block_t;
 
@@ -108,8 +109,8 @@ typedef struct ing_tenant {
 /* One profile a deduplication session selected: where it lives and what
  * identifies it on every replica. */
 typedef struct ing_ref {
-    uint64_t head;   /* the head's ID */
-    uint32_t series; /* index into the head's series (series are never removed from a head) */
+    uint64_t head;   /* the head's ID (a block flushed from a head keeps it) */
+    uint64_t fp;     /* the series' fingerprint: indexes differ between a head and its block */
     int64_t t;
     uint8_t id[16];
 } ing_ref_t;
@@ -157,7 +158,7 @@ typedef struct ing {
     size_t n_flushed_segments;
     hp_metric_t *m_flushes, *m_flush_errors, *m_uploads, *m_upload_errors, *m_blocks;
     hp_metric_t *m_profiles, *m_samples, *m_series, *m_bytes, *m_push_errors;
-    hp_metric_t *m_wal_replayed, *m_wal_damaged;
+    hp_metric_t *m_wal_replayed, *m_wal_damaged, *m_damaged_blocks;
 } ing_t;
 
 int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err) HP_WUR;
@@ -216,13 +217,20 @@ void ing_block_unref(ing_block_t *b);
  * block's symbols loaded on first use and shared. Free with
  * ing_head_unref. */
 int ing_block_head(ing_block_t *b, const ing_select_t *q, ing_head_t **out, hp_err_t *err) HP_WUR;
+/* ing_block_head for a query: NULL when b is damaged (a bad checksum, a
+ * truncated section, an unknown version…), which is logged and counted
+ * the first time and skipped from then on. The data is not lost: an
+ * uploaded block is in the object store; one not yet uploaded still has
+ * its WAL segment, and the next start replays it (ing_blocks_load drops a
+ * block that fails verification). */
+ing_head_t *ing_block_source(ing_t *g, ing_block_t *b, const ing_select_t *q);
+/* Marks b damaged (once: logs and counts it). */
+void ing_block_damaged(ing_t *g, ing_block_t *b, const hp_err_t *why);
 /* Writes a block's files into dir (a new directory) durably. */
 int ing_block_write_local(const char *dir, const hp_buf_t *data, const hp_buf_t *meta_json,
                           const char *segment, hp_err_t *err) HP_WUR;
 /* Opens the local block in dir (not added anywhere). */
 int ing_block_open(ing_t *g, const char *tenant, const char *dir, ing_block_t **out, hp_err_t *err) HP_WUR;
-/* Opens the local block in dir and adds it to tenant t. */
-int ing_block_add(ing_t *g, ing_tenant_t *t, const char *dir, ing_block_t **out, hp_err_t *err) HP_WUR;
 
 /* The heads and blocks of tenant t overlapping [start_ns, end_ns], taken
  * under one lock so a head being replaced by its block is seen once. Each

@@ -96,7 +96,7 @@ static void collect_ref(void *ctx, const ing_head_t *h, uint32_t si, const ing_s
     HP_GROW(c->x->refs, c->cap, c->x->n + 1);
     ing_ref_t *r = &c->x->refs[c->x->n++];
     r->head = h->id;
-    r->series = si;
+    r->fp = s->fp;
     r->t = p->t;
     memcpy(r->id, p->id, 16);
     hp_buf_reserve(c->keys, 16);
@@ -153,6 +153,23 @@ static size_t find_profile(const ing_series_t *s, int64_t t, const uint8_t id[16
     for (size_t i = lo; i < hi; i++)
         if (memcmp(s->profiles[i].id, id, 16) == 0)
             return i;
+    return SIZE_MAX;
+}
+
+/* The profile r names in h: its index, with its series' index in *si, or
+ * SIZE_MAX. Series with colliding fingerprints sit at fp, fp+1, … in
+ * by_fp; the profile's time and ID pick the right one. */
+static size_t find_ref(const ing_head_t *h, const ing_ref_t *r, uint32_t *si)
+{
+    uint64_t idx;
+    for (uint64_t key = r->fp; hp_u64map_get(&h->by_fp, key, &idx); key++) {
+        const ing_series_t *s = h->series[idx];
+        size_t k = s->fp == r->fp ? find_profile(s, r->t, r->id) : SIZE_MAX;
+        if (k != SIZE_MAX) {
+            *si = (uint32_t)idx;
+            return k;
+        }
+    }
     return SIZE_MAX;
 }
 
@@ -223,11 +240,11 @@ int ing_visit(const ing_head_t *h, const ing_select_t *q, const ing_ref_t *refs,
     if (q->session) {
         for (size_t i = 0; i < n_refs; i++) {
             const ing_ref_t *r = &refs[i];
-            const ing_series_t *s = r->series < h->n_series ? h->series[r->series] : NULL;
-            size_t k = s ? find_profile(s, r->t, r->id) : SIZE_MAX;
+            uint32_t si;
+            size_t k = find_ref(h, r, &si);
             if (k == SIZE_MAX)
                 return hp_err_set(err, HP_EINTERNAL, "session %llu: a profile is gone", (unsigned long long)q->session);
-            fn(ctx, h, r->series, s, &s->profiles[k]);
+            fn(ctx, h, si, h->series[si], &h->series[si]->profiles[k]);
         }
         return 0;
     }
@@ -283,9 +300,8 @@ int ing_select_heads(ing_t *g, hp_str_t tenant, const ing_select_t *q, ing_head_
             used += hi - lo;
             if (q->session && lo == hi)
                 continue;
-            ing_head_t *h;
-            rc = ing_block_head(src.blocks[i], q, &h, err);
-            if (rc == 0) {
+            ing_head_t *h = ing_block_source(g, src.blocks[i], q);
+            if (h != NULL) {
                 rc = select_one(h, q, refs, n_refs, begin, visit, end, ctx, err);
                 ing_head_unref(h);
             }

@@ -532,3 +532,32 @@ void hp_block_page_fini(hp_block_page_t *page)
     free(page->mem);
     memset(page, 0, sizeof(*page));
 }
+
+/* Checks one section's stored bytes against its CRC, fetched in chunks. */
+static int verify_section(hp_block_t *b, const hp__blk_entry_t *e, hp_buf_t *buf, hp_err_t *err)
+{
+    const char *what = hp__blk_section_name(e->id);
+    uint32_t crc = 0;
+    for (uint64_t done = 0; done < e->len;) {
+        uint64_t n = HP_MIN(e->len - done, (uint64_t)1 << 20);
+        int rc = hp__blk_fetch(b, what, e->off + done, n, buf, err);
+        if (rc != 0)
+            return rc;
+        crc = hp__crc32c(crc, buf->data, buf->len);
+        done += n;
+    }
+    if (crc != e->crc)
+        return hp__blk_fail(b, err, what, "checksum mismatch (stored %08x, computed %08x)", e->crc, crc);
+    return 0;
+}
+
+int hp_block_verify(hp_block_t *b, hp_err_t *err)
+{
+    const hp__blk_entry_t *secs[] = {&b->symbols, &b->series_sec, &b->postings_sec, &b->pages};
+    hp_buf_t buf = HP_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]) && rc == 0; i++)
+        rc = verify_section(b, secs[i], &buf, err);
+    hp_buf_fini(&buf);
+    return rc;
+}

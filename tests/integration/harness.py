@@ -81,6 +81,8 @@ class Cluster:
                 "--replication-factor", str(rf), "--bin", BIN]
         if flags:
             args += ["--"] + list(flags)
+        self._cmds = {}      # ingester index → command line, for restarts
+        self._children = {}  # pid → Popen of ingesters this object restarted
         self.log = open(os.path.join(self.tmp, "cluster.log"), "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 120
@@ -90,6 +92,58 @@ class Cluster:
                     self.stop()
                     raise RuntimeError("cluster did not become ready; logs in " + self.data)
                 time.sleep(0.2)
+
+    def ingester_url(self, i=0):
+        return f"http://127.0.0.1:{self.base + 10 + i}"
+
+    def stop_ingester(self, i=0, sig=signal.SIGKILL, seconds=30):
+        """Sends sig to ingester i and waits (bounded) until it has exited.
+        Returns True when it has."""
+        pidf = os.path.join(self.data, "pids", f"ingester-{i}.pid")
+        pid = int(open(pidf).read())
+        if i not in self._cmds:
+            raw = open(f"/proc/{pid}/cmdline", "rb").read()
+            self._cmds[i] = [a.decode() for a in raw.split(b"\0")[:-1]]
+        os.kill(pid, sig)
+        for _ in range(seconds * 20):
+            try:
+                if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+                    break
+            except FileNotFoundError:
+                break
+            time.sleep(0.05)
+        else:
+            return False
+        if pid in self._children:
+            self._children.pop(pid).wait()
+        return True
+
+    def start_ingester(self, i=0, ready_seconds=30):
+        """Starts ingester i again with its last command line and waits
+        (bounded) for /ready. Returns (process, ready)."""
+        log = open(os.path.join(self.data, "logs", f"ingester-{i}.log"), "a")
+        p = subprocess.Popen(self._cmds[i], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self._children[p.pid] = p
+        open(os.path.join(self.data, "pids", f"ingester-{i}.pid"), "w").write(str(p.pid))
+        ready = False
+        for _ in range(ready_seconds * 5):
+            try:
+                ready = http("GET", self.ingester_url(i) + "/ready", timeout=2)[0] == 200
+            except Exception:
+                ready = False
+            if ready:
+                break
+            time.sleep(0.2)
+        return p, ready
+
+    def restart_ingester(self, i=0, between=None, ready_seconds=30):
+        """SIGKILLs ingester i, calls between() while it is down, and starts
+        it again (start_ingester). Returns (process, ready)."""
+        self.stop_ingester(i, signal.SIGKILL)
+        if between:
+            between()
+        return self.start_ingester(i, ready_seconds)
 
     @staticmethod
     def _ready(url):
@@ -107,7 +161,19 @@ class Cluster:
         return "\n".join(out)
 
     def stop(self):
-        """SIGTERM to the launcher (which stops every component), bounded."""
+        """Stops every component, bounded: SIGTERM to the launcher (which
+        stops the processes it started) and to the ingesters this object
+        restarted itself, then SIGKILL to whatever is left."""
+        pids = os.path.join(self.data, "pids")
+        left = set(self._children)
+        for f in os.listdir(pids) if os.path.isdir(pids) else []:
+            try:
+                left.add(int(open(os.path.join(pids, f)).read()))
+            except ValueError:
+                pass
+        for p in self._children.values():
+            if p.poll() is None:
+                p.terminate()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -115,12 +181,18 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        pids = os.path.join(self.data, "pids")
-        for f in os.listdir(pids) if os.path.isdir(pids) else []:
+        for p in self._children.values():
             try:
-                os.kill(int(open(os.path.join(pids, f)).read()), signal.SIGKILL)
-            except (ValueError, ProcessLookupError):
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
                 pass
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in self._children.values():
+            p.wait()
         self.log.close()
 
     def finish(self, checks):
@@ -284,8 +356,8 @@ def type_id(qry, st, su, pt, pu, headers=None):
     return None
 
 
-def render(qry, tid, selector, headers=None, extra=""):
-    q = urllib.parse.urlencode({"query": tid + selector, "from": "now-2h", "until": "now+5m", "maxNodes": "1000000"})
+def render(qry, tid, selector, headers=None, extra="", frm="now-2h", until="now+5m"):
+    q = urllib.parse.urlencode({"query": tid + selector, "from": frm, "until": until, "maxNodes": "1000000"})
     status, body, _ = http("GET", f"{qry}/pyroscope/render?{q}{extra}", headers=headers)
     return status, (json.loads(body) if status == 200 else body.decode(errors="replace"))
 
@@ -296,3 +368,86 @@ def go_env(tmp):
                 "GOFLAGS": "-mod=mod"})
     env.pop("GOFLAGS")
     return env
+
+
+class S3rver:
+    """A real S3-compatible server (s3rver, installed with npm on first use
+    by tests/tools/s3rver/install) on 127.0.0.1 with a bucket "hotpath".
+    stop() and start() keep the port and the stored objects, so a test can
+    take the object store away and bring it back."""
+
+    SECRET = "hp-test-secret-7f3a9c"  # s3rver checks no signature; tests look for leaks
+
+    def __init__(self, directory):
+        tools = os.path.join(SRC, "tests", "tools", "s3rver")
+        out = subprocess.run([os.path.join(tools, "install")], capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise RuntimeError("cannot install s3rver: " + out.stderr[-2000:])
+        self.module = out.stdout.strip().splitlines()[-1]
+        self.script = os.path.join(tools, "serve.js")
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.port = 0
+        self.proc = None
+        self.start()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen(["node", "--openssl-legacy-provider", self.script, self.module, self.dir,
+                                      str(self.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     start_new_session=True)
+        line = b""
+        deadline = time.time() + 30
+        while time.time() < deadline and not line.endswith(b"\n"):
+            line += self.proc.stdout.read(1) or b""
+            if self.proc.poll() is not None:
+                break
+        if not line.startswith(b"PORT "):
+            self.stop()
+            raise RuntimeError("s3rver did not start")
+        self.port = int(line.split()[1])
+
+    def stop(self):
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+
+    def keys(self, prefix=""):
+        """Every key in the bucket under prefix (an unsigned ListObjectsV2,
+        which s3rver accepts)."""
+        keys, token = [], None
+        while True:
+            q = {"list-type": "2", "prefix": prefix}
+            if token:
+                q["continuation-token"] = token
+            status, body, _ = http("GET", f"{self.url}/hotpath?" + urllib.parse.urlencode(q), timeout=10)
+            if status != 200:
+                raise RuntimeError(f"s3rver list: {status} {body[:200]!r}")
+            text = body.decode()
+            keys += re.findall(r"<Key>([^<]*)</Key>", text)
+            m = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", text)
+            if not m:
+                return keys
+            token = m.group(1)
+
+    def flags(self):
+        return ["-storage.backend=s3", f"-storage.s3.endpoint={self.url}", "-storage.s3.bucket-name=hotpath",
+                "-storage.s3.access-key-id=S3RVER", f"-storage.s3.secret-access-key={self.SECRET}",
+                "-storage.s3.force-path-style=true", "-storage.s3.insecure=true"]
+
+
+def metric(url, name):
+    """The sum of a Prometheus metric's samples at url/metrics (0 if absent)."""
+    status, body, _ = http("GET", url + "/metrics", timeout=10)
+    total = 0.0
+    for line in body.decode().splitlines() if status == 200 else []:
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

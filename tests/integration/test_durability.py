@@ -5,8 +5,6 @@ not ready until the replay is done, and a WAL whose last log file has a
 torn tail still opens and keeps every complete record."""
 import glob
 import os
-import signal
-import subprocess
 import time
 import urllib.parse
 
@@ -36,37 +34,21 @@ def wait_total(svc, want, seconds=30):
 
 
 def restart_ingester(corrupt_tail=False):
-    pidf = os.path.join(cl.data, "pids", "ingester-0.pid")
-    pid = int(open(pidf).read())
-    cmd = [a.decode() for a in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]]
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
-    if corrupt_tail:
+    def tear_tail():
         logs = sorted(glob.glob(os.path.join(cl.data, "ingester-0", "wal", "*.log")))
         c.check(bool(logs), "the WAL has a RocksDB log file")
         with open(logs[-1], "ab") as f:
             f.write(bytes((i * 37) & 0xFF for i in range(4096)))
-    p = subprocess.Popen(cmd, stdout=open(os.path.join(cl.tmp, "restart.log"), "a"), stderr=subprocess.STDOUT)
-    open(pidf, "w").write(str(p.pid))
-    port = int([a for a in cmd if a.startswith("-server.http-listen-port=")][0].split("=")[1])
-    ready = False
-    for _ in range(150):
-        try:
-            ready = http("GET", f"http://127.0.0.1:{port}/ready", timeout=2)[0] == 200
-        except Exception:
-            ready = False
-        if ready:
-            break
-        time.sleep(0.2)
+    p, ready = cl.restart_ingester(0, tear_tail if corrupt_tail else None)
     c.check(ready, "the restarted ingester becomes ready after replaying its WAL")
-    return p
+    return ready
 
 
 try:
     base = time.time_ns()
     acked = sum(push("du.one", base + i * 1000) == 200 for i in range(12))
     c.check(acked == 12, f"{acked} of 12 pushes acked")
-    p1 = restart_ingester()
+    restart_ingester()
     got = wait_total("du.one", acked * TOTAL)
     c.check(got == acked * TOTAL, f"after SIGKILL and restart: total {got}, want {acked * TOTAL}")
     status, r = render(cl.qry, TID, '{service_name="du.one"}')
@@ -75,14 +57,11 @@ try:
         c.check(why is None, f"per-function values after the replay: {why}")
     # Writes continue; a torn WAL tail does not stop the next start.
     more = sum(push("du.two", base + 10**9 + i * 1000) == 200 for i in range(5))
-    p2 = restart_ingester(corrupt_tail=True)
+    restart_ingester(corrupt_tail=True)
     got_one = wait_total("du.one", acked * TOTAL)
     got_two = wait_total("du.two", more * TOTAL)
     c.check(got_one == acked * TOTAL and got_two == more * TOTAL,
             f"after a torn tail: {got_one} and {got_two}, want {acked * TOTAL} and {more * TOTAL}")
-    p2.terminate()
-    p2.wait(timeout=20)
-    p1.wait(timeout=1) if p1.poll() is not None else None
 finally:
     cl.finish(c)
 c.done()

@@ -938,6 +938,21 @@ static void test_corruption(void)
         hp_buf_append(&x, data.data, n);
         x.data[off + len / 2] ^= 0x20;
         expect_bad(x.data, n, n, secs[s].name, "checksum mismatch");
+        /* hp_block_verify finds it without decoding anything */
+        mem_t m;
+        hp_block_t *b = open_mem(&m, x.data, n, n, &err);
+        if (b != NULL) { /* a flip in the index or postings already fails the open */
+            int rc = hp_block_verify(b, &err);
+            CHECK(rc == HP_EINVAL && strstr(err.msg, "checksum mismatch") != NULL);
+            hp_block_close(b);
+        }
+    }
+    {
+        mem_t m;
+        hp_block_t *b = open_mem(&m, data.data, n, n, &err);
+        REQUIRE(b != NULL);
+        CHECK_EQ_INT(hp_block_verify(b, &err), 0);
+        hp_block_close(b);
     }
     /* the table, the trailer's magic, version and table length */
     hp_buf_reset(&x);

@@ -1197,35 +1197,9 @@ static void test_s3_bounds(void)
 
 /* ---- a real S3 server: s3rver ------------------------------------------------ */
 
-/* Installs s3rver 3.7 with npm into a temporary directory and moves it to
- * $HP_S3RVER_CACHE, unless a good copy is already there. */
-static const char install_script[] =
-    "set -u\n"
-    "cache=\"$HP_S3RVER_CACHE\"\n"
-    "[ -f \"$cache/node_modules/s3rver/package.json\" ] && exit 0\n"
-    "command -v npm >/dev/null || { echo 'objstore_test: npm is not installed (scripts/install-deps)' >&2; "
-    "exit 1; }\n"
-    "mkdir -p \"$(dirname \"$cache\")\" || exit 1\n"
-    "tmp=$(mktemp -d \"$cache.tmp.XXXXXX\") || exit 1\n"
-    "echo \"objstore_test: installing s3rver@3.7 with npm into $cache (first run only)\" >&2\n"
-    "if ! npm install --prefix \"$tmp\" --no-audit --no-fund --loglevel=error s3rver@3.7 >\"$tmp.log\" 2>&1; "
-    "then\n"
-    "  cat \"$tmp.log\" >&2; rm -rf \"$tmp\" \"$tmp.log\"; exit 1\n"
-    "fi\n"
-    "rm -f \"$tmp.log\"\n"
-    "[ -f \"$cache/node_modules/s3rver/package.json\" ] || rm -rf \"$cache\"\n"
-    "mv -T \"$tmp\" \"$cache\" 2>/dev/null || rm -rf \"$tmp\"\n"
-    "[ -f \"$cache/node_modules/s3rver/package.json\" ]\n";
-
-/* Runs s3rver on an OS-chosen loopback port, printing it; exits when its
- * stdin closes, so a test that dies leaves no server behind. */
-static const char server_script[] =
-    "const S3rver = require(process.argv[1]);"
-    "const srv = new S3rver({port: 0, address: '127.0.0.1', directory: process.argv[2], silent: true,"
-    "  configureBuckets: [{name: 'hotpath'}]});"
-    "srv.run().then(a => process.stdout.write('PORT ' + a.port + '\\n'),"
-    "  e => { console.error('s3rver: ' + e); process.exit(1); });"
-    "process.stdin.on('end', () => process.exit(0)); process.stdin.resume();";
+/* tests/tools/s3rver/install and serve.js: the same server the
+ * integration tests use. */
+static char s3rver_tools[512];
 
 typedef struct s3rver {
     pid_t pid;
@@ -1239,18 +1213,19 @@ static s3rver_t srv = {.pid = -1, .stdin_w = -1};
 
 static bool s3rver_install(void)
 {
-    const char *home = getenv("HOME");
-    char cache[512];
-    snprintf(cache, sizeof(cache), "%s/.cache/hotpath-s3rver", home && home[0] ? home : "/tmp");
-    setenv("HP_S3RVER_CACHE", cache, 1);
-    int rc = system(install_script);
-    if (rc != 0) {
-        fprintf(stderr,
-                "  FAILED to install s3rver with npm into %s (exit %d): the S3 backend was not tested\n",
-                cache, WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+    const char *src = getenv("HP_SOURCE_DIR");
+    snprintf(s3rver_tools, sizeof(s3rver_tools), "%s/tests/tools/s3rver", src ? src : ".");
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "'%s/install'", s3rver_tools);
+    FILE *p = popen(cmd, "r");
+    bool ok = p != NULL && fgets(srv.module, sizeof(srv.module), p) != NULL;
+    int rc = p ? pclose(p) : -1;
+    srv.module[strcspn(srv.module, "\n")] = '\0';
+    if (!ok || rc != 0 || srv.module[0] == '\0') {
+        fprintf(stderr, "  FAILED to install s3rver with %s (exit %d): the S3 backend was not tested\n", cmd,
+                WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
         return false;
     }
-    snprintf(srv.module, sizeof(srv.module), "%s/node_modules/s3rver", cache);
     return true;
 }
 
@@ -1284,10 +1259,9 @@ static bool s3rver_spawn(void)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    /* s3rver 3.7 encrypts continuation tokens with DES, which OpenSSL 3
-     * only offers through its legacy provider */
-    char *argv[] = {"node", "--openssl-legacy-provider", "-e", (char *)server_script, srv.module, srv.dir,
-                    NULL};
+    char script[600];
+    snprintf(script, sizeof(script), "%s/serve.js", s3rver_tools);
+    char *argv[] = {"node", "--openssl-legacy-provider", script, srv.module, srv.dir, NULL};
     int rc = posix_spawnp(&srv.pid, "node", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(in[0]);

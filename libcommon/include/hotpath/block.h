@@ -126,4 +126,9 @@ void hp_block_page_fini(hp_block_page_t *page);
  * it with hp_symdb_free. */
 int hp_block_read_symbols(hp_block_t *b, hp_symdb_t **out, hp_err_t *err) HP_WUR;
 
+/* Fetches every section in 1 MiB ranges and checks each one's stored
+ * CRC32C against the table — the whole object, without decoding it. What
+ * an uploader runs before it trusts a block written to local disk. */
+int hp_block_verify(hp_block_t *b, hp_err_t *err) HP_WUR;
+
 #endif
