@@ -276,82 +276,6 @@ static int block_symdb(ing_block_t *b, hp_symdb_t **out, hp_err_t *err)
     return rc;
 }
 
-/* Copies a page's profiles into transient series s. */
-static void fill_series(ing_series_t *s, const hp_block_page_t *page)
-{
-    size_t samples = 0;
-    for (size_t i = 0; i < page->n_profiles; i++)
-        samples += page->profiles[i].n;
-    s->profiles = hp_xmalloc((page->n_profiles + 1) * sizeof(ing_profile_t));
-    s->stacks = hp_xmalloc((samples + 1) * sizeof(uint32_t));
-    s->values = hp_xmalloc((samples + 1) * sizeof(int64_t));
-    s->cap_profiles = page->n_profiles;
-    s->cap_samples = samples;
-    for (size_t i = 0; i < page->n_profiles; i++) {
-        const hp_block_profile_t *p = &page->profiles[i];
-        ing_profile_t *q = &s->profiles[s->n_profiles++];
-        q->t = p->t;
-        memcpy(q->id, p->id, 16);
-        q->off = (uint32_t)s->n_samples;
-        q->n = p->n;
-        q->total = p->total;
-        if (p->n > 0) {
-            memcpy(s->stacks + s->n_samples, p->stacks, p->n * sizeof(uint32_t));
-            memcpy(s->values + s->n_samples, p->values, p->n * sizeof(int64_t));
-        }
-        s->n_samples += p->n;
-    }
-}
-
-/* Series i of the block: metadata always, profiles when q selects it. */
-static int add_series(ing_head_t *h, ing_block_t *b, size_t i, const ing_select_t *q, hp_err_t *err)
-{
-    bool created;
-    const hp_labels_t *ls = hp_block_series_labels(b->b, i);
-    ing_series_t *s = ing_series_get(h, ls, hp_block_series_fingerprint(b->b, i), &created);
-    s->period = hp_block_series_period(b->b, i);
-    s->min_t = hp_block_series_min_time(b->b, i);
-    s->max_t = hp_block_series_max_time(b->b, i);
-    s->n_profiles = 1; /* for the selection check below: the block says it has profiles */
-    bool want = q != NULL && ing_select_series(h, s, q);
-    s->n_profiles = q == NULL ? 1 : 0; /* label queries only look at the time range */
-    if (!want)
-        return 0;
-    hp_block_page_t page;
-    int rc = hp_block_read_page(b->b, i, &page, err);
-    if (rc == 0)
-        fill_series(s, &page);
-    hp_block_page_fini(&page);
-    return rc;
-}
-
-int ing_block_head(ing_block_t *b, const ing_select_t *q, ing_head_t **out, hp_err_t *err)
-{
-    ing_head_t *h = hp_xcalloc(1, sizeof(*h));
-    h->id = b->id;
-    h->tenant = hp_xstrdup(b->tenant);
-    snprintf(h->segment, sizeof(h->segment), "%s", b->segment);
-    h->start_ns = hp_ms_to_ns_sat(b->meta.min_time_ms);
-    h->end_ns = hp_ms_to_ns_sat(b->meta.max_time_ms) + 1000000;
-    pthread_rwlock_init(&h->lock, NULL);
-    pthread_mutex_init(&h->wmu, NULL);
-    pthread_cond_init(&h->wcv, NULL);
-    hp_arena_init(&h->arena, 64 * 1024);
-    hp_u64map_init(&h->by_fp, hp_block_n_series(b->b) + 1);
-    atomic_store(&h->refs, 1);
-    atomic_store(&h->state, ING_HEAD_FLUSHED);
-    h->symdb_borrowed = true;
-    int rc = q ? block_symdb(b, &h->symdb, err) : 0;
-    for (size_t i = 0; i < hp_block_n_series(b->b) && rc == 0; i++)
-        rc = add_series(h, b, i, q, err);
-    if (rc != 0) {
-        ing_head_unref(h);
-        return rc;
-    }
-    *out = h;
-    return 0;
-}
-
 void ing_block_damaged(ing_t *g, ing_block_t *b, const hp_err_t *why)
 {
     int was = 0;
@@ -363,13 +287,17 @@ void ing_block_damaged(ing_t *g, ing_block_t *b, const hp_err_t *why)
     hp_metric_add(g->m_damaged_blocks, 1);
 }
 
-ing_head_t *ing_block_source(ing_t *g, ing_block_t *b, const ing_select_t *q)
+hp_head_t *ing_block_source(ing_t *g, ing_block_t *b, const hp_select_t *q)
 {
     if (atomic_load(&b->damaged))
         return NULL;
-    ing_head_t *h;
+    hp_head_t *h;
+    hp_symdb_t *db = NULL;
     hp_err_t err;
-    if (ing_block_head(b, q, &h, &err) != 0) {
+    int rc = q ? block_symdb(b, &db, &err) : 0;
+    if (rc == 0)
+        rc = hp_head_from_block(b->b, db, b->id, b->tenant, q, &h, &err);
+    if (rc != 0) {
         ing_block_damaged(g, b, &err);
         return NULL;
     }
@@ -383,7 +311,7 @@ void ing_sources_in_range(ing_tenant_t *t, int64_t start_ns, int64_t end_ns, ing
     out->heads = hp_xmalloc((t->n_heads + 1) * sizeof(*out->heads));
     out->blocks = hp_xmalloc((t->n_blocks + 1) * sizeof(*out->blocks));
     for (size_t i = 0; i < t->n_heads; i++) {
-        ing_head_t *h = t->heads[i];
+        hp_head_t *h = t->heads[i];
         if (h->end_ns > start_ns && h->start_ns <= end_ns) {
             atomic_fetch_add(&h->refs, 1);
             out->heads[out->n_heads++] = h;
@@ -403,10 +331,43 @@ void ing_sources_in_range(ing_tenant_t *t, int64_t start_ns, int64_t end_ns, ing
 void ing_sources_release(ing_sources_t *s)
 {
     for (size_t i = 0; i < s->n_heads; i++)
-        ing_head_unref(s->heads[i]);
+        hp_head_unref(s->heads[i]);
     for (size_t i = 0; i < s->n_blocks; i++)
         ing_block_unref(s->blocks[i]);
     free(s->heads);
     free(s->blocks);
     memset(s, 0, sizeof(*s));
+}
+
+/* ---- the query engine's provider ---- */
+
+static void qe_sources(void *ctx, hp_str_t tenant, int64_t start_ns, int64_t end_ns, hp_qe_sources_t *out)
+{
+    ing_tenant_t *t = ing_tenant(ctx, tenant, false);
+    if (t == NULL)
+        return;
+    ing_sources_t src;
+    ing_sources_in_range(t, start_ns, end_ns, &src);
+    for (size_t i = 0; i < src.n_heads; i++) /* the references pass to out */
+        hp_qe_sources_add(out, src.heads[i]->id, src.heads[i], NULL);
+    for (size_t i = 0; i < src.n_blocks; i++)
+        hp_qe_sources_add(out, src.blocks[i]->id, NULL, src.blocks[i]);
+    free(src.heads);
+    free(src.blocks);
+}
+
+static hp_head_t *qe_open_block(void *ctx, void *block, const hp_select_t *q)
+{
+    return ing_block_source(ctx, block, q);
+}
+
+static void qe_release_block(void *ctx, void *block)
+{
+    (void)ctx;
+    ing_block_unref(block);
+}
+
+void ing_qe_provider(ing_t *g, hp_qe_provider_t *p)
+{
+    *p = (hp_qe_provider_t){qe_sources, qe_open_block, qe_release_block, g};
 }

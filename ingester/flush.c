@@ -36,18 +36,18 @@ static int cmp_series_labels(const void *a, const void *b)
 }
 
 /* Encodes head h (read lock held) as a block. */
-static int encode_head(const ing_head_t *h, hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json, hp_err_t *err)
+static int encode_head(const hp_head_t *h, hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json, hp_err_t *err)
 {
     hp_block_series_in_t *series = hp_xcalloc(h->n_series + 1, sizeof(*series));
     hp_block_profile_in_t **profiles = hp_xcalloc(h->n_series + 1, sizeof(*profiles));
     size_t n = 0;
     for (size_t i = 0; i < h->n_series; i++) {
-        const ing_series_t *s = h->series[i];
+        const hp_series_t *s = h->series[i];
         if (s->n_profiles == 0)
             continue;
         profiles[n] = hp_xmalloc(s->n_profiles * sizeof(hp_block_profile_in_t));
         for (size_t k = 0; k < s->n_profiles; k++) {
-            const ing_profile_t *p = &s->profiles[k];
+            const hp_series_profile_t *p = &s->profiles[k];
             hp_block_profile_in_t *o = &profiles[n][k];
             o->t = p->t;
             memcpy(o->id, p->id, 16);
@@ -69,7 +69,7 @@ static int encode_head(const ing_head_t *h, hp_block_meta_t *meta, hp_buf_t *dat
 }
 
 /* Waits until no push holds h between its WAL append and its commit. */
-static void wait_writers(ing_head_t *h)
+static void wait_writers(hp_head_t *h)
 {
     pthread_mutex_lock(&h->wmu);
     while (h->writers > 0)
@@ -79,7 +79,7 @@ static void wait_writers(ing_head_t *h)
 
 /* Removes h from t's heads (dropping the tenant's reference) and adds b,
  * in one step under the tenant's lock: a query sees one or the other. */
-static void swap_head_for_block(ing_tenant_t *t, ing_head_t *h, ing_block_t *b)
+static void swap_head_for_block(ing_tenant_t *t, hp_head_t *h, ing_block_t *b)
 {
     pthread_mutex_lock(&t->lock);
     size_t o = 0;
@@ -97,7 +97,7 @@ static void swap_head_for_block(ing_tenant_t *t, ing_head_t *h, ing_block_t *b)
     }
     pthread_mutex_unlock(&t->lock);
     if (had)
-        ing_head_unref(h);
+        hp_head_unref(h);
 }
 
 /* Uploads block b (data, then meta.json, which makes it visible), then
@@ -152,11 +152,11 @@ static int upload(ing_t *g, ing_block_t *b, hp_err_t *err)
 
 /* Flushes head h of tenant t: no more writes, wait for those in flight,
  * write the block locally, swap it in for the head, upload it. */
-static int flush_head(ing_t *g, ing_tenant_t *t, ing_head_t *h, hp_err_t *err)
+static int flush_head(ing_t *g, ing_tenant_t *t, hp_head_t *h, hp_err_t *err)
 {
-    int open = ING_HEAD_OPEN;
+    int open = HP_HEAD_OPEN;
     pthread_mutex_lock(&t->lock); /* no new writer takes h after this */
-    bool mine = atomic_compare_exchange_strong(&h->state, &open, ING_HEAD_FLUSHING);
+    bool mine = atomic_compare_exchange_strong(&h->state, &open, HP_HEAD_FLUSHING);
     pthread_mutex_unlock(&t->lock);
     if (!mine)
         return 0;
@@ -188,7 +188,7 @@ static int flush_head(ing_t *g, ing_tenant_t *t, ing_head_t *h, hp_err_t *err)
         /* try again later; the WAL still has it all, and no local block may
          * claim its segment (a restart would skip the segment's records) */
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        atomic_store(&h->state, ING_HEAD_OPEN);
+        atomic_store(&h->state, HP_HEAD_OPEN);
         hp_metric_add(g->m_flush_errors, 1);
         return rc;
     }
@@ -211,7 +211,7 @@ static int flush_head(ing_t *g, ing_tenant_t *t, ing_head_t *h, hp_err_t *err)
 
 typedef struct candidate {
     ing_tenant_t *t;
-    ing_head_t *h; /* a reference is held */
+    hp_head_t *h; /* a reference is held */
     size_t bytes;
 } candidate_t;
 
@@ -232,8 +232,8 @@ static size_t open_heads(ing_t *g, candidate_t **out, size_t *total)
         ing_tenant_t *t = g->tenants[ti];
         pthread_mutex_lock(&t->lock);
         for (size_t i = 0; i < t->n_heads; i++) {
-            ing_head_t *h = t->heads[i];
-            if (atomic_load(&h->state) != ING_HEAD_OPEN)
+            hp_head_t *h = t->heads[i];
+            if (atomic_load(&h->state) != HP_HEAD_OPEN)
                 continue;
             atomic_fetch_add(&h->refs, 1);
             HP_GROW(v, cap, n + 1);
@@ -247,7 +247,7 @@ static size_t open_heads(ing_t *g, candidate_t **out, size_t *total)
     return n;
 }
 
-static bool due(const ing_t *g, const ing_head_t *h, bool all)
+static bool due(const ing_t *g, const hp_head_t *h, bool all)
 {
     if (all)
         return true;
@@ -274,7 +274,7 @@ static void flush_heads(ing_t *g, bool all, int64_t deadline_ms)
                 total -= HP_MIN(total, c[i].bytes);
             }
         }
-        ing_head_unref(c[i].h);
+        hp_head_unref(c[i].h);
     }
     free(c);
 }

@@ -15,7 +15,7 @@
 /* Per profile: the stack ID of every sample, computed once and shared by
  * all its sample types and label groups. Symbols longer than max_symbol are
  * truncated (Pyroscope's max_profile_symbol_value_length). */
-static uint32_t *sample_stacks(ing_head_t *h, const hp_pprof_t *p, size_t max_depth, size_t max_symbol)
+static uint32_t *sample_stacks(hp_head_t *h, const hp_pprof_t *p, size_t max_depth, size_t max_symbol)
 {
     uint32_t *loc_map = hp_xmalloc((p->n_locations + 1) * sizeof(uint32_t));
     hp_symdb_import(h->symdb, p, loc_map, max_symbol);
@@ -88,7 +88,7 @@ static size_t collect_pairs(const hp_pprof_t *p, const uint32_t *order, uint32_t
 
 typedef struct ingest_ctx {
     ing_t *g;
-    ing_head_t *h;
+    hp_head_t *h;
     const hp_pprof_t *p;
     const Hotpath__V1__ProfileWrite *w;
     hp_labels_t base; /* borrowed from the prepared write */
@@ -108,7 +108,7 @@ static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const ui
         return;
     hp_profile_series_labels(c->p, st, c->metric, &c->base, &grp->labels, c->arena, labels);
     bool created;
-    ing_series_t *s = ing_series_get(c->h, labels, hp_labels_fingerprint(labels), &created);
+    hp_series_t *s = hp_head_series(c->h, labels, hp_labels_fingerprint(labels), &created);
     s->period = c->p->period;
     uint32_t *st_ids = hp_xmalloc(n * sizeof(uint32_t));
     int64_t *vals = hp_xmalloc(n * sizeof(int64_t));
@@ -116,7 +116,7 @@ static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const ui
         st_ids[i] = pairs[i].stack;
         vals[i] = pairs[i].value;
     }
-    if (ing_series_append(c->h, s, c->w->time_nanos, c->w->id.data, st_ids, vals, n)) {
+    if (hp_head_append(c->h, s, c->w->time_nanos, c->w->id.data, st_ids, vals, n)) {
         c->series_written++;
         hp_metric_add(c->g->m_samples, (double)n);
     }
@@ -178,7 +178,7 @@ static int prepare(const ing_t *g, const Hotpath__V1__ProfileWrite *w, prepared_
 }
 
 /* Stores a prepared write in head h under the head's write lock. */
-static void commit(ing_t *g, ing_head_t *h, prepared_t *x)
+static void commit(ing_t *g, hp_head_t *h, prepared_t *x)
 {
     const hp_pprof_t *p = &x->p;
     hp_arena_t arena;
@@ -214,7 +214,7 @@ static void commit(ing_t *g, ing_head_t *h, prepared_t *x)
 
 /* Appends the writes to the WAL in one batch, each under its head's
  * segment; durable when it returns 0. */
-static int wal_log(ing_t *g, const prepared_t *x, ing_head_t *const *heads, size_t n, hp_err_t *err)
+static int wal_log(ing_t *g, const prepared_t *x, hp_head_t *const *heads, size_t n, hp_err_t *err)
 {
     hp_buf_t *recs = hp_xcalloc(n + 1, sizeof(hp_buf_t));
     hp_str_t *seg_v = hp_xcalloc(n + 1, sizeof(hp_str_t));
@@ -253,7 +253,7 @@ static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_e
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "ingester.Push: malformed request");
     prepared_t *x = hp_xcalloc(req->n_profiles + 1, sizeof(*x));
-    ing_head_t **heads = hp_xcalloc(req->n_profiles + 1, sizeof(*heads));
+    hp_head_t **heads = hp_xcalloc(req->n_profiles + 1, sizeof(*heads));
     size_t n = 0;
     for (; n < req->n_profiles && rc == 0; n++)
         rc = prepare(g, req->profiles[n], &x[n], err);
@@ -306,7 +306,7 @@ static int replay_one(void *ctx, hp_str_t segment, const uint8_t *rec, size_t n)
         return -1;
     prepared_t x;
     int rc = prepare(g, w, &x, &err);
-    ing_head_t *h = rc == 0 ? ing_head_for_segment(g, ing_tenant(g, tenant, true), segment) : NULL;
+    hp_head_t *h = rc == 0 ? ing_head_for_segment(g, ing_tenant(g, tenant, true), segment) : NULL;
     if (h) {
         commit(g, h, &x);
         ing_head_write_done(h);

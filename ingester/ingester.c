@@ -25,7 +25,9 @@ int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err)
     g->svc = svc;
     g->cfg = &svc->cfg;
     pthread_mutex_init(&g->tenants_lock, NULL);
-    ing_sessions_init(&g->sessions);
+    hp_qe_provider_t qp;
+    ing_qe_provider(g, &qp);
+    g->qe = hp_qengine_new(&qp);
     g->instance_id = instance_id(g->cfg);
     g->self.instance_id = g->instance_id;
     g->self.zone = g->cfg->ring.zone ? g->cfg->ring.zone : "";
@@ -114,8 +116,7 @@ int ing_start(ing_t *g, hp_err_t *err)
     if (lrc != 0)
         return lrc;
     ing_register_ingest(g);
-    ing_register_queries(g);
-    ing_register_sessions(g);
+    hp_qengine_register(g->qe, g->rpc);
     hp_rpc_server_handle(g->rpc, "ring.Probe", hp_members_probe_handler, &g->self);
     hp_service_on_ready(g->svc, ing_ready, g);
     int rc = hp_rpc_server_start(g->rpc, err);
@@ -154,7 +155,7 @@ void ing_free(ing_t *g)
         ing_tenant_free(g->tenants[i]);
     free(g->tenants);
     pthread_mutex_destroy(&g->tenants_lock);
-    ing_sessions_fini(&g->sessions);
+    hp_qengine_free(g->qe);
     hp_wal_close(g->wal);
     hp_objstore_free(g->store);
     for (size_t i = 0; i < g->n_flushed_segments; i++)

@@ -76,7 +76,7 @@ static int label_names(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, h
 {
     const Types__V1__LabelNamesRequest *r = (const Types__V1__LabelNamesRequest *)req;
     int rc = qry_check_range(q, r->start, r->end, false, err);
-    return rc == 0 ? merged_names(q, tenant, "ingester.LabelNames", req, out, err) : rc;
+    return rc == 0 ? merged_names(q, tenant, "query.LabelNames", req, out, err) : rc;
 }
 
 static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
@@ -85,7 +85,7 @@ static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, 
     if (r->name == NULL || *r->name == '\0')
         return hp_err_set(err, HP_EINVAL, "name is required");
     int rc = qry_check_range(q, r->start, r->end, false, err);
-    return rc == 0 ? merged_names(q, tenant, "ingester.LabelValues", req, out, err) : rc;
+    return rc == 0 ? merged_names(q, tenant, "query.LabelValues", req, out, err) : rc;
 }
 
 /* ---- ProfileTypes ---- */
@@ -110,7 +110,7 @@ static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     pack(&ir.base, &body);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    rc = qry_fanout(q, "ingester.ProfileTypes", tenant, body.data, body.len, &t, &n, err);
+    rc = qry_fanout(q, "query.ProfileTypes", tenant, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     Hotpath__V1__ProfileTypesResponse **parts = hp_xcalloc(n + 1, sizeof(*parts));
     Types__V1__ProfileType **all = NULL;
@@ -158,7 +158,7 @@ static int series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf
     pack(req, &body);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    rc = qry_fanout(q, "ingester.Series", tenant, body.data, body.len, &t, &n, err);
+    rc = qry_fanout(q, "query.Series", tenant, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     hp_u64map_t seen;
     hp_u64map_init(&seen, 64);

@@ -222,7 +222,7 @@ int qry_merge_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_tree_t *
 {
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_select_fanout(q, "ingester.SelectMergeStacktraces", tenant, s, pack_select, NULL, &t, &n, err);
+    int rc = qry_select_fanout(q, "query.SelectMergeStacktraces", tenant, s, pack_select, NULL, &t, &n, err);
     hp_tree_t *tree = hp_tree_new();
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = hp_tree_decode_merge(tree, t[i].resp.data, t[i].resp.len, 0, err);
@@ -239,7 +239,7 @@ int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *
 {
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_select_fanout(q, "ingester.SelectMergeProfile", tenant, s, pack_select, NULL, &t, &n, err);
+    int rc = qry_select_fanout(q, "query.SelectMergeProfile", tenant, s, pack_select, NULL, &t, &n, err);
     if (rc == 0 && n == 1) {
         /* one ingester: its profile is already the merge */
         hp_buf_append(out, t[0].resp.data, t[0].resp.len);
@@ -382,7 +382,7 @@ static int select_keys(qry_t *q, hp_str_t tenant, const Hotpath__V1__SelectReque
     hp_buf_t body = HP_BUF_INIT;
     hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(sel) + 1);
     body.len = hotpath__v1__select_request__pack(sel, body.data);
-    int rc = qry_fanout(q, "ingester.SelectKeys", tenant, body.data, body.len, t, n, err);
+    int rc = qry_fanout(q, "query.SelectKeys", tenant, body.data, body.len, t, n, err);
     hp_buf_fini(&body);
     if (rc != 0)
         return rc;

@@ -411,19 +411,19 @@ static int legacy_names(qry_t *q, hp_str_t tenant, const char *label, int64_t fr
         r.start = from_ms, r.end = until_ms;
         hp_buf_reserve(&body, hotpath__v1__profile_types_request__get_packed_size(&r) + 1);
         body.len = hotpath__v1__profile_types_request__pack(&r, body.data);
-        method = "ingester.ProfileTypes";
+        method = "query.ProfileTypes";
     } else if (label) {
         Types__V1__LabelValuesRequest r = TYPES__V1__LABEL_VALUES_REQUEST__INIT;
         r.name = (char *)label, r.start = from_ms, r.end = until_ms;
         hp_buf_reserve(&body, types__v1__label_values_request__get_packed_size(&r) + 1);
         body.len = types__v1__label_values_request__pack(&r, body.data);
-        method = "ingester.LabelValues";
+        method = "query.LabelValues";
     } else {
         Types__V1__LabelNamesRequest r = TYPES__V1__LABEL_NAMES_REQUEST__INIT;
         r.start = from_ms, r.end = until_ms;
         hp_buf_reserve(&body, types__v1__label_names_request__get_packed_size(&r) + 1);
         body.len = types__v1__label_names_request__pack(&r, body.data);
-        method = "ingester.LabelNames";
+        method = "query.LabelNames";
     }
     hp_rpc_target_t *t = NULL;
     size_t n = 0;

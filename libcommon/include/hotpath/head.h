@@ -1,0 +1,145 @@
+/*
+ * head.h — profiles in memory, as queries read them: a head holds one
+ * tenant's series of one time window (labels, fingerprint, profiles sorted
+ * by time, each profile's samples as stack ID + value) and the symbols
+ * those stack IDs refer to. An ingester writes heads as pushes arrive; a
+ * block read from disk or the object store becomes a transient head for
+ * the series one query selects (hp_head_from_block). Either way the query
+ * engine (qengine.h) reads them the same way.
+ *
+ * Also here: a query's selection (profile type, label selector, time, and
+ * an optional deduplication session), parsed once from a SelectRequest.
+ *
+ * Concurrency: `lock` guards the data — writers take it exclusively,
+ * readers shared. A head is reference counted; whoever drops the last
+ * reference frees it. The writer fields (state, writers, last write, WAL
+ * segment) are used by the ingester; readers ignore them.
+ *
+ * Not for: how heads are grouped, flushed or logged (the ingester), or
+ * the block format (block.h).
+ */
+#ifndef HOTPATH_HEAD_H
+#define HOTPATH_HEAD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "hotpath/arena.h"
+#include "hotpath/block.h"
+#include "hotpath/hashmap.h"
+#include "hotpath/labels.h"
+#include "hotpath/selector.h"
+#include "hotpath/symdb.h"
+#include "hotpath/v1/rpc.pb-c.h"
+
+/* One profile of one series. Its samples are (stack ID, value) pairs
+ * sorted by stack ID, at [off, off + n) of the series' sample arrays. */
+typedef struct hp_series_profile {
+    int64_t t; /* unix ns */
+    uint8_t id[16];
+    uint32_t off, n;
+    int64_t total;
+} hp_series_profile_t;
+
+typedef struct hp_series {
+    hp_labels_t labels; /* sorted; strings in the head's arena */
+    uint64_t fp;        /* hp_labels_fingerprint */
+    uint32_t type;      /* index into the head's profile types */
+    int64_t period;     /* the latest profile's pprof period */
+    int64_t min_t, max_t;
+    hp_series_profile_t *profiles; /* sorted by time */
+    size_t n_profiles, cap_profiles;
+    uint32_t *stacks;
+    int64_t *values;
+    size_t n_samples, cap_samples;
+} hp_series_t;
+
+enum { HP_HEAD_OPEN = 0, HP_HEAD_FLUSHING = 1, HP_HEAD_FLUSHED = 2 };
+
+typedef struct hp_head {
+    uint64_t id;              /* unique in the process; deduplication sessions name heads by it */
+    char *tenant;
+    int64_t start_ns, end_ns; /* the window [start, end) */
+    pthread_rwlock_t lock;
+    hp_arena_t arena;
+    hp_symdb_t *symdb;
+    bool symdb_borrowed;      /* a transient head: the block owns the symdb */
+    hp_series_t **series;     /* series are never removed, so indexes are stable */
+    size_t n_series, cap_series;
+    hp_u64map_t by_fp;        /* fingerprint → series index; collisions probe fp+1, fp+2, … */
+    hp_u64map_t seen;         /* hash of (series, time, profile ID) → 1: each profile is stored once */
+    char **types;             /* profile type IDs, owned */
+    size_t n_types, cap_types;
+    size_t n_profiles, n_samples;
+    _Atomic int refs;
+    _Atomic size_t bytes;     /* approximate memory held */
+    /* the ingester's */
+    char segment[320];             /* WAL segment: "<tenant>/<window ms>/<id hex>" */
+    _Atomic int state;             /* HP_HEAD_* */
+    _Atomic int64_t last_write_ms; /* monotonic */
+    pthread_mutex_t wmu;           /* writers between their WAL append and their commit */
+    pthread_cond_t wcv;
+    int writers;
+} hp_head_t;
+
+/* A new empty head with one reference. symdb: NULL for a new one the head
+ * owns, or a borrowed one (transient heads). Writers are preferred over
+ * readers on `lock`, so a stream of queries cannot starve pushes. */
+hp_head_t *hp_head_new(uint64_t id, const char *tenant, int64_t start_ns, int64_t end_ns, hp_symdb_t *symdb);
+void hp_head_ref(hp_head_t *h);
+void hp_head_unref(hp_head_t *h); /* NULL-safe */
+
+/* The series with these labels (sorted) and fingerprint, created (labels
+ * copied into the head) when new. Write lock held. */
+hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp, bool *created);
+
+/* Appends a profile to s unless the same (time, ID) is already stored.
+ * stacks/values: n pairs sorted by stack with no duplicates. Returns false
+ * when it was already there. Write lock held. */
+bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16], const uint32_t *stacks,
+                    const int64_t *values, size_t n);
+
+/* The index of a profile type ID in the head, added if new. */
+uint32_t hp_head_type_index(hp_head_t *h, hp_str_t type_id);
+
+/* Index range [*lo, *hi) of s's profiles with start_ns ≤ t ≤ end_ns. */
+void hp_series_profile_range(const hp_series_t *s, int64_t start_ns, int64_t end_ns, size_t *lo, size_t *hi);
+
+/* The deduplication key of a profile: identical on every replica and in
+ * every block that holds it. */
+void hp_profile_key(uint64_t series_fp, int64_t t, const uint8_t id[16], uint8_t key[16]);
+
+/* ---- selections ---- */
+
+typedef struct hp_select {
+    hp_selector_t sel;
+    char *type_id;       /* NULL: any type */
+    int64_t start_ns, end_ns; /* inclusive */
+    uint64_t session;    /* 0: every selected profile */
+    const uint8_t *keep; /* with a session: one bit per session key (borrowed from the request) */
+    size_t keep_len;
+} hp_select_t;
+
+/* Parses a SelectRequest (r may be NULL: a malformed request). Times are
+ * ms; end 0 means unbounded. */
+int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_t *err) HP_WUR;
+void hp_select_fini(hp_select_t *q);
+
+/* Milliseconds [start, end] to an inclusive nanosecond range (saturating:
+ * the values come from a peer); a value ≤ 0 is unbounded. */
+void hp_select_time_range(int64_t start_ms, int64_t end_ms, int64_t *start_ns, int64_t *end_ns);
+
+/* True when series s of head h matches the selection (type, labels, time). */
+bool hp_select_series(const hp_head_t *h, const hp_series_t *s, const hp_select_t *q);
+
+/* ---- blocks as heads ---- */
+
+/* A transient head over an open block: every series' labels and time
+ * range and, for the series q selects (q NULL: none — label queries), its
+ * profiles read from the block's pages. symdb is the block's symbols
+ * (borrowed; may be NULL when q is NULL). One reference; HP_EINVAL when a
+ * page is damaged. */
+int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant, const hp_select_t *q,
+                       hp_head_t **out, hp_err_t *err) HP_WUR;
+
+#endif

@@ -1,0 +1,327 @@
+/* Heads: profiles in memory, written by an ingester or read from a block,
+ * and the selections queries make over them. */
+#include "hotpath/head.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "hotpath/profile.h"
+
+/* A head without a symdb yet. */
+static hp_head_t *head_alloc(uint64_t id, const char *tenant, int64_t start_ns, int64_t end_ns, size_t arena_chunk)
+{
+    hp_head_t *h = hp_xcalloc(1, sizeof(*h));
+    h->id = id;
+    h->tenant = hp_xstrdup(tenant);
+    h->start_ns = start_ns;
+    h->end_ns = end_ns;
+    /* writers first: a stream of dashboard queries must not keep pushes
+     * waiting past the push timeout (glibc prefers readers by default) */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&h->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&h->wmu, NULL);
+    pthread_cond_init(&h->wcv, NULL);
+    hp_arena_init(&h->arena, arena_chunk);
+    hp_u64map_init(&h->by_fp, 64);
+    hp_u64map_init(&h->seen, 64);
+    atomic_store(&h->refs, 1);
+    atomic_store(&h->last_write_ms, hp_mono_ms());
+    return h;
+}
+
+hp_head_t *hp_head_new(uint64_t id, const char *tenant, int64_t start_ns, int64_t end_ns, hp_symdb_t *symdb)
+{
+    hp_head_t *h = head_alloc(id, tenant, start_ns, end_ns, symdb ? 64 * 1024 : 256 * 1024);
+    h->symdb = symdb ? symdb : hp_symdb_new();
+    h->symdb_borrowed = symdb != NULL;
+    return h;
+}
+
+static void series_free(hp_series_t *s)
+{
+    hp_labels_fini(&s->labels);
+    free(s->profiles);
+    free(s->stacks);
+    free(s->values);
+    free(s);
+}
+
+static void head_free(hp_head_t *h)
+{
+    for (size_t i = 0; i < h->n_series; i++)
+        series_free(h->series[i]);
+    free(h->series);
+    for (size_t i = 0; i < h->n_types; i++)
+        free(h->types[i]);
+    free(h->types);
+    hp_u64map_fini(&h->by_fp);
+    hp_u64map_fini(&h->seen);
+    if (!h->symdb_borrowed)
+        hp_symdb_free(h->symdb);
+    hp_arena_fini(&h->arena);
+    pthread_rwlock_destroy(&h->lock);
+    pthread_mutex_destroy(&h->wmu);
+    pthread_cond_destroy(&h->wcv);
+    free(h->tenant);
+    free(h);
+}
+
+void hp_head_ref(hp_head_t *h)
+{
+    atomic_fetch_add(&h->refs, 1);
+}
+
+void hp_head_unref(hp_head_t *h)
+{
+    if (h && atomic_fetch_sub(&h->refs, 1) == 1)
+        head_free(h);
+}
+
+uint32_t hp_head_type_index(hp_head_t *h, hp_str_t type_id)
+{
+    for (size_t i = 0; i < h->n_types; i++)
+        if (hp_str_eq_c(type_id, h->types[i]))
+            return (uint32_t)i;
+    HP_GROW(h->types, h->cap_types, h->n_types + 1);
+    h->types[h->n_types] = hp_xstrndup(type_id.p, type_id.n);
+    return (uint32_t)h->n_types++;
+}
+
+hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp, bool *created)
+{
+    uint64_t key = fp, idx;
+    *created = false;
+    while (hp_u64map_get(&h->by_fp, key, &idx)) {
+        if (hp_labels_equal(&h->series[idx]->labels, labels))
+            return h->series[idx];
+        key++;
+    }
+    hp_series_t *s = hp_xcalloc(1, sizeof(*s));
+    hp_labels_copy(&s->labels, labels);
+    hp_labels_clone(&s->labels, &h->arena);
+    s->fp = fp;
+    s->type = hp_head_type_index(h, hp_labels_get(labels, HP_LABEL_PROFILE_TYPE));
+    s->min_t = INT64_MAX;
+    s->max_t = INT64_MIN;
+    HP_GROW(h->series, h->cap_series, h->n_series + 1);
+    h->series[h->n_series] = s;
+    hp_u64map_put(&h->by_fp, key, h->n_series++);
+    *created = true;
+    return s;
+}
+
+static uint64_t seen_key(uint64_t fp, int64_t t, const uint8_t id[16])
+{
+    return XXH3_64bits_withSeed(id, 16, hp_mix64(fp) ^ (uint64_t)t);
+}
+
+/* Index where a profile at time t goes to keep profiles sorted by time
+ * (after existing profiles of the same time). */
+static size_t insert_pos(const hp_series_t *s, int64_t t)
+{
+    size_t lo = 0, hi = s->n_profiles;
+    if (hi == 0 || s->profiles[hi - 1].t <= t)
+        return hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->profiles[mid].t <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16], const uint32_t *stacks,
+                    const int64_t *values, size_t n)
+{
+    bool found;
+    hp_u64map_upsert(&h->seen, seen_key(s->fp, time_ns, id), 1, &found);
+    if (found)
+        return false;
+    size_t old_cap = s->cap_samples;
+    HP_GROW(s->stacks, s->cap_samples, s->n_samples + n);
+    if (s->cap_samples != old_cap)
+        s->values = hp_xrealloc(s->values, s->cap_samples * sizeof(int64_t));
+    if (n > 0) {
+        memcpy(s->stacks + s->n_samples, stacks, n * sizeof(uint32_t));
+        memcpy(s->values + s->n_samples, values, n * sizeof(int64_t));
+    }
+    hp_series_profile_t p = {time_ns, {0}, (uint32_t)s->n_samples, (uint32_t)n, 0};
+    memcpy(p.id, id, 16);
+    for (size_t i = 0; i < n; i++)
+        p.total = hp_add_wrap(p.total, values[i]);
+    s->n_samples += n;
+    HP_GROW(s->profiles, s->cap_profiles, s->n_profiles + 1);
+    size_t at = insert_pos(s, time_ns);
+    memmove(s->profiles + at + 1, s->profiles + at, (s->n_profiles - at) * sizeof(hp_series_profile_t));
+    s->profiles[at] = p;
+    s->n_profiles++;
+    s->min_t = HP_MIN(s->min_t, time_ns);
+    s->max_t = HP_MAX(s->max_t, time_ns);
+    h->n_profiles++;
+    h->n_samples += n;
+    atomic_fetch_add(&h->bytes, n * (sizeof(uint32_t) + sizeof(int64_t)) + sizeof(hp_series_profile_t));
+    return true;
+}
+
+void hp_series_profile_range(const hp_series_t *s, int64_t start_ns, int64_t end_ns, size_t *lo, size_t *hi)
+{
+    size_t a = 0, b = s->n_profiles;
+    while (a < b) { /* first with t >= start */
+        size_t mid = a + (b - a) / 2;
+        if (s->profiles[mid].t < start_ns)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    *lo = a;
+    b = s->n_profiles;
+    while (a < b) { /* first with t > end */
+        size_t mid = a + (b - a) / 2;
+        if (s->profiles[mid].t <= end_ns)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    *hi = a;
+}
+
+void hp_profile_key(uint64_t series_fp, int64_t t, const uint8_t id[16], uint8_t key[16])
+{
+    uint8_t in[32];
+    memcpy(in, &series_fp, 8);
+    memcpy(in + 8, &t, 8);
+    memcpy(in + 16, id, 16);
+    XXH128_hash_t h = XXH3_128bits(in, sizeof(in));
+    memcpy(key, &h.high64, 8);
+    memcpy(key + 8, &h.low64, 8);
+}
+
+/* ---- selections ---- */
+
+void hp_select_time_range(int64_t start_ms, int64_t end_ms, int64_t *start_ns, int64_t *end_ns)
+{
+    *start_ns = start_ms > 0 ? hp_ms_to_ns_sat(start_ms) : INT64_MIN;
+    *end_ns = end_ms > 0 ? hp_ms_to_ns_sat(end_ms) : INT64_MAX;
+    if (*end_ns <= INT64_MAX - 999999)
+        *end_ns += 999999;
+}
+
+int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_t *err)
+{
+    memset(q, 0, sizeof(*q));
+    if (r == NULL)
+        return hp_err_set(err, HP_EINVAL, "select: malformed request");
+    int rc = hp_selector_parse(hp_str_c(r->label_selector), &q->sel, err);
+    if (rc != 0)
+        return rc;
+    q->type_id = r->profile_type && *r->profile_type ? hp_xstrdup(r->profile_type) : NULL;
+    hp_select_time_range(r->start, r->end, &q->start_ns, &q->end_ns);
+    q->session = r->session;
+    q->keep = r->keep.data;
+    q->keep_len = r->keep.len;
+    return 0;
+}
+
+void hp_select_fini(hp_select_t *q)
+{
+    hp_selector_fini(&q->sel);
+    free(q->type_id);
+    memset(q, 0, sizeof(*q));
+}
+
+bool hp_select_series(const hp_head_t *h, const hp_series_t *s, const hp_select_t *q)
+{
+    if (q->type_id && strcmp(h->types[s->type], q->type_id) != 0)
+        return false;
+    if (s->n_profiles == 0 || s->max_t < q->start_ns || s->min_t > q->end_ns)
+        return false;
+    return hp_selector_matches(&q->sel, &s->labels);
+}
+
+/* ---- blocks as heads ---- */
+
+/* Copies a page's profiles into s. */
+static void fill_series(hp_series_t *s, const hp_block_page_t *page)
+{
+    size_t samples = 0;
+    for (size_t i = 0; i < page->n_profiles; i++)
+        samples += page->profiles[i].n;
+    s->profiles = hp_xmalloc((page->n_profiles + 1) * sizeof(hp_series_profile_t));
+    s->stacks = hp_xmalloc((samples + 1) * sizeof(uint32_t));
+    s->values = hp_xmalloc((samples + 1) * sizeof(int64_t));
+    s->cap_profiles = page->n_profiles;
+    s->cap_samples = samples;
+    for (size_t i = 0; i < page->n_profiles; i++) {
+        const hp_block_profile_t *p = &page->profiles[i];
+        hp_series_profile_t *q = &s->profiles[s->n_profiles++];
+        q->t = p->t;
+        memcpy(q->id, p->id, 16);
+        q->off = (uint32_t)s->n_samples;
+        q->n = p->n;
+        q->total = p->total;
+        if (p->n > 0) {
+            memcpy(s->stacks + s->n_samples, p->stacks, p->n * sizeof(uint32_t));
+            memcpy(s->values + s->n_samples, p->values, p->n * sizeof(int64_t));
+        }
+        s->n_samples += p->n;
+    }
+}
+
+/* Series i of block b into h: metadata always, profiles when q selects it.
+ * Without q (label queries) the series claims one profile and holds none:
+ * those queries look only at labels and the time range. */
+static int add_block_series(hp_head_t *h, hp_block_t *b, size_t i, const hp_select_t *q, hp_err_t *err)
+{
+    bool created;
+    hp_series_t *s = hp_head_series(h, hp_block_series_labels(b, i), hp_block_series_fingerprint(b, i), &created);
+    s->period = hp_block_series_period(b, i);
+    s->min_t = hp_block_series_min_time(b, i);
+    s->max_t = hp_block_series_max_time(b, i);
+    s->n_profiles = 1; /* for the selection check: the block says it has profiles */
+    bool want = q != NULL && hp_select_series(h, s, q);
+    s->n_profiles = q == NULL ? 1 : 0;
+    if (!want)
+        return 0;
+    hp_block_page_t page;
+    int rc = hp_block_read_page(b, i, &page, err);
+    if (rc == 0)
+        fill_series(s, &page);
+    hp_block_page_fini(&page);
+    if (rc == 0) {
+        h->n_profiles += s->n_profiles;
+        h->n_samples += s->n_samples;
+    }
+    return rc;
+}
+
+int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant, const hp_select_t *q,
+                       hp_head_t **out, hp_err_t *err)
+{
+    *out = NULL;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < hp_block_n_series(b); i++) {
+        lo = HP_MIN(lo, hp_block_series_min_time(b, i));
+        hi = HP_MAX(hi, hp_block_series_max_time(b, i));
+    }
+    if (lo > hi)
+        lo = hi = 0;
+    hp_head_t *h = head_alloc(id, tenant, lo, hi == INT64_MAX ? hi : hi + 1, 64 * 1024);
+    h->symdb = symdb; /* NULL for label queries, which read no symbols */
+    h->symdb_borrowed = true;
+    atomic_store(&h->state, HP_HEAD_FLUSHED);
+    int rc = 0;
+    for (size_t i = 0; i < hp_block_n_series(b) && rc == 0; i++)
+        rc = add_block_series(h, b, i, q, err);
+    if (rc != 0) {
+        hp_head_unref(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
