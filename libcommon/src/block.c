@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -120,7 +121,12 @@ void hp__block_meta_json(const hp_block_meta_t *m, hp_buf_t *out)
     hp_buf_printf(out, ",\"stats\":{\"numSeries\":%llu,\"numProfiles\":%llu,\"numSamples\":%llu}",
                   (unsigned long long)m->num_series, (unsigned long long)m->num_profiles,
                   (unsigned long long)m->num_samples);
-    hp_buf_printf(out, ",\"version\":%u,\"compaction\":{\"level\":%u},\"source\":", m->version, m->level);
+    hp_buf_printf(out, ",\"version\":%u,\"compaction\":{\"level\":%u", m->version, m->level);
+    for (size_t i = 0; i < m->n_sources; i++) {
+        hp_buf_puts(out, i == 0 ? ",\"sources\":[" : ",");
+        hp_buf_put_json_str(out, m->sources[i].s, strnlen(m->sources[i].s, sizeof(m->sources[i].s)));
+    }
+    hp_buf_puts(out, m->n_sources ? "]},\"source\":" : "},\"source\":");
     hp_buf_put_json_str(out, m->source, strnlen(m->source, sizeof(m->source)));
     hp_buf_printf(out, ",\"files\":[{\"relPath\":\"data\",\"sizeBytes\":%llu}]}\n",
                   (unsigned long long)m->data_bytes);
@@ -208,6 +214,29 @@ static int meta_files(json_t *root, hp_block_meta_t *m, hp_err_t *err)
     return hp_err_set(err, HP_EINVAL, "meta.json: files has no entry with relPath \"data\"");
 }
 
+/* compaction.sources when present: an array of ULIDs, each copied into
+ * out (room for the array's size) when out is not NULL. */
+static int meta_sources(json_t *co, hp_ulid_t *out, size_t *n, hp_err_t *err)
+{
+    json_t *src = json_object_get(co, "sources"), *v;
+    size_t i;
+    *n = 0;
+    if (src == NULL)
+        return 0;
+    if (!json_is_array(src))
+        return hp_err_set(err, HP_EINVAL, "meta.json: field compaction.sources must be an array");
+    json_array_foreach(src, i, v)
+    {
+        const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+        if (s == NULL || json_string_length(v) != 26 || !ulid_valid(s))
+            return hp_err_set(err, HP_EINVAL, "meta.json: compaction.sources[%zu] is not a ULID", i);
+        if (out)
+            memcpy(out[i].s, s, 27);
+    }
+    *n = json_array_size(src);
+    return 0;
+}
+
 /* The stats and compaction objects. */
 static int meta_stats(json_t *root, hp_block_meta_t *m, hp_err_t *err)
 {
@@ -224,6 +253,9 @@ static int meta_stats(json_t *root, hp_block_meta_t *m, hp_err_t *err)
         rc = field(root, "", "compaction", JSON_OBJECT, &co, err);
     if (rc == 0)
         rc = field_int(co, "compaction.", "level", 1, UINT32_MAX, &lvl, err);
+    size_t n_src = 0;
+    if (rc == 0)
+        rc = meta_sources(co, NULL, &n_src, err);
     if (rc != 0)
         return rc;
     m->num_series = (uint64_t)s, m->num_profiles = (uint64_t)p, m->num_samples = (uint64_t)n;
@@ -277,4 +309,49 @@ int hp_block_meta_parse(const void *json, size_t n, hp_block_meta_t *meta, hp_er
     if (rc != 0)
         memset(meta, 0, sizeof(*meta));
     return rc;
+}
+
+static int ulid_cmp(const void *a, const void *b)
+{
+    return strcmp(((const hp_ulid_t *)a)->s, ((const hp_ulid_t *)b)->s);
+}
+
+/* Sorts v[0..n) and drops duplicates; returns the new count. */
+static size_t ulids_sort_unique(hp_ulid_t *v, size_t n)
+{
+    hp_qsort(v, n, sizeof(*v), ulid_cmp);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o == 0 || strcmp(v[o - 1].s, v[i].s) != 0)
+            v[o++] = v[i];
+    return o;
+}
+
+int hp_block_meta_sources(const void *json, size_t n, hp_ulid_t **out, size_t *n_out, hp_err_t *err)
+{
+    hp_block_meta_t m;
+    *out = NULL;
+    *n_out = 0;
+    int rc = hp_block_meta_parse(json, n, &m, err);
+    if (rc != 0)
+        return rc;
+    json_t *root = json_loadb(json, n, JSON_REJECT_DUPLICATES, NULL);
+    json_t *co = root ? json_object_get(root, "compaction") : NULL;
+    json_t *src = co ? json_object_get(co, "sources") : NULL;
+    size_t cnt = src ? json_array_size(src) : 0;
+    hp_ulid_t *v = hp_xcalloc(cnt + 1, sizeof(*v));
+    size_t got = 0;
+    rc = co ? meta_sources(co, v, &got, err) : 0;
+    json_decref(root);
+    if (rc == 0 && got == 0) {
+        memcpy(v[0].s, m.ulid, sizeof(v[0].s));
+        got = 1;
+    }
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n_out = ulids_sort_unique(v, got);
+    return 0;
 }

@@ -427,6 +427,16 @@ int64_t hp_block_series_max_time(const hp_block_t *b, size_t i)
     return i < b->n_series ? b->series[i].max_t : 0;
 }
 
+uint64_t hp_block_series_n_profiles(const hp_block_t *b, size_t i)
+{
+    return i < b->n_series ? b->series[i].n_profiles : 0;
+}
+
+uint64_t hp_block_series_page_bytes(const hp_block_t *b, size_t i)
+{
+    return i < b->n_series ? b->series[i].page_raw : 0;
+}
+
 /* ---- pages ---- */
 
 /* One profile's samples: stack deltas (IDs < n_stacks), then values. */
@@ -560,4 +570,12 @@ int hp_block_verify(hp_block_t *b, hp_err_t *err)
         rc = verify_section(b, secs[i], &buf, err);
     hp_buf_fini(&buf);
     return rc;
+}
+
+size_t hp_block_mem_bytes(const hp_block_t *b)
+{
+    return sizeof(*b) + b->series_sec.raw_len + b->n_lstr * sizeof(hp_str_t) + b->n_lids * sizeof(uint32_t) +
+           b->n_lids / 2 * sizeof(hp_label_t) + b->n_series * sizeof(hp__blk_series_t) +
+           b->n_names * sizeof(hp__blk_pname_t) + b->n_values * sizeof(hp__blk_pvalue_t) +
+           b->n_postings * sizeof(uint32_t);
 }

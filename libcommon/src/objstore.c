@@ -205,6 +205,13 @@ int hp_objstore_list(hp_objstore_t *s, const char *prefix, hp_objstore_list_fn f
     return rc ? rc : s->ops->list(s->be, prefix, fn, ctx, err);
 }
 
+int hp_objstore_list_prefixes(hp_objstore_t *s, const char *prefix, hp_objstore_list_fn fn, void *ctx,
+                              hp_err_t *err)
+{
+    int rc = check_name(prefix, true, err);
+    return rc ? rc : s->ops->list_prefixes(s->be, prefix, fn, ctx, err);
+}
+
 int hp_objstore_delete(hp_objstore_t *s, const char *key, hp_err_t *err)
 {
     int rc = check_name(key, false, err);

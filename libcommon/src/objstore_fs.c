@@ -432,6 +432,68 @@ static int fs_list(void *be, const char *prefix, hp_objstore_list_fn fn, void *c
     return rc;
 }
 
+/* Whether the directory path (length len, in a PATH_CAP buffer) holds an
+ * object at any depth: a regular file that is not a temporary one. Stops
+ * at the first it finds; depth is bounded by the longest key. */
+static bool dir_has_object(char *path, size_t len, int depth)
+{
+    DIR *d = depth < HP_OBJSTORE_KEY_MAX / 2 ? opendir(path) : NULL;
+    if (d == NULL)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        struct stat st;
+        size_t ln = strlen(nm);
+        if ((nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0'))) ||
+            strncmp(nm, HP__OBJSTORE_TMP_PREFIX, sizeof(HP__OBJSTORE_TMP_PREFIX) - 1) == 0 ||
+            fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) != 0 || len + 1 + ln + 1 > PATH_CAP)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            found = true;
+        } else if (S_ISDIR(st.st_mode)) {
+            path[len] = '/';
+            memcpy(path + len + 1, nm, ln + 1);
+            found = dir_has_object(path, len + 1 + ln, depth + 1);
+            path[len] = '\0';
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Reports the directories of the deepest directory the prefix names whose
+ * names start with the prefix's last, unfinished segment, and that hold
+ * an object. */
+static int fs_list_prefixes(void *be, const char *prefix, hp_objstore_list_fn fn, void *ctx, hp_err_t *err)
+{
+    const fs_t *fs = be;
+    const char *slash = strrchr(prefix, '/');
+    size_t start = slash ? (size_t)(slash - prefix) + 1 : 0, partial = strlen(prefix) - start;
+    char path[PATH_CAP], key[HP_OBJSTORE_KEY_MAX + 2];
+    size_t root_len = strlen(fs->root);
+    snprintf(path, sizeof(path), "%s/%.*s", fs->root, (int)start, prefix);
+    entry_t *v;
+    size_t n;
+    if (read_entries(path, &v, &n) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : sys_err(err, errno, "list", prefix, "cannot read a directory");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t ln = strlen(v[i].name);
+        if (!v[i].dir || ln < partial + 1 || memcmp(v[i].name, prefix + start, partial) != 0 ||
+            start + ln > HP_OBJSTORE_KEY_MAX || root_len + 1 + start + ln >= PATH_CAP)
+            continue;
+        memcpy(key, prefix, start);
+        memcpy(key + start, v[i].name, ln + 1);
+        size_t plen = (size_t)snprintf(path, sizeof(path), "%s/%.*s", fs->root, (int)(start + ln - 1), key);
+        if (dir_has_object(path, plen, 0))
+            rc = fn(ctx, key, 0);
+    }
+    entries_free(v, n);
+    return rc;
+}
+
 static void fs_describe(const void *be, hp_buf_t *out)
 {
     const fs_t *fs = be;
@@ -478,6 +540,7 @@ const hp__objstore_ops_t hp__objstore_fs_ops = {
     .get = fs_get,
     .get_range = fs_get_range,
     .list = fs_list,
+    .list_prefixes = fs_list_prefixes,
     .del = fs_delete,
     .exists = fs_exists,
     .describe = fs_describe,

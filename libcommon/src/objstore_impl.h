@@ -17,6 +17,7 @@ typedef struct hp__objstore_ops {
     int (*get)(void *be, const char *key, hp_buf_t *out, size_t max_bytes, hp_err_t *err);
     int (*get_range)(void *be, const char *key, uint64_t off, uint64_t len, hp_buf_t *out, hp_err_t *err);
     int (*list)(void *be, const char *prefix, hp_objstore_list_fn fn, void *ctx, hp_err_t *err);
+    int (*list_prefixes)(void *be, const char *prefix, hp_objstore_list_fn fn, void *ctx, hp_err_t *err);
     int (*del)(void *be, const char *key, hp_err_t *err);
     int (*exists)(void *be, const char *key, bool *yes, hp_err_t *err);
     void (*describe)(const void *be, hp_buf_t *out);
@@ -73,11 +74,13 @@ typedef struct hp__s3_list_page {
     size_t cap;
     bool truncated;
     hp_buf_t token; /* NextContinuationToken, NUL-terminated; empty if none */
+    bool common_prefixes; /* set before parsing: collect <CommonPrefixes> (size 0) instead of <Contents> */
 } hp__s3_list_page_t;
 
-/* Parses a ListObjectsV2 body into page (which must be zeroed). HP_EINVAL
- * with why in err when it is not a usable answer (a <Contents> without a
- * <Key> or a valid <Size>, a bad entity). */
+/* Parses a ListObjectsV2 body into page (which must be zeroed, except for
+ * common_prefixes). HP_EINVAL with why in err when it is not a usable
+ * answer (a <Contents> without a <Key> or a valid <Size>, a
+ * <CommonPrefixes> without a <Prefix>, a bad entity). */
 int hp__s3_list_parse(const char *xml, size_t n, hp__s3_list_page_t *page, hp_err_t *err);
 void hp__s3_list_page_fini(hp__s3_list_page_t *page);
 

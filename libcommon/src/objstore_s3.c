@@ -52,9 +52,10 @@ static void object_url(const hp__s3_t *s3, const char *key, hp_buf_t *b)
     hp_buf_cstr(b);
 }
 
-/* The ListObjectsV2 URL; parameters sorted by name and strictly encoded,
- * since the query string is signed exactly as sent. */
-static void list_url(const hp__s3_t *s3, const char *prefix, const char *token, hp_buf_t *b)
+/* The ListObjectsV2 URL (with delimiter=/ when dirs); parameters sorted
+ * by name and strictly encoded, since the query string is signed exactly
+ * as sent. */
+static void list_url(const hp__s3_t *s3, const char *prefix, const char *token, bool dirs, hp_buf_t *b)
 {
     put_bucket_url(s3, b);
     hp_buf_puts(b, s3->path_style ? "?" : "/?");
@@ -63,6 +64,8 @@ static void list_url(const hp__s3_t *s3, const char *prefix, const char *token, 
         put_encoded(b, token, false);
         hp_buf_putc(b, '&');
     }
+    if (dirs)
+        hp_buf_puts(b, "delimiter=%2F&");
     hp_buf_puts(b, "encoding-type=url&list-type=2&max-keys=1000");
     if (prefix[0]) {
         hp_buf_puts(b, "&prefix=");
@@ -248,13 +251,14 @@ static int s3_delete(void *be, const char *key, hp_err_t *err)
 
 /* ---- listing ---- */
 
-/* Fetches and parses one page; token is "" for the first. */
+/* Fetches and parses one page; token is "" for the first. With
+ * page->common_prefixes, lists "directories" (delimiter "/"). */
 static int list_page(hp__s3_t *s3, const char *prefix, const char *token, hp__s3_list_page_t *page,
                      hp_err_t *err)
 {
     hp_buf_t url = HP_BUF_INIT, body = HP_BUF_INIT;
     char q[HP__OBJSTORE_QKEY];
-    list_url(s3, prefix, token, &url);
+    list_url(s3, prefix, token, page->common_prefixes, &url);
     hp__s3_req_t req = {.op = "list",
                         .key = prefix,
                         .method = "GET",
@@ -303,15 +307,16 @@ static int list_next(const hp__s3_t *s3, const char *prefix, const hp__s3_list_p
     return 0;
 }
 
-static int s3_list(void *be, const char *prefix, hp_objstore_list_fn fn, void *ctx, hp_err_t *err)
+/* Lists objects, or with dirs the common prefixes, page after page. */
+static int list_all(hp__s3_t *s3, const char *prefix, bool dirs, hp_objstore_list_fn fn, void *ctx,
+                    hp_err_t *err)
 {
-    hp__s3_t *s3 = be;
     hp_buf_t token = HP_BUF_INIT;
     bool more = true;
     int rc = 0;
     hp_buf_cstr(&token);
     for (int pages = 0; rc == 0 && more && pages < LIST_PAGES_MAX; pages++) {
-        hp__s3_list_page_t page = {0};
+        hp__s3_list_page_t page = {.common_prefixes = dirs};
         rc = list_page(s3, prefix, (const char *)token.data, &page, err);
         if (rc == 0)
             rc = list_emit(&page, fn, ctx);
@@ -326,6 +331,16 @@ static int s3_list(void *be, const char *prefix, hp_objstore_list_fn fn, void *c
     if (rc == 0 && more)
         rc = hp__s3_err(s3, err, HP_EINTERNAL, "objstore s3: list: more than %d pages", LIST_PAGES_MAX);
     return rc;
+}
+
+static int s3_list(void *be, const char *prefix, hp_objstore_list_fn fn, void *ctx, hp_err_t *err)
+{
+    return list_all(be, prefix, false, fn, ctx, err);
+}
+
+static int s3_list_prefixes(void *be, const char *prefix, hp_objstore_list_fn fn, void *ctx, hp_err_t *err)
+{
+    return list_all(be, prefix, true, fn, ctx, err);
 }
 
 /* ---- configuration ---- */
@@ -486,6 +501,7 @@ const hp__objstore_ops_t hp__objstore_s3_ops = {
     .get = s3_get,
     .get_range = s3_get_range,
     .list = s3_list,
+    .list_prefixes = s3_list_prefixes,
     .del = s3_delete,
     .exists = s3_exists,
     .describe = s3_describe,

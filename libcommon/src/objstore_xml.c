@@ -151,6 +151,30 @@ static bool parse_u64(const char *s, size_t n, uint64_t *v)
     return true;
 }
 
+/* Appends the text xml[ks..ke) as the page's next key (entity- and, with
+ * url, %-decoded), of the given size. what names the element in errors. */
+static int add_key(const char *xml, size_t ks, size_t ke, bool url, uint64_t size, const char *what,
+                   hp__s3_list_page_t *page, hp_err_t *err)
+{
+    HP_GROW(page->sizes, page->cap, page->count + 1);
+    page->offs = hp_xrealloc(page->offs, page->cap * sizeof(*page->offs));
+    size_t at = page->keys.len;
+    if (!hp__xml_decode(xml + ks, ke - ks, &page->keys))
+        return hp_err_set(err, HP_EINVAL, "a <%s> in the listing has a malformed entity", what);
+    if (url) {
+        size_t nl = url_decode((char *)page->keys.data + at, page->keys.len - at);
+        if (nl == SIZE_MAX)
+            return hp_err_set(err, HP_EINVAL, "a <%s> in the listing has a malformed %%-escape", what);
+        page->keys.len = at + nl;
+    }
+    if (page->keys.len == at || memchr(page->keys.data + at, 0, page->keys.len - at) != NULL)
+        return hp_err_set(err, HP_EINVAL, "a <%s> in the listing is empty or holds a NUL", what);
+    hp_buf_putc(&page->keys, '\0');
+    page->offs[page->count] = at;
+    page->sizes[page->count++] = size;
+    return 0;
+}
+
 /* Adds one <Contents> element's key and size to page. */
 static int add_contents(const char *xml, size_t n, bool url, hp__s3_list_page_t *page, hp_err_t *err)
 {
@@ -161,23 +185,22 @@ static int add_contents(const char *xml, size_t n, bool url, hp__s3_list_page_t 
     pos = 0;
     if (!hp__xml_next(xml, n, &pos, "Size", &ss, &se) || !parse_u64(xml + ss, se - ss, &size))
         return hp_err_set(err, HP_EINVAL, "an object in the listing has no valid <Size>");
-    HP_GROW(page->sizes, page->cap, page->count + 1);
-    page->offs = hp_xrealloc(page->offs, page->cap * sizeof(*page->offs));
-    size_t at = page->keys.len;
-    if (!hp__xml_decode(xml + ks, ke - ks, &page->keys))
-        return hp_err_set(err, HP_EINVAL, "a <Key> in the listing has a malformed entity");
-    if (url) {
-        size_t nl = url_decode((char *)page->keys.data + at, page->keys.len - at);
-        if (nl == SIZE_MAX)
-            return hp_err_set(err, HP_EINVAL, "a <Key> in the listing has a malformed %%-escape");
-        page->keys.len = at + nl;
+    return add_key(xml, ks, ke, url, size, "Key", page, err);
+}
+
+/* Adds one <CommonPrefixes> element's prefixes to page (size 0): AWS puts
+ * one <Prefix> in each, some servers (s3rver) all of them in one. */
+static int add_prefix(const char *xml, size_t n, bool url, hp__s3_list_page_t *page, hp_err_t *err)
+{
+    size_t pos = 0, ps, pe, found = 0;
+    int rc = 0;
+    while (rc == 0 && hp__xml_next(xml, n, &pos, "Prefix", &ps, &pe)) {
+        rc = add_key(xml, ps, pe, url, 0, "Prefix", page, err);
+        found++;
     }
-    if (page->keys.len == at || memchr(page->keys.data + at, 0, page->keys.len - at) != NULL)
-        return hp_err_set(err, HP_EINVAL, "a <Key> in the listing is empty or holds a NUL");
-    hp_buf_putc(&page->keys, '\0');
-    page->offs[page->count] = at;
-    page->sizes[page->count++] = size;
-    return 0;
+    if (rc == 0 && found == 0)
+        return hp_err_set(err, HP_EINVAL, "a <CommonPrefixes> in the listing has no <Prefix>");
+    return rc;
 }
 
 /* Reads the page's <IsTruncated>, <NextContinuationToken>, <EncodingType>. */
@@ -203,6 +226,11 @@ int hp__s3_list_parse(const char *xml, size_t n, hp__s3_list_page_t *page, hp_er
     if (memmem(xml, n, "<ListBucketResult", 17) == NULL)
         return hp_err_set(err, HP_EINVAL, "the answer is not a ListBucketResult");
     int rc = parse_trailer(xml, n, page, &url, err);
+    if (page->common_prefixes) {
+        while (rc == 0 && hp__xml_next(xml, n, &pos, "CommonPrefixes", &s, &e))
+            rc = add_prefix(xml + s, e - s, url, page, err);
+        return rc;
+    }
     while (rc == 0 && hp__xml_next(xml, n, &pos, "Contents", &s, &e))
         rc = add_contents(xml + s, e - s, url, page, err);
     return rc;

@@ -696,6 +696,24 @@ static void test_meta(void)
     CHECK(memcmp(&back, &m, sizeof(m)) == 0);
     hp_buf_fini(&j);
 
+    /* compaction.sources: written, checked by parse (which does not fill
+     * them), read back by hp_block_meta_sources */
+    hp_ulid_t src[2];
+    hp_ulid_new(1700000000001, src[0].s);
+    hp_ulid_new(1700000000002, src[1].s);
+    m.sources = src, m.n_sources = 2;
+    hp__block_meta_json(&m, &j);
+    CHECK(strstr(hp_buf_cstr(&j), "\"compaction\":{\"level\":2,\"sources\":[\"") != NULL);
+    REQUIRE(hp_block_meta_parse(j.data, j.len, &back, &err) == 0);
+    CHECK(back.sources == NULL && back.n_sources == 0 && back.level == 2);
+    hp_ulid_t *got = NULL;
+    size_t ng = 0;
+    REQUIRE(hp_block_meta_sources(j.data, j.len, &got, &ng, &err) == 0);
+    CHECK(ng == 2 && strcmp(got[0].s, src[0].s) == 0 && strcmp(got[1].s, src[1].s) == 0);
+    free(got);
+    m.sources = NULL, m.n_sources = 0;
+    hp_buf_fini(&j);
+
     const char *ok = "{\"ulid\":\"01HHYG6245NWHZWVP27V8WJRT7\",\"tenant\":\"t\",\"minTime\":1,\"maxTime\":2,"
                      "\"stats\":{\"numSeries\":1,\"numProfiles\":2,\"numSamples\":3},\"version\":1,"
                      "\"compaction\":{\"level\":1},\"source\":\"ingester\",\"extra\":[1],"

@@ -337,6 +337,58 @@ static void suite_big(hp_objstore_t *s)
     hp_buf_fini(&b);
     free(data);
 }
+/* Lists prefix's "directories" and checks they are exactly want[0..n). */
+static void check_prefixes(hp_objstore_t *s, const char *prefix, const char *const *want, size_t n)
+{
+    listed_t l = {0};
+    hp_err_t err;
+    int rc = hp_objstore_list_prefixes(s, prefix, collect, &l, &err);
+    if (rc != 0)
+        fprintf(stderr, "  list_prefixes %s: %s\n", prefix, err.msg);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(l.n, n);
+    for (size_t i = 0; i < n && i < l.n; i++) {
+        CHECK_EQ_STR(l.keys[i], want[i]);
+        CHECK_EQ_INT(l.sizes[i], 0);
+    }
+    listed_free(&l);
+}
+
+static void suite_prefixes(hp_objstore_t *s)
+{
+    /* every directory here also holds an object directly: s3rver finds a
+     * common prefix only then (AWS and MinIO need no such help) */
+    const char *keys[] = {"px/ta/blocks/A/data", "px/ta/blocks/A/meta.json", "px/ta/blocks/B/data",
+                          "px/ta/index.gz",      "px/tb/x",                  "px/tc/y/z",
+                          "px/tc/f",             "px/file",                  "pxq/a",
+                          "px/ud/w"};
+    for (size_t i = 0; i < HP_ARRAY_LEN(keys); i++)
+        put_str(s, keys[i], keys[i]);
+    const char *top[] = {"px/ta/", "px/tb/", "px/tc/", "px/ud/"};
+    check_prefixes(s, "px/", top, 4);
+    check_prefixes(s, "px/t", top, 3); /* an unfinished segment matches by prefix */
+    const char *blocks[] = {"px/ta/blocks/A/", "px/ta/blocks/B/"};
+    check_prefixes(s, "px/ta/blocks/", blocks, 2);
+    check_prefixes(s, "px/ta/blocks/A/", NULL, 0); /* only objects there */
+    check_prefixes(s, "px/none/", NULL, 0);
+    listed_t l = {0};
+    hp_err_t err;
+    CHECK_EQ_INT(hp_objstore_list_prefixes(s, "", collect, &l, &err), 0);
+    size_t found = 0;
+    for (size_t i = 0; i < l.n; i++)
+        found += strcmp(l.keys[i], "px/") == 0 || strcmp(l.keys[i], "pxq/") == 0;
+    CHECK_EQ_INT(found, 2);
+    listed_free(&l);
+    l.stop_after = 1;
+    CHECK_EQ_INT(hp_objstore_list_prefixes(s, "px/", collect, &l, &err), 7);
+    CHECK_EQ_INT(l.n, 1);
+    listed_free(&l);
+    /* once the objects under a directory are gone, it is not listed */
+    CHECK_EQ_INT(hp_objstore_delete(s, "px/tb/x", &err), 0);
+    const char *after[] = {"px/ta/", "px/tc/", "px/ud/"};
+    check_prefixes(s, "px/", after, 3);
+    CHECK_EQ_INT(hp_objstore_list_prefixes(s, "/bad", collect, &l, &err), HP_EINVAL);
+}
 
 #define MANY 1100
 
@@ -380,6 +432,7 @@ SUITE(max_bytes)
 SUITE(range)
 SUITE(exists_delete)
 SUITE(list)
+SUITE(prefixes)
 SUITE(bad_keys)
 SUITE(names)
 SUITE(big)
@@ -394,6 +447,7 @@ static void run_suite(const char *backend)
     HP_RUN(t_range);
     HP_RUN(t_exists_delete);
     HP_RUN(t_list);
+    HP_RUN(t_prefixes);
     HP_RUN(t_bad_keys);
     HP_RUN(t_names);
     HP_RUN(t_big);
@@ -513,6 +567,31 @@ static void test_fs_layout(void)
     snprintf(path, sizeof(path), "%s/lay", fs_dir);
     CHECK(stat(path, &st) != 0 && errno == ENOENT);
     CHECK(stat(fs_dir, &st) == 0);
+}
+
+/* Filesystem: byte order, a name that is a prefix of another ("t1",
+ * "t10"), a directory with objects only deeper down, and a directory
+ * holding only a temporary file or nothing (no prefix). */
+static void test_fs_prefixes(void)
+{
+    const char *keys[] = {"fp/t1/a", "fp/t10/b/c", "fp/t2/d"};
+    for (size_t i = 0; i < HP_ARRAY_LEN(keys); i++)
+        put_str(S, keys[i], keys[i]);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/fp/empty", fs_dir);
+    REQUIRE(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof(path), "%s/fp/empty/deeper", fs_dir);
+    REQUIRE(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof(path), "%s/fp/tmp", fs_dir);
+    REQUIRE(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof(path), "%s/fp/tmp/" HP__OBJSTORE_TMP_PREFIX "x", fs_dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fclose(f);
+    const char *want[] = {"fp/t1/", "fp/t10/", "fp/t2/"};
+    check_prefixes(S, "fp/", want, 3);
+    const char *t1[] = {"fp/t1/", "fp/t10/"};
+    check_prefixes(S, "fp/t1", t1, 2);
 }
 
 /* The filesystem cannot hold both "a" and "a/b": a clear error, not a
@@ -1127,6 +1206,45 @@ static void test_s3_list_pages(void)
     fake_free(&f);
 }
 
+/* list_prefixes asks with delimiter=/ and follows continuation pages,
+ * taking <CommonPrefixes> and ignoring <Contents>. */
+static void test_s3_list_prefixes_pages(void)
+{
+    fake_t f;
+    const char *script[] = {
+        resp(0, "200 OK", "",
+             "<ListBucketResult><Prefix>p/</Prefix><IsTruncated>true</IsTruncated><EncodingType>url</EncodingType>"
+             "<Contents><Key>p/file</Key><Size>3</Size></Contents>"
+             "<CommonPrefixes><Prefix>p/a%26b/</Prefix></CommonPrefixes>"
+             "<NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"),
+        resp(1, "200 OK", "",
+             "<ListBucketResult><IsTruncated>false</IsTruncated><CommonPrefixes><Prefix>p/z/</Prefix>"
+             "</CommonPrefixes><CommonPrefixes><Prefix>p/zz/</Prefix></CommonPrefixes></ListBucketResult>"),
+        resp(2, "200 OK", "", "<ListBucketResult><CommonPrefixes><Nope/></CommonPrefixes></ListBucketResult>"),
+        NULL};
+    fake_start(&f, script);
+    hp_objstore_t *s = new_fake_s3(f.port, 0, 2000, true);
+    REQUIRE(s != NULL);
+    const char *want[] = {"p/a&b/", "p/z/", "p/zz/"};
+    listed_t l = {0};
+    hp_err_t err;
+    CHECK_EQ_INT(hp_objstore_list_prefixes(s, "p/", collect, &l, &err), 0);
+    CHECK_EQ_INT(l.n, 3);
+    for (size_t i = 0; i < 3 && i < l.n; i++)
+        CHECK_EQ_STR(l.keys[i], want[i]);
+    listed_free(&l);
+    CHECK_EQ_INT(hp_objstore_list_prefixes(s, "p/", collect, &l, &err), HP_EINTERNAL);
+    CHECK(strstr(err.msg, "<Prefix>") != NULL);
+    listed_free(&l);
+    fake_stop(&f);
+    CHECK(STARTS(fake_req(&f, 0),
+                 "GET /hotpath?delimiter=%2F&encoding-type=url&list-type=2&max-keys=1000&prefix=p%2F "));
+    CHECK(STARTS(fake_req(&f, 1), "GET /hotpath?continuation-token=tok&delimiter=%2F&encoding-type=url"));
+    CHECK(sigv4_ok(fake_req(&f, 0), SECRET) && sigv4_ok(fake_req(&f, 1), SECRET));
+    hp_objstore_free(s);
+    fake_free(&f);
+}
+
 /* A server that says "truncated" without a token, or repeats its token,
  * cannot make the listing loop. */
 static void test_s3_list_bad_pages(void)
@@ -1372,6 +1490,7 @@ int main(void)
     HP_RUN(test_fs_list_byte_order);
     HP_RUN(test_fs_temp_files_hidden);
     HP_RUN(test_fs_layout);
+    HP_RUN(test_fs_prefixes);
     HP_RUN(test_fs_file_dir_conflict);
     HP_RUN(test_concurrent_keys);
     HP_RUN(test_fs_describe);
@@ -1388,6 +1507,7 @@ int main(void)
     HP_RUN(test_s3_virtual_host);
     HP_RUN(test_s3_list_pages);
     HP_RUN(test_s3_list_bad_pages);
+    HP_RUN(test_s3_list_prefixes_pages);
     HP_RUN(test_s3_bounds);
 
     HP_RUN(test_s3rver_start);

@@ -50,6 +50,11 @@ typedef struct hp_block_series_in {
     int64_t period;                       /* the series' pprof period */
 } hp_block_series_in_t;
 
+/* A ULID as a value (26 characters + NUL). */
+typedef struct hp_ulid {
+    char s[27];
+} hp_ulid_t;
+
 typedef struct hp_block_meta {
     char ulid[27];
     char tenant[151];
@@ -59,6 +64,14 @@ typedef struct hp_block_meta {
     uint32_t level;     /* compaction level: 1 = written by an ingester */
     char source[16];    /* "ingester" | "compactor" */
     uint64_t data_bytes;
+    /* compaction.sources (Thanos's field): the level-1 blocks whose
+     * profiles this block holds, sorted, unique. Borrowed: hp_block_write
+     * writes them when n_sources > 0 (a compacted block); a block without
+     * them (n_sources == 0) is its own only source. hp_block_meta_parse
+     * checks them but never fills them (it allocates nothing, so a parsed
+     * meta needs no freeing): read them with hp_block_meta_sources. */
+    const hp_ulid_t *sources;
+    size_t n_sources;
 } hp_block_meta_t;
 
 /* Encodes a block from a symdb and its series (sorted by labels by the
@@ -70,6 +83,12 @@ int hp_block_write(const hp_symdb_t *db, const hp_block_series_in_t *series, siz
 
 /* Parses meta.json (strictly: unknown versions are HP_EINVAL). */
 int hp_block_meta_parse(const void *json, size_t n, hp_block_meta_t *meta, hp_err_t *err) HP_WUR;
+
+/* The block's level-1 sources from meta.json: compaction.sources, or the
+ * block's own ULID when it lists none. *out is an array of *n_out ULIDs,
+ * sorted and unique; the caller frees it with free(). HP_EINVAL as
+ * hp_block_meta_parse, or for a source that is not a ULID. */
+int hp_block_meta_sources(const void *json, size_t n, hp_ulid_t **out, size_t *n_out, hp_err_t *err) HP_WUR;
 
 /* ---- reading ---- */
 
@@ -89,6 +108,9 @@ int hp_block_open(const char *name, uint64_t data_bytes, hp_block_fetch_fn fetch
                   hp_block_t **out, hp_err_t *err) HP_WUR;
 void hp_block_close(hp_block_t *b);
 
+/* Memory an open block holds (its decoded series index and postings). */
+size_t hp_block_mem_bytes(const hp_block_t *b);
+
 size_t hp_block_n_series(const hp_block_t *b);
 /* Borrowed, valid while b is open; sorted. */
 const hp_labels_t *hp_block_series_labels(const hp_block_t *b, size_t i);
@@ -96,6 +118,8 @@ uint64_t hp_block_series_fingerprint(const hp_block_t *b, size_t i); /* hp_label
 int64_t hp_block_series_period(const hp_block_t *b, size_t i);
 int64_t hp_block_series_min_time(const hp_block_t *b, size_t i); /* ns */
 int64_t hp_block_series_max_time(const hp_block_t *b, size_t i); /* ns */
+uint64_t hp_block_series_page_bytes(const hp_block_t *b, size_t i); /* decompressed: what a query reads */
+uint64_t hp_block_series_n_profiles(const hp_block_t *b, size_t i);
 
 /* The series whose label name has value (sorted ascending, borrowed). */
 void hp_block_postings(const hp_block_t *b, const char *name, const char *value, const uint32_t **series,

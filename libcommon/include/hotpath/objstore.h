@@ -108,6 +108,18 @@ typedef int (*hp_objstore_list_fn)(void *ctx, const char *key, uint64_t size);
 int hp_objstore_list(hp_objstore_t *s, const char *prefix, hp_objstore_list_fn fn, void *ctx,
                      hp_err_t *err) HP_WUR;
 
+/* Calls fn once per distinct "directory" under prefix: every key that
+ * starts with prefix and has a '/' after it contributes the key up to and
+ * including that first '/' ("t/blocks/" lists "t/blocks/01HF…/"), each
+ * reported once, with size 0 — S3's ListObjectsV2 CommonPrefixes with
+ * delimiter "/", followed through every continuation page. Objects
+ * directly under prefix are not reported. Filesystem prefixes come in
+ * byte-wise order and name only directories that hold at least one
+ * object; S3 ones in the server's order. Return values of fn as for
+ * hp_objstore_list. */
+int hp_objstore_list_prefixes(hp_objstore_t *s, const char *prefix, hp_objstore_list_fn fn, void *ctx,
+                              hp_err_t *err) HP_WUR;
+
 /* Deletes the object; deleting a missing object succeeds. */
 int hp_objstore_delete(hp_objstore_t *s, const char *key, hp_err_t *err) HP_WUR;
 
