@@ -37,6 +37,8 @@ static int check_non_negative(const void *field, hp_err_t *why);
 static int check_backend(const void *field, hp_err_t *why);
 static int check_wal_sync(const void *field, hp_err_t *why);
 static int check_log_level(const void *field, hp_err_t *why);
+static int check_block_ranges(const void *field, hp_err_t *why);
+static int check_model_duration(const void *field, hp_err_t *why);
 
 #define OPT(flag, yaml, type, field, def, check, flags, help) \
     {flag, yaml, type, flags, offsetof(hp_config_t, field), def, check, help}
@@ -81,6 +83,14 @@ static const option_t options[] = {
     OPT("storage.s3.secret-access-key", "storage.s3.secret_access_key", OPT_STRING, storage.s3_secret_access_key, "", NULL, OPT_SECRET, "S3 secret access key (never printed)"),
     OPT("storage.s3.force-path-style", "storage.s3.force_path_style", OPT_BOOL, storage.s3_path_style, "false", NULL, 0, "use endpoint/bucket/key URLs instead of bucket.endpoint/key"),
     OPT("storage.s3.insecure", "storage.s3.insecure", OPT_BOOL, storage.s3_insecure, "false", NULL, 0, "allow http:// endpoints and skip TLS certificate checks"),
+    OPT("querier.split-queries-by-interval", "querier.split_queries_by_interval", OPT_DURATION, querier.split_interval_ms, "0s", NULL, 0, "split a query's time range into intervals of this length, queried in parallel (0 = no splitting)"),
+    OPT("querier.max-query-bytes", "querier.max_query_bytes", OPT_SIZE, querier.max_query_bytes, "0", NULL, 0, "a select that would read more sample bytes than this (from every replica and block, before deduplication) is refused with 400; 0 = no limit"),
+    OPT("querier.max-concurrent-splits", "querier.max_concurrent_splits", OPT_INT, querier.max_concurrent_splits, "4", check_positive, 0, "how many intervals of one split query run at once"),
+    OPT("store-gateway.ring.members", "store_gateway.ring.members", OPT_STRING, store_gateway.ring_members, "", NULL, 0, "comma-separated store-gateway RPC addresses (tcp://host:port, dns+name:port); empty = no store-gateways"),
+    OPT("store-gateway.replication-factor", "store_gateway.replication_factor", OPT_INT, store_gateway.replication_factor, "1", check_positive, 0, "how many store-gateways serve each block"),
+    OPT("store-gateway.cache-bytes", "store_gateway.cache_bytes", OPT_SIZE, store_gateway.cache_bytes, "536870912", check_positive, 0, "memory for block indexes and symbols; least recently used ones are dropped beyond it"),
+    OPT("store-gateway.sync-interval", "store_gateway.sync_interval", OPT_DURATION, store_gateway.sync_interval_ms, "15m", check_positive, 0, "how often store-gateways and queriers re-read the tenants' bucket indexes"),
+    OPT("store-gateway.ignore-blocks-within", "store_gateway.ignore_blocks_within", OPT_DURATION, store_gateway.ignore_blocks_within_ms, "3h", NULL, 0, "blocks with data newer than this are left to the ingesters (keep it below -querier.query-store-after)"),
     OPT("querier.query-timeout", "querier.query_timeout", OPT_DURATION, querier.query_timeout_ms, "30s", NULL, 0, "deadline for each call a querier makes to an ingester or store-gateway"),
     OPT("auth.multitenancy-enabled", "auth.multitenancy_enabled", OPT_BOOL, auth.multitenancy_enabled, "false", NULL, 0, "require the X-Scope-OrgID header; when off every request is tenant \"anonymous\""),
     OPT("validation.max-profile-size-bytes", "limits.max_profile_size_bytes", OPT_SIZE, limits.max_profile_size_bytes, "4194304", NULL, 0, "largest profile accepted, after decompression (0 = no limit)"),
@@ -96,6 +106,14 @@ static const option_t options[] = {
     OPT("querier.max-flamegraph-nodes-default", "limits.max_flamegraph_nodes_default", OPT_INT, limits.max_flamegraph_nodes_default, "8192", check_non_negative, 0, "flame graph nodes returned when a query does not ask for a number"),
     OPT("querier.max-flamegraph-nodes-max", "limits.max_flamegraph_nodes_max", OPT_INT, limits.max_flamegraph_nodes_max, "1048576", check_non_negative, 0, "most flame graph nodes a query may ask for (0 = no limit)"),
     OPT("querier.max-query-length", "limits.max_query_length", OPT_DURATION, limits.max_query_length_ms, "0s", NULL, 0, "longest time range one query may cover; 0 = no limit"),
+    OPT("compactor.compaction-interval", "compactor.compaction_interval", OPT_DURATION, compactor.compaction_interval_ms, "30m", check_positive, 0, "how often the compactor runs a cycle over the tenants it owns (POST /compactor/run starts one at once)"),
+    OPT("compactor.block-ranges", "compactor.block_ranges", OPT_STRING, compactor.block_ranges, "1h,2h,8h", check_block_ranges, 0, "compaction windows, smallest first: blocks within one aligned window of each length are merged into one; each a multiple of the one before"),
+    OPT("compactor.compaction-delay", "compactor.compaction_delay", OPT_DURATION, compactor.compaction_delay_ms, "15m", NULL, 0, "a window is compacted once its end is this old (leave the ingesters time to flush and upload: more than -ingester.flush-idle-period); later blocks are merged in at the next cycle"),
+    OPT("compactor.deletion-delay", "compactor.deletion_delay", OPT_DURATION, compactor.deletion_delay_ms, "12h", NULL, 0, "blocks marked for deletion are deleted this long after they were marked (readers planned on an older bucket index still find them meanwhile)"),
+    OPT("compactor.partial-block-deletion-delay", "compactor.partial_block_deletion_delay", OPT_DURATION, compactor.partial_block_deletion_delay_ms, "24h", NULL, 0, "a block directory without meta.json (an abandoned upload) whose ULID is older than this is deleted; 0 = never"),
+    OPT("compactor.blocks-retention-period", "compactor.blocks_retention_period", OPT_STRING, compactor.blocks_retention_period, "0", check_model_duration, 0, "blocks whose newest profile is older than this are deleted (Prometheus duration: 7d, 12h, 1w; 0 = keep forever); per tenant: compactor_blocks_retention_period in -runtime-config.file"),
+    OPT("compactor.ring.members", "compactor.ring.members", OPT_STRING, compactor.ring_members, "", NULL, 0, "comma-separated compactor RPC addresses (tcp://host:port, dns+name:port) sharing the tenants by hash; empty = this compactor owns every tenant"),
+    OPT("runtime-config.file", "runtime_config.file", OPT_STRING, runtime_config.file, "", NULL, 0, "YAML file of per-tenant overrides (overrides: {<tenant>: {compactor_blocks_retention_period: 7d}}), re-read every compaction cycle"),
 };
 
 /* ---- value types ---- */
@@ -301,6 +319,92 @@ static int check_log_level(const void *field, hp_err_t *why)
 {
     if (hp_log_level_parse(*(char *const *)field) < 0)
         return hp_err_set(why, HP_EINVAL, "expected debug, info, warn or error");
+    return 0;
+}
+
+static int check_block_ranges(const void *field, hp_err_t *why)
+{
+    int64_t r[16];
+    int n = hp_parse_block_ranges(*(char *const *)field, r, HP_ARRAY_LEN(r), why);
+    return n < 0 ? n : 0;
+}
+
+static int check_model_duration(const void *field, hp_err_t *why)
+{
+    int64_t ms;
+    if (hp_parse_model_duration_ms(*(char *const *)field, &ms) != 0)
+        return hp_err_set(why, HP_EINVAL, "expected a duration like 7d, 1w, 12h or 0 (units y w d h m s ms, in that order)");
+    return 0;
+}
+
+int hp_parse_block_ranges(const char *s, int64_t *out, size_t max, hp_err_t *why)
+{
+    size_t n = 0;
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, ",");
+        char one[64];
+        int64_t ms = 0;
+        snprintf(one, sizeof(one), "%.*s", (int)HP_MIN(len, sizeof(one) - 1), p);
+        if (len == 0 || len >= sizeof(one) || hp_parse_duration_ms(one, &ms) != 0 || ms <= 0)
+            return hp_err_set(why, HP_EINVAL, "range %zu (\"%s\") is not a positive duration like 2h", n + 1, one);
+        if (n == max)
+            return hp_err_set(why, HP_EINVAL, "more than %zu ranges", max);
+        if (n > 0 && (ms <= out[n - 1] || ms % out[n - 1] != 0))
+            return hp_err_set(why, HP_EINVAL, "range %s must be a larger multiple of the one before it", one);
+        out[n++] = ms;
+        p += len + (p[len] == ',');
+    }
+    if (n == 0)
+        return hp_err_set(why, HP_EINVAL, "expected at least one range, like 1h,2h,8h");
+    return (int)n;
+}
+
+/* Prometheus model.Duration units, in the order they must appear. */
+static const struct {
+    const char *name;
+    int64_t ms;
+} model_units[] = {{"y", 365LL * 86400000}, {"w", 7LL * 86400000}, {"d", 86400000}, {"h", 3600000},
+                   {"m", 60000},            {"s", 1000},           {"ms", 1}};
+
+/* The index of the model unit at p (longest match: "ms" before "m"), or -1. */
+static int model_unit(const char *p, size_t *len)
+{
+    if (p[0] == 'm' && p[1] == 's') {
+        *len = 2;
+        return 6;
+    }
+    for (int i = 0; i < 6; i++)
+        if (p[0] == model_units[i].name[0]) {
+            *len = 1;
+            return i;
+        }
+    return -1;
+}
+
+int hp_parse_model_duration_ms(const char *s, int64_t *ms)
+{
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    int64_t total = 0;
+    int last = -1;
+    if (*s == '\0')
+        return HP_EINVAL;
+    while (*s) {
+        int64_t v = 0;
+        const char *d = s;
+        for (; *s >= '0' && *s <= '9'; s++)
+            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *s - '0', &v))
+                return HP_EINVAL;
+        size_t ul = 0;
+        int u = s == d ? -1 : model_unit(s, &ul);
+        if (u <= last || __builtin_mul_overflow(v, model_units[u].ms, &v) || __builtin_add_overflow(total, v, &total))
+            return HP_EINVAL;
+        last = u;
+        s += ul;
+    }
+    *ms = total;
     return 0;
 }
 

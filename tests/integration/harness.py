@@ -145,6 +145,72 @@ class Cluster:
             between()
         return self.start_ingester(i, ready_seconds)
 
+    # ---- extra components (added for the compactor test) ----
+
+    _SKIP_FLAGS = ("-target=", "-server.http-listen-port=", "-server.rpc-listen-port=", "-ring.instance-id=",
+                   "-ingester.data-dir=", "-ring.zone=")
+
+    def common_flags(self):
+        """The flags every component of this cluster was started with (the
+        launcher's common flags and the cluster's extra flags), read from
+        ingester 0's command line."""
+        pid = int(open(os.path.join(self.data, "pids", "ingester-0.pid")).read())
+        raw = open(f"/proc/{pid}/cmdline", "rb").read()
+        args = [a.decode() for a in raw.split(b"\0")[:-1]][1:]
+        return [a for a in args if not a.startswith(self._SKIP_FLAGS)]
+
+    def start_component(self, name, binary, port, extra_flags=(), ready_seconds=30):
+        """Starts BIN/<binary> as component `name` with common_flags(),
+        HTTP on port, then extra_flags (a later flag wins); log in
+        DATA/logs/<name>.log, pid in DATA/pids/<name>.pid. stop() stops
+        it. Waits (bounded) for /ready; returns (process, ready)."""
+        if not hasattr(self, "_component_cmds"):
+            self._component_cmds = {}
+        cmd = [os.path.join(BIN, binary), f"-target={name}"] + self.common_flags() + \
+            [f"-server.http-listen-port={port}"] + list(extra_flags)
+        self._component_cmds[name] = (cmd, port)
+        return self._launch_component(name, ready_seconds)
+
+    def _launch_component(self, name, ready_seconds):
+        cmd, port = self._component_cmds[name]
+        log = open(os.path.join(self.data, "logs", f"{name}.log"), "a")
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self._children[p.pid] = p
+        open(os.path.join(self.data, "pids", f"{name}.pid"), "w").write(str(p.pid))
+        ready = False
+        for _ in range(ready_seconds * 5):
+            ready = self._ready(f"http://127.0.0.1:{port}")
+            if ready or p.poll() is not None:
+                break
+            time.sleep(0.2)
+        return p, ready
+
+    def stop_component(self, name, sig=signal.SIGTERM, seconds=30):
+        """Sends sig to component `name` (started with start_component) and
+        waits (bounded) for it to exit. Returns True when it has."""
+        pid = int(open(os.path.join(self.data, "pids", f"{name}.pid")).read())
+        p = self._children.get(pid)
+        if p is None:
+            return False
+        p.send_signal(sig)
+        try:
+            p.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        self._children.pop(pid)
+        os.remove(os.path.join(self.data, "pids", f"{name}.pid"))
+        return True
+
+    def restart_component(self, name, sig=signal.SIGKILL, between=None, ready_seconds=30):
+        """Stops component `name` with sig, calls between() while it is
+        down, and starts it again with the same command line. Returns
+        (process, ready)."""
+        self.stop_component(name, sig)
+        if between:
+            between()
+        return self._launch_component(name, ready_seconds)
+
     @staticmethod
     def _ready(url):
         try:
@@ -441,6 +507,16 @@ class S3rver:
         return ["-storage.backend=s3", f"-storage.s3.endpoint={self.url}", "-storage.s3.bucket-name=hotpath",
                 "-storage.s3.access-key-id=S3RVER", f"-storage.s3.secret-access-key={self.SECRET}",
                 "-storage.s3.force-path-style=true", "-storage.s3.insecure=true"]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
 
 
 def metric(url, name):

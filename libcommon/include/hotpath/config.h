@@ -88,11 +88,36 @@ typedef struct hp_config {
     struct {
         int64_t query_timeout_ms;     /* per ingester call; 30s */
         int64_t query_store_after_ms; /* 4h */
+        int64_t split_interval_ms;    /* 0 = no splitting */
+        int64_t max_concurrent_splits; /* 4 */
+        int64_t max_query_bytes;      /* a select reading more is refused (400); 0 = no limit */
     } querier;
+
+    struct {
+        char *ring_members;          /* store-gateways: tcp://host:port and/or dns+name:port */
+        int64_t replication_factor;  /* 1 */
+        int64_t cache_bytes;         /* block indexes and symbols kept in memory: 512 MiB */
+        int64_t sync_interval_ms;    /* bucket indexes re-read: 15m */
+        int64_t ignore_blocks_within_ms; /* younger blocks are the ingesters': 3h */
+    } store_gateway;
 
     struct {
         bool multitenancy_enabled; /* false: every request is tenant "anonymous" */
     } auth;
+
+    struct {
+        int64_t compaction_interval_ms;          /* 30m */
+        char *block_ranges;                      /* "1h,2h,8h": durations, each a multiple of the one before */
+        int64_t compaction_delay_ms;             /* 15m: a window is compacted once its end is this old */
+        int64_t deletion_delay_ms;               /* 12h: marked blocks are deleted this long after */
+        int64_t partial_block_deletion_delay_ms; /* 24h: blocks without meta.json (0 = never) */
+        char *blocks_retention_period;           /* Prometheus duration ("7d"); "0" = keep forever */
+        char *ring_members;                      /* compactors; "" = this one owns every tenant */
+    } compactor;
+
+    struct {
+        char *file; /* per-tenant overrides (YAML), re-read by the compactor every cycle */
+    } runtime_config;
 
     hp_limits_config_t limits;
 } hp_config_t;
@@ -115,5 +140,15 @@ void hp_config_dump_yaml(const hp_config_t *cfg, hp_buf_t *out);
 
 /* Parses a Go duration ("1h30m", "250ms", "0") into milliseconds. */
 int hp_parse_duration_ms(const char *s, int64_t *ms) HP_WUR;
+
+/* Parses a Prometheus duration (model.Duration, as Pyroscope's retention
+ * settings take: "7d", "1w2d", "1h30m", "500ms", "0"; units y w d h m s
+ * ms in that order, each an integer, y = 365d) into milliseconds. */
+int hp_parse_model_duration_ms(const char *s, int64_t *ms) HP_WUR;
+
+/* Parses a -compactor.block-ranges list ("1h,2h,8h": Go durations, each
+ * positive and a multiple of the one before) into out (room for max).
+ * Returns the count, or a negative HP_E* with why set. */
+int hp_parse_block_ranges(const char *s, int64_t *out, size_t max, hp_err_t *why) HP_WUR;
 
 #endif
