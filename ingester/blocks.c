@@ -176,7 +176,10 @@ int ing_block_open(ing_t *g, const char *tenant, const char *dir, ing_block_t **
         rc = hp_err_set(err, HP_EINVAL, "%s: no segment file", dir);
     char path[4200];
     snprintf(path, sizeof(path), "%s/uploaded", dir);
-    atomic_store(&b->uploaded, access(path, F_OK) == 0);
+    struct stat st;
+    bool up = stat(path, &st) == 0;
+    atomic_store(&b->uploaded, up);
+    atomic_store(&b->uploaded_ms, up ? (int64_t)st.st_mtime * 1000 : 0);
     snprintf(path, sizeof(path), "%s/data", dir);
     if (rc == 0 && (b->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         rc = hp_err_set(err, HP_EINVAL, "cannot open %s: %s", path, strerror(errno));
@@ -356,9 +359,11 @@ static void qe_sources(void *ctx, hp_str_t tenant, int64_t start_ns, int64_t end
     free(src.blocks);
 }
 
-static hp_head_t *qe_open_block(void *ctx, void *block, const hp_select_t *q)
+static int qe_open_block(void *ctx, void *block, const hp_select_t *q, hp_head_t **out, hp_err_t *err)
 {
-    return ing_block_source(ctx, block, q);
+    (void)err; /* local files: a failed read is a damaged block, skipped */
+    *out = ing_block_source(ctx, block, q);
+    return 0;
 }
 
 static void qe_release_block(void *ctx, void *block)

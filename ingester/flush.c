@@ -141,6 +141,7 @@ static int upload(ing_t *g, ing_block_t *b, hp_err_t *err)
         FILE *f = fopen(path, "wb");
         if (f)
             fclose(f);
+        atomic_store(&b->uploaded_ms, hp_now_ms());
         atomic_store(&b->uploaded, 1);
         hp_metric_add(g->m_uploads, 1);
         HP_INFO("block uploaded", "tenant=%s block=%s", b->tenant, b->meta.ulid);
@@ -280,10 +281,16 @@ static void flush_heads(ing_t *g, bool all, int64_t deadline_ms)
 }
 
 /* Uploads blocks still waiting, and drops uploaded blocks that store-
- * gateways now serve (older than query-store-after). */
+ * gateways now serve: older than query-store-after, and uploaded long
+ * enough ago for the store-gateways to have seen them. */
 static void tend_blocks(ing_t *g, int64_t deadline_ms)
 {
     int64_t horizon_ms = hp_now_ms() - g->cfg->querier.query_store_after_ms;
+    /* a block reaches store-gateways through the bucket index (rewritten
+     * every compaction interval) and their next sync: until then it stays
+     * here too, however old its data */
+    int64_t visible_after_ms =
+        2 * (g->cfg->compactor.compaction_interval_ms + g->cfg->store_gateway.sync_interval_ms);
     pthread_mutex_lock(&g->tenants_lock);
     size_t nt = g->n_tenants;
     ing_tenant_t **ts = hp_xmalloc((nt + 1) * sizeof(*ts));
@@ -303,7 +310,8 @@ static void tend_blocks(ing_t *g, int64_t deadline_ms)
                 HP_WARN("block upload failed; will retry", "block=%s err=%s", b->meta.ulid,
                         hp_log_q(q, sizeof(q), err.msg));
             }
-            if (atomic_load(&b->uploaded) && b->meta.max_time_ms < horizon_ms) {
+            if (atomic_load(&b->uploaded) && b->meta.max_time_ms < horizon_ms &&
+                hp_now_ms() - atomic_load(&b->uploaded_ms) >= visible_after_ms) {
                 pthread_mutex_lock(&t->lock);
                 size_t o = 0;
                 for (size_t k = 0; k < t->n_blocks; k++)

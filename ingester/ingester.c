@@ -7,17 +7,6 @@
 #include "hotpath/log.h"
 #include "ingester.h"
 
-/* The instance ID: -ring.instance-id, else hostname:rpc-port. */
-static char *instance_id(const hp_config_t *cfg)
-{
-    if (cfg->ring.instance_id && *cfg->ring.instance_id)
-        return hp_xstrdup(cfg->ring.instance_id);
-    char host[256] = "localhost", id[300];
-    gethostname(host, sizeof(host) - 1);
-    snprintf(id, sizeof(id), "%s:%lld", host, (long long)cfg->server.rpc_listen_port);
-    return hp_xstrdup(id);
-}
-
 int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err)
 {
     ing_t *g = hp_xcalloc(1, sizeof(*g));
@@ -28,7 +17,7 @@ int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err)
     hp_qe_provider_t qp;
     ing_qe_provider(g, &qp);
     g->qe = hp_qengine_new(&qp);
-    g->instance_id = instance_id(g->cfg);
+    g->instance_id = hp_service_instance_id(g->cfg);
     g->self.instance_id = g->instance_id;
     g->self.zone = g->cfg->ring.zone ? g->cfg->ring.zone : "";
     atomic_store(&g->self.state, HP_MEMBER_JOINING);
@@ -63,15 +52,7 @@ int ing_new(hp_service_t *svc, ing_t **out, hp_err_t *err)
     g->blocks_dir = hp_xstrdup(bdir);
     pthread_mutex_init(&g->flush_mu, NULL);
     pthread_cond_init(&g->flush_cv, NULL);
-    hp_objstore_config_t oc;
-    memset(&oc, 0, sizeof(oc));
-    oc.backend = g->cfg->storage.backend;
-    oc.filesystem.dir = g->cfg->storage.fs_dir;
-    oc.s3 = (hp_objstore_s3_config_t){g->cfg->storage.s3_endpoint, g->cfg->storage.s3_region,
-                                      g->cfg->storage.s3_bucket, g->cfg->storage.s3_access_key_id,
-                                      g->cfg->storage.s3_secret_access_key, g->cfg->storage.s3_path_style,
-                                      g->cfg->storage.s3_insecure, 0, 0, 0, 0};
-    wrc = hp_objstore_new(&oc, &g->store, err);
+    wrc = hp_service_objstore(g->cfg, &g->store, err);
     if (wrc != 0)
         return wrc;
     char url[320];

@@ -38,6 +38,7 @@ typedef struct ing_block {
     pthread_mutex_t mu; /* guards symdb, loaded on first use */
     hp_symdb_t *symdb;
     _Atomic int uploaded;
+    _Atomic int64_t uploaded_ms; /* wall clock: when it reached the object store */
     _Atomic int damaged; /* a read or verification failed: skipped from then on */
     _Atomic int refs;
 } ing_block_t;

@@ -29,19 +29,18 @@ static void pack(const ProtobufCMessage *m, hp_buf_t *out)
     out->len += protobuf_c_message_pack(m, out->data + out->len);
 }
 
-
 /* ---- names: LabelNames, LabelValues ---- */
 
 /* Calls method with the request as is, and merges the `names` lists of
  * the replies (types.v1 LabelNames/LabelValues responses share the shape). */
 static int merged_names(qry_t *q, hp_str_t tenant, const char *method, const ProtobufCMessage *req,
-                        hp_buf_t *out, hp_err_t *err)
+                        int64_t start_ms, hp_buf_t *out, hp_err_t *err)
 {
     hp_buf_t body = HP_BUF_INIT;
     pack(req, &body);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_fanout(q, method, tenant, body.data, body.len, &t, &n, err);
+    int rc = qry_fanout(q, method, tenant, start_ms, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     Types__V1__LabelNamesResponse **parts = hp_xcalloc(n + 1, sizeof(*parts));
     char **all = NULL;
@@ -76,7 +75,7 @@ static int label_names(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, h
 {
     const Types__V1__LabelNamesRequest *r = (const Types__V1__LabelNamesRequest *)req;
     int rc = qry_check_range(q, r->start, r->end, false, err);
-    return rc == 0 ? merged_names(q, tenant, "query.LabelNames", req, out, err) : rc;
+    return rc == 0 ? merged_names(q, tenant, "query.LabelNames", req, r->start, out, err) : rc;
 }
 
 static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
@@ -85,7 +84,7 @@ static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, 
     if (r->name == NULL || *r->name == '\0')
         return hp_err_set(err, HP_EINVAL, "name is required");
     int rc = qry_check_range(q, r->start, r->end, false, err);
-    return rc == 0 ? merged_names(q, tenant, "query.LabelValues", req, out, err) : rc;
+    return rc == 0 ? merged_names(q, tenant, "query.LabelValues", req, r->start, out, err) : rc;
 }
 
 /* ---- ProfileTypes ---- */
@@ -110,7 +109,7 @@ static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     pack(&ir.base, &body);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    rc = qry_fanout(q, "query.ProfileTypes", tenant, body.data, body.len, &t, &n, err);
+    rc = qry_fanout(q, "query.ProfileTypes", tenant, r->start, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     Hotpath__V1__ProfileTypesResponse **parts = hp_xcalloc(n + 1, sizeof(*parts));
     Types__V1__ProfileType **all = NULL;
@@ -158,12 +157,13 @@ static int series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf
     pack(req, &body);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    rc = qry_fanout(q, "query.Series", tenant, body.data, body.len, &t, &n, err);
+    rc = qry_fanout(q, "query.Series", tenant, sr->start, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     hp_u64map_t seen;
     hp_u64map_init(&seen, 64);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        Querier__V1__SeriesResponse *r = querier__v1__series_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        Querier__V1__SeriesResponse *r =
+            querier__v1__series_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
         if (r == NULL) {
             rc = hp_err_set(err, HP_EUNAVAIL, "Series: malformed reply from an ingester");
             break;
@@ -190,7 +190,7 @@ static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *
                              hp_err_t *err)
 {
     const Querier__V1__SelectMergeStacktracesRequest *r = (const void *)req;
-    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end};
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
     int rc = qry_check_select(q, &s, err);
     if (rc == 0 && r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_UNSPECIFIED &&
         r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_FLAMEGRAPH)
@@ -212,7 +212,7 @@ static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *
 static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Querier__V1__SelectMergeProfileRequest *r = (const void *)req;
-    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end};
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
     int rc = qry_check_select(q, &s, err);
     return rc == 0 ? qry_merge_pprof(q, tenant, &s, out, err) : rc;
 }
@@ -284,7 +284,7 @@ static void encode_top_series(const qry_series_set_t *set, int64_t limit, hp_buf
 static int select_series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Querier__V1__SelectSeriesRequest *r = (const void *)req;
-    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end};
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
     int rc = qry_check_select(q, &s, err);
     if (rc != 0)
         return rc;

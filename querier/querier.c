@@ -14,27 +14,38 @@
  * RPC message is at most 256 MiB anyway). */
 #define QRY_INTERNAL_MAX_SAMPLES (1u << 26)
 
-static size_t max_missing(const qry_t *q);
-
-/* Ready once every ingester was probed and enough serve reads for a query
- * to be complete (at most RF/2 missing). */
-static bool qry_ready(void *ctx, hp_buf_t *why)
+/* Whether enough members of a ring serve reads for a query to be
+ * complete; says why not in why. */
+static bool ring_ready(hp_members_t *m, size_t max_missing, const char *what, hp_buf_t *why)
 {
-    qry_t *q = ctx;
-    if (!hp_members_probed(q->members)) {
-        hp_buf_puts(why, "waiting for the first heartbeat round");
+    if (!hp_members_probed(m)) {
+        hp_buf_printf(why, "waiting for the first heartbeat round of the %s", what);
         return false;
     }
-    hp_ring_view_t *v = hp_members_view(q->members);
+    hp_ring_view_t *v = hp_members_view(m);
     size_t members = hp_ring_view_size(v);
     size_t *set = hp_xmalloc((members + 1) * sizeof(size_t));
     size_t n = hp_ring_view_read_set(v, set);
     free(set);
     hp_ring_view_release(v);
-    if (n > 0 && members - n <= max_missing(q))
+    if (n > 0 && members - n <= max_missing)
         return true;
-    hp_buf_printf(why, "%zu of %zu ingesters serve reads", n, members);
+    hp_buf_printf(why, "%zu of %zu %s serve reads", n, members, what);
     return false;
+}
+
+/* Ready once every ingester and store-gateway was probed and enough of
+ * each serve reads for a query to be complete (RF/2 ingesters, RF-1
+ * store-gateways missing at most). */
+static bool qry_ready(void *ctx, hp_buf_t *why)
+{
+    qry_t *q = ctx;
+    const hp_config_t *c = q->cfg;
+    return ring_ready(q->members, (size_t)HP_MAX(c->distributor.replication_factor, 1) / 2, "ingesters",
+                      why) &&
+           (q->gateways == NULL ||
+            ring_ready(q->gateways, (size_t)HP_MAX(c->store_gateway.replication_factor, 1) - 1,
+                       "store-gateways", why));
 }
 
 int qry_new(hp_service_t *svc, qry_t **out, hp_err_t *err)
@@ -44,18 +55,35 @@ int qry_new(hp_service_t *svc, qry_t **out, hp_err_t *err)
     q->svc = svc;
     q->cfg = &svc->cfg;
     hp_arena_init(&q->arena, 4096);
-    hp_members_config_t mc = {q->cfg->ring.members, (size_t)q->cfg->ring.num_tokens,
-                              q->cfg->ring.heartbeat_period_ms, q->cfg->ring.heartbeat_timeout_ms,
-                              q->cfg->ring.dns_refresh_ms, q->cfg->distributor.zone_awareness};
+    hp_members_config_t mc = {q->cfg->ring.members,
+                              (size_t)q->cfg->ring.num_tokens,
+                              q->cfg->ring.heartbeat_period_ms,
+                              q->cfg->ring.heartbeat_timeout_ms,
+                              q->cfg->ring.dns_refresh_ms,
+                              q->cfg->distributor.zone_awareness};
     int rc = hp_members_new(&mc, &q->members, err);
     if (rc == 0)
         rc = hp_members_start(q->members, err);
+    const char *gw = q->cfg->store_gateway.ring_members;
+    if (rc == 0 && gw && *gw) {
+        hp_members_config_t gc = {gw,
+                                  (size_t)q->cfg->ring.num_tokens,
+                                  q->cfg->ring.heartbeat_period_ms,
+                                  q->cfg->ring.heartbeat_timeout_ms,
+                                  q->cfg->ring.dns_refresh_ms,
+                                  false,
+                                  NULL,
+                                  NULL};
+        rc = hp_members_new(&gc, &q->gateways, err);
+        if (rc == 0)
+            rc = hp_members_start(q->gateways, err);
+    }
     if (rc != 0)
         return rc;
     static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
-    q->m_query_seconds = hp_metrics_histogram(svc->metrics, "hotpath_querier_request_duration_seconds",
-                                              "Time to answer a query.", NULL, buckets,
-                                              HP_ARRAY_LEN(buckets));
+    q->m_query_seconds =
+        hp_metrics_histogram(svc->metrics, "hotpath_querier_request_duration_seconds",
+                             "Time to answer a query.", NULL, buckets, HP_ARRAY_LEN(buckets));
     hp_service_on_ready(svc, qry_ready, q);
     hp_ring_page_route(&q->ring_page, q->members, "ingester ring", svc->http);
     return 0;
@@ -67,6 +95,8 @@ void qry_free(qry_t *q)
         return;
     hp_members_stop(q->members);
     hp_members_free(q->members);
+    hp_members_stop(q->gateways);
+    hp_members_free(q->gateways);
     hp_arena_fini(&q->arena);
     free(q);
 }
@@ -76,13 +106,6 @@ void qry_targets_free(hp_rpc_target_t *targets, size_t n)
     for (size_t i = 0; targets && i < n; i++)
         hp_buf_fini(&targets[i].resp);
     free(targets);
-}
-
-/* How many ingesters a read may miss and still see every acknowledged
- * profile: a write needs a quorum (RF/2+1) of RF, so RF/2 can be lost. */
-static size_t max_missing(const qry_t *q)
-{
-    return (size_t)HP_MAX(q->cfg->distributor.replication_factor, 1) / 2;
 }
 
 /* True for an ingester's answer that blames the query (bad, unsupported,
@@ -99,53 +122,106 @@ static int clamp_ms(int64_t ms)
     return ms > INT_MAX ? INT_MAX : ms < 0 ? 0 : (int)ms;
 }
 
-/* After a fan-out: keeps the targets that answered (compacting the array)
- * and fails when too many are missing. A bad query (the caller's error)
- * fails at once. */
-static int keep_answers(qry_t *q, const char *method, hp_rpc_target_t *t, size_t *n, size_t members,
+/* One kind of process a query asks: ingesters or store-gateways. */
+typedef struct group {
+    hp_members_t *members;
+    hp_ring_view_t *v;
+    size_t *set, n_set; /* the members that serve reads */
+    size_t max_missing;
+    const char *what;
+} group_t;
+
+static void group_open(group_t *g, hp_members_t *m, size_t max_missing, const char *what)
+{
+    g->members = m;
+    g->v = hp_members_view(m);
+    g->set = hp_xmalloc((hp_ring_view_size(g->v) + 1) * sizeof(size_t));
+    g->n_set = hp_ring_view_read_set(g->v, g->set);
+    g->max_missing = max_missing;
+    g->what = what;
+}
+
+static void groups_close(group_t *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(g[i].set);
+        hp_ring_view_release(g[i].v);
+    }
+}
+
+/* The groups a query over a range starting at start_ms asks:
+ * ingesters always — besides the last -querier.query-store-after they hold
+ * whatever was pushed late or backfilled and not yet flushed, and blocks
+ * the store-gateways may not see yet — and store-gateways when the range
+ * reaches past -store-gateway.ignore-blocks-within (they serve nothing
+ * newer). What both hold counts once: deduplication. Ingesters may miss
+ * RF/2 of their number (a write needs RF/2+1 of RF); store-gateways RF-1
+ * (each block has RF owners). */
+static size_t plan_groups(qry_t *q, int64_t start_ms, group_t *g)
+{
+    size_t n = 0;
+    group_open(&g[n++], q->members, (size_t)HP_MAX(q->cfg->distributor.replication_factor, 1) / 2,
+               "ingesters");
+    if (q->gateways && start_ms < hp_now_ms() - q->cfg->store_gateway.ignore_blocks_within_ms)
+        group_open(&g[n++], q->gateways, (size_t)HP_MAX(q->cfg->store_gateway.replication_factor, 1) - 1,
+                   "store-gateways");
+    return n;
+}
+
+/* After a fan-out: fails on a bad query (the caller's error, which any
+ * replica would repeat) or when a group misses more members than it may;
+ * else keeps the targets that answered, compacting the array. */
+static int keep_answers(const char *method, const group_t *g, size_t n_groups, hp_rpc_target_t *t, size_t *n,
                         hp_err_t *err)
 {
     for (size_t i = 0; i < *n; i++)
         if (query_error(t[i].rc))
             return hp_err_set(err, t[i].rc, "%s", t[i].err.msg);
-    size_t ok = 0;
-    hp_err_t first = {HP_OK, 0, ""};
-    for (size_t i = 0; i < *n; i++) {
-        if (t[i].rc != 0) {
-            if (first.code == HP_OK)
+    size_t base = 0;
+    for (size_t k = 0; k < n_groups; k++) {
+        size_t ok = 0, members = hp_ring_view_size(g[k].v);
+        hp_err_t first = {HP_OK, 0, ""};
+        for (size_t i = base; i < base + g[k].n_set; i++) {
+            if (t[i].rc == 0)
+                ok++;
+            else if (first.code == HP_OK)
                 first = t[i].err;
-            hp_buf_fini(&t[i].resp);
-            continue;
         }
-        t[ok++] = t[i];
+        base += g[k].n_set;
+        if ((ok == 0 && members > 0) || members - ok > g[k].max_missing)
+            return hp_err_set(err, HP_EUNAVAIL, "%s: %zu of %zu %s answered, at most %zu may be missing%s%s",
+                              method, ok, members, g[k].what, g[k].max_missing, first.code ? ": " : "",
+                              first.msg);
     }
-    size_t missing = members - ok;
+    size_t ok = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (t[i].rc != 0)
+            hp_buf_fini(&t[i].resp);
+        else
+            t[ok++] = t[i];
+    }
     *n = ok;
-    if (ok > 0 && missing <= max_missing(q))
-        return 0;
-    return hp_err_set(err, HP_EUNAVAIL, "%s: %zu of %zu ingesters answered, at most %zu may be missing%s%s",
-                      method, ok, members, max_missing(q), first.code ? ": " : "", first.msg);
+    return 0;
 }
 
-/* Calls every readable member; payloads[i] (NULL: the shared payload). */
-static int fanout(qry_t *q, hp_ring_view_t *v, const size_t *set, size_t n_set, const char *method,
-                  hp_str_t tenant, const void *payload, size_t len, hp_buf_t *payloads,
-                  hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
+/* Calls every readable member of the groups with the payload. */
+static int fanout(qry_t *q, const group_t *g, size_t n_groups, const char *method, hp_str_t tenant,
+                  const void *payload, size_t len, hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
 {
-    hp_rpc_target_t *t = hp_xcalloc(n_set + 1, sizeof(*t));
-    for (size_t i = 0; i < n_set; i++) {
-        t[i].client = hp_ring_view_client(v, set[i]);
-        if (payloads) {
-            t[i].payload = payloads[i].data ? payloads[i].data : (const void *)"";
-            t[i].payload_len = payloads[i].len;
-        }
-    }
-    hp_rpc_call_all(t, n_set, method, tenant, payload, len, clamp_ms(q->cfg->querier.query_timeout_ms));
-    for (size_t i = 0; i < n_set; i++)
-        if (t[i].rc == 0 || t[i].rc == HP_EUNAVAIL || t[i].rc == HP_ETIMEDOUT)
-            hp_members_report(q->members, v, set[i], t[i].rc == 0);
-    *n = n_set;
-    int rc = keep_answers(q, method, t, n, hp_ring_view_size(v), err);
+    size_t total = 0;
+    for (size_t k = 0; k < n_groups; k++)
+        total += g[k].n_set;
+    hp_rpc_target_t *t = hp_xcalloc(total + 1, sizeof(*t));
+    for (size_t k = 0, i = 0; k < n_groups; k++)
+        for (size_t m = 0; m < g[k].n_set; m++)
+            t[i++].client = hp_ring_view_client(g[k].v, g[k].set[m]);
+    hp_rpc_call_all(t, total, method, tenant, payload, len, clamp_ms(q->cfg->querier.query_timeout_ms));
+    for (size_t k = 0, i = 0; k < n_groups; k++)
+        for (size_t m = 0; m < g[k].n_set; m++, i++)
+            if (t[i].rc == 0 || t[i].rc == HP_EUNAVAIL || t[i].rc == HP_ETIMEDOUT)
+                hp_members_report(g[k].members, g[k].v, g[k].set[m], t[i].rc == 0);
+    *n = total;
+    int rc = keep_answers(method, g, n_groups, t, n, err);
     if (rc != 0) {
         qry_targets_free(t, *n);
         return rc;
@@ -154,15 +230,13 @@ static int fanout(qry_t *q, hp_ring_view_t *v, const size_t *set, size_t n_set, 
     return 0;
 }
 
-int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, const void *payload, size_t len,
-               hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
+int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, int64_t start_ms, const void *payload,
+               size_t len, hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
 {
-    hp_ring_view_t *v = hp_members_view(q->members);
-    size_t *set = hp_xmalloc((hp_ring_view_size(v) + 1) * sizeof(size_t));
-    size_t n_set = hp_ring_view_read_set(v, set);
-    int rc = fanout(q, v, set, n_set, method, tenant, payload, len, NULL, targets, n, err);
-    free(set);
-    hp_ring_view_release(v);
+    group_t g[2];
+    size_t n_groups = plan_groups(q, start_ms, g);
+    int rc = fanout(q, g, n_groups, method, tenant, payload, len, targets, n, err);
+    groups_close(g, n_groups);
     return rc;
 }
 
@@ -293,7 +367,7 @@ typedef struct holder {
 /* Key table: the first 8 bytes of a key (a 128-bit hash) index it; a
  * clash with a different key moves to the next slot key. */
 typedef struct keytab {
-    hp_u64map_t map;   /* first 8 bytes (+ probe) → entry index */
+    hp_u64map_t map;     /* first 8 bytes (+ probe) → entry index */
     const uint8_t **key; /* entry → its 16 bytes (borrowed from a reply) */
     holder_t *h;
     size_t n, cap;
@@ -366,7 +440,8 @@ static int call_each(qry_t *q, hp_rpc_client_t **clients, size_t n, const char *
     for (size_t i = 0; ok < n && i < n; i++) {
         if (t[i].rc != 0) {
             int code = query_error(t[i].rc) ? t[i].rc : HP_EUNAVAIL;
-            hp_err_set(err, code, "%s: ingester %s: %s", method, hp_rpc_client_url(t[i].client), t[i].err.msg);
+            hp_err_set(err, code, "%s: ingester %s: %s", method, hp_rpc_client_url(t[i].client),
+                       t[i].err.msg);
             qry_targets_free(t, n);
             return code;
         }
@@ -382,7 +457,7 @@ static int select_keys(qry_t *q, hp_str_t tenant, const Hotpath__V1__SelectReque
     hp_buf_t body = HP_BUF_INIT;
     hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(sel) + 1);
     body.len = hotpath__v1__select_request__pack(sel, body.data);
-    int rc = qry_fanout(q, "query.SelectKeys", tenant, body.data, body.len, t, n, err);
+    int rc = qry_fanout(q, "query.SelectKeys", tenant, sel->start, body.data, body.len, t, n, err);
     hp_buf_fini(&body);
     if (rc != 0)
         return rc;
@@ -396,8 +471,10 @@ static int select_keys(qry_t *q, hp_str_t tenant, const Hotpath__V1__SelectReque
     return rc;
 }
 
-int qry_select_fanout(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
-                      qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
+/* One interval's two phases: keys, then method with a keep mask each. */
+static int select_fanout_one(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
+                             qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n,
+                             hp_err_t *err)
 {
     Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
     sel.profile_type = (char *)s->type_id;
@@ -410,6 +487,7 @@ int qry_select_fanout(qry_t *q, const char *method, hp_str_t tenant, const qry_s
     int rc = select_keys(q, tenant, &sel, &t1, &n1, &keys, err);
     hp_buf_t *keep = hp_xcalloc(n1 + 1, sizeof(hp_buf_t)), *payloads = hp_xcalloc(n1 + 1, sizeof(hp_buf_t));
     hp_rpc_client_t **clients = hp_xcalloc(n1 + 1, sizeof(*clients));
+    *n = 0;
     if (rc == 0) {
         plan_keep(keys, n1, keep);
         for (size_t i = 0; i < n1; i++) {
@@ -434,4 +512,155 @@ int qry_select_fanout(qry_t *q, const char *method, hp_str_t tenant, const qry_s
     free(clients);
     qry_targets_free(t1, n1);
     return rc;
+}
+
+/* ---- splitting long ranges ---- */
+
+/* One interval of a split query, run as a pool job. */
+typedef struct split {
+    qry_t *q;
+    const char *method;
+    hp_str_t tenant;
+    qry_select_t s;
+    qry_encode_fn encode;
+    void *ctx;
+    hp_rpc_target_t *t;
+    size_t n;
+    int rc;
+    hp_err_t err;
+} split_t;
+
+static void split_job(void *arg)
+{
+    split_t *x = arg;
+    hp_err_clear(&x->err);
+    x->rc = select_fanout_one(x->q, x->method, x->tenant, &x->s, x->encode, x->ctx, &x->t, &x->n, &x->err);
+}
+
+#define QRY_MAX_SPLITS 1000 /* intervals grow beyond this many: a bound on work per query */
+
+static int64_t round_up(int64_t v, int64_t m)
+{
+    return m > 0 ? (v + m - 1) / m * m : v;
+}
+
+/* The intervals of [start, end] (inclusive ms): -querier.split-queries-by-
+ * interval long, rounded up to a multiple of s->align_ms so each starts on
+ * the caller's grid, the last one shorter. Interval k ends 1 ms before k+1
+ * starts, so each profile falls in exactly one. Returns the count (1: no
+ * split); *out is malloc'd. */
+static size_t split_ranges(const qry_t *q, const qry_select_t *s, qry_select_t **out)
+{
+    int64_t len = round_up(q->cfg->querier.split_interval_ms, s->align_ms);
+    size_t n = 1;
+    if (len > 0 && s->end_ms > s->start_ms) {
+        int64_t span = s->end_ms - s->start_ms + 1;
+        if (span / len >= QRY_MAX_SPLITS)
+            len = round_up(span / QRY_MAX_SPLITS + 1, s->align_ms);
+        n = (size_t)((span + len - 1) / len);
+    }
+    *out = hp_xmalloc(n * sizeof(qry_select_t));
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i] = *s;
+        if (n > 1) {
+            (*out)[i].start_ms = s->start_ms + (int64_t)i * len;
+            (*out)[i].end_ms = HP_MIN((*out)[i].start_ms + len - 1, s->end_ms);
+        }
+    }
+    return n;
+}
+
+/* Refuses a selection that would read more than -querier.max-query-bytes:
+ * every process estimates from its indexes (query.Estimate), before any
+ * sample is read. */
+static int check_bytes(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *err)
+{
+    int64_t limit = q->cfg->querier.max_query_bytes;
+    if (limit <= 0)
+        return 0;
+    Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
+    sel.profile_type = (char *)s->type_id;
+    sel.label_selector = (char *)(s->selector ? s->selector : "");
+    sel.start = s->start_ms;
+    sel.end = s->end_ms;
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&sel) + 1);
+    body.len = hotpath__v1__select_request__pack(&sel, body.data);
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout(q, "query.Estimate", tenant, s->start_ms, body.data, body.len, &t, &n, err);
+    hp_buf_fini(&body);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        Hotpath__V1__EstimateResponse *r =
+            hotpath__v1__estimate_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (r == NULL)
+            rc = hp_err_set(err, HP_EUNAVAIL, "Estimate: malformed reply from %s",
+                            hp_rpc_client_url(t[i].client));
+        else
+            bytes += r->bytes;
+        if (r)
+            hotpath__v1__estimate_response__free_unpacked(r, NULL);
+    }
+    qry_targets_free(t, n);
+    if (rc == 0 && bytes > (uint64_t)limit)
+        rc = hp_err_set(
+            err, HP_EINVAL,
+            "the query would read %llu bytes of samples, more than the limit (querier.max-query-bytes: "
+            "%lld); narrow the time range or the label selector",
+            (unsigned long long)bytes, (long long)limit);
+    return rc;
+}
+
+int qry_select_fanout(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
+                      qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
+{
+    *n = 0;
+    int brc = check_bytes(q, tenant, s, err);
+    if (brc != 0)
+        return brc;
+    qry_select_t *ranges;
+    size_t nr = split_ranges(q, s, &ranges);
+    if (nr == 1) {
+        free(ranges);
+        return select_fanout_one(q, method, tenant, s, encode, ctx, targets, n, err);
+    }
+    split_t *x = hp_xcalloc(nr, sizeof(*x));
+    size_t width = (size_t)HP_MAX(q->cfg->querier.max_concurrent_splits, 1);
+    hp_pool_fn *fns = hp_xcalloc(width, sizeof(*fns));
+    void **args = hp_xcalloc(width, sizeof(*args));
+    int rc = 0;
+    for (size_t i = 0; i < nr && rc == 0; i += width) {
+        size_t k = HP_MIN(width, nr - i);
+        for (size_t j = 0; j < k; j++) {
+            x[i + j] = (split_t){q, method, tenant, ranges[i + j], encode, ctx, NULL, 0, 0, {0}};
+            fns[j] = split_job;
+            args[j] = &x[i + j];
+        }
+        hp_pool_run_all(q->svc->pool, fns, args, k);
+        for (size_t j = 0; j < k && rc == 0; j++)
+            if (x[i + j].rc != 0)
+                *err = x[i + j].err, rc = x[i + j].rc;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < nr; i++)
+        total += x[i].n;
+    hp_rpc_target_t *all = hp_xcalloc(total + 1, sizeof(*all));
+    size_t o = 0;
+    for (size_t i = 0; i < nr; i++) { /* the replies move into one array */
+        for (size_t j = 0; j < x[i].n; j++)
+            all[o++] = x[i].t[j];
+        free(x[i].t);
+    }
+    free(x);
+    free(fns);
+    free(args);
+    free(ranges);
+    if (rc != 0) {
+        qry_targets_free(all, o);
+        return rc;
+    }
+    *targets = all;
+    *n = o;
+    return 0;
 }

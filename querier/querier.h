@@ -20,6 +20,7 @@ typedef struct qry {
     hp_service_t *svc;        /* borrowed */
     const hp_config_t *cfg;   /* borrowed */
     hp_members_t *members;    /* owned: the ingester ring */
+    hp_members_t *gateways;   /* owned: the store-gateway ring; NULL without store-gateways */
     hp_ring_page_t ring_page;
     hp_metric_t *m_query_seconds;
     hp_arena_t arena; /* route bindings */
@@ -36,15 +37,18 @@ typedef struct qry_select {
     const char *type_id;  /* borrowed */
     const char *selector; /* borrowed */
     int64_t start_ms, end_ms;
+    int64_t align_ms;     /* split intervals start at start + a multiple of this (time series steps); 0: any */
 } qry_select_t;
 
-/* Calls method on every ingester that serves reads and waits for them. On
- * success *targets (caller frees with qry_targets_free) holds the replies
- * of those that answered. Up to RF/2 ingesters may be missing (dead,
- * unhealthy or failing): every acknowledged write reached a quorum, so each
- * profile is still on one that answered. More missing fails the query
- * with 503: a partial answer would be a wrong answer. */
-int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, const void *payload, size_t len,
+/* Calls method on every process that may hold data of a range starting at
+ * start_ms and serves reads — ingesters always, store-gateways when the
+ * range reaches their blocks — and waits for them. On success *targets
+ * (caller frees with qry_targets_free) holds the replies of those that
+ * answered. Up to RF/2 ingesters may be missing (every acknowledged write
+ * reached a quorum, so each profile is still on one that answered), and
+ * RF-1 store-gateways; more fails the query with 503: a partial answer
+ * would be a wrong answer. */
+int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, int64_t start_ms, const void *payload, size_t len,
                hp_rpc_target_t **targets, size_t *n, hp_err_t *err) HP_WUR;
 
 /* Encodes the request of a Select* method around a SelectRequest (which

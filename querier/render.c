@@ -15,11 +15,28 @@
 static int64_t point_interval_ms(int64_t from_ms, int64_t until_ms)
 {
     static const int64_t steps[][2] = {
-        {1500, 1000}, {3500, 2000}, {7500, 5000}, {12500, 10000}, {17500, 15000}, {25000, 20000},
-        {45000, 30000}, {90000, 60000}, {210000, 120000}, {450000, 300000}, {750000, 600000},
-        {1050000, 900000}, {1500000, 1200000}, {2700000, 1800000}, {5400000, 3600000},
-        {9000000, 7200000}, {16200000, 10800000}, {32400000, 21600000}, {86400000, 43200000},
-        {604800000, 86400000}, {1814400000, 604800000}, {3628800000, 2592000000},
+        {1500, 1000},
+        {3500, 2000},
+        {7500, 5000},
+        {12500, 10000},
+        {17500, 15000},
+        {25000, 20000},
+        {45000, 30000},
+        {90000, 60000},
+        {210000, 120000},
+        {450000, 300000},
+        {750000, 600000},
+        {1050000, 900000},
+        {1500000, 1200000},
+        {2700000, 1800000},
+        {5400000, 3600000},
+        {9000000, 7200000},
+        {16200000, 10800000},
+        {32400000, 21600000},
+        {86400000, 43200000},
+        {604800000, 86400000},
+        {1814400000, 604800000},
+        {3628800000, 2592000000},
     };
     int64_t raw = (until_ms - from_ms) / 1500, step = 31536000000;
     for (size_t i = 0; i < HP_ARRAY_LEN(steps); i++) {
@@ -133,7 +150,9 @@ static int parse_render(qry_t *q, const hp_http_request_t *req, render_query_t *
 {
     hp_str_t query, fmt;
     if (!hp_http_query(req, "query", &query) || query.n == 0)
-        return hp_err_set(err, HP_EINVAL, "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
+        return hp_err_set(
+            err, HP_EINVAL,
+            "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
     if (hp_http_query(req, "format", &fmt) && fmt.n && !hp_str_eq_c(fmt, "json"))
         return hp_err_set(err, HP_EUNSUPPORTED, "format=%.*s is not supported yet: use json",
                           (int)HP_MIN(fmt.n, 32), fmt.p);
@@ -169,100 +188,6 @@ static void write_groups(hp_buf_t *b, const qry_series_set_t *set, const render_
         write_timeline(b, &set->v[i], r->start_ms, r->until_ms, r->step_ms);
     }
     hp_buf_putc(b, '}');
-}
-
-/* ---- running a render's fan-outs side by side ---- */
-
-typedef void (*task_fn)(void *arg);
-
-enum { TASK_QUEUED, TASK_RUNNING, TASK_DONE };
-#define MAX_TASKS 4
-
-typedef struct task_group task_group_t;
-
-typedef struct task {
-    task_group_t *g;
-    task_fn fn;
-    void *arg;
-    int state; /* under g->mu */
-} task_t;
-
-/* Heap-allocated: a pool job may run after its caller has returned (when
- * the caller ran the task itself), so the last of them frees it. */
-struct task_group {
-    pthread_mutex_t mu;
-    pthread_cond_t done;
-    int refs; /* the caller + pool jobs that have not run yet */
-    task_t t[MAX_TASKS];
-};
-
-/* Takes task t for the calling thread, unless someone already has. */
-static bool task_claim(task_t *t)
-{
-    pthread_mutex_lock(&t->g->mu);
-    bool mine = t->state == TASK_QUEUED;
-    if (mine)
-        t->state = TASK_RUNNING;
-    pthread_mutex_unlock(&t->g->mu);
-    return mine;
-}
-
-/* Runs a claimed task and says it is done. */
-static void task_run(task_t *t)
-{
-    t->fn(t->arg);
-    pthread_mutex_lock(&t->g->mu);
-    t->state = TASK_DONE;
-    pthread_cond_broadcast(&t->g->done);
-    pthread_mutex_unlock(&t->g->mu);
-}
-
-static void group_unref(task_group_t *g)
-{
-    pthread_mutex_lock(&g->mu);
-    int left = --g->refs;
-    pthread_mutex_unlock(&g->mu);
-    if (left > 0)
-        return;
-    pthread_cond_destroy(&g->done);
-    pthread_mutex_destroy(&g->mu);
-    free(g);
-}
-
-/* A pool job: runs its task unless the caller took it over meanwhile. */
-static void task_job(void *arg)
-{
-    task_t *t = arg;
-    task_group_t *g = t->g;
-    if (task_claim(t))
-        task_run(t);
-    group_unref(g);
-}
-
-/* Runs fns[i](args[i]) for i < n (≤ MAX_TASKS) side by side and returns
- * when all are done. All but the first go to the pool; the caller runs the
- * first, then every one no worker has started yet — so when the pool is
- * saturated (its workers may all be callers like this one) it degrades to
- * running them in turn instead of deadlocking. */
-static void run_parallel(hp_pool_t *pool, const task_fn *fns, void *const *args, size_t n)
-{
-    task_group_t *g = hp_xcalloc(1, sizeof(*g));
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->done, NULL);
-    g->refs = (int)n; /* the caller, and one per pool job (n - 1) */
-    for (size_t i = 0; i < n; i++)
-        g->t[i] = (task_t){g, fns[i], args[i], TASK_QUEUED};
-    for (size_t i = 1; i < n; i++)
-        hp_pool_submit(pool, task_job, &g->t[i]);
-    for (size_t i = 0; i < n; i++)
-        if (task_claim(&g->t[i]))
-            task_run(&g->t[i]);
-    pthread_mutex_lock(&g->mu);
-    for (size_t i = 0; i < n; i++)
-        while (g->t[i].state != TASK_DONE)
-            pthread_cond_wait(&g->done, &g->mu);
-    pthread_mutex_unlock(&g->mu);
-    group_unref(g);
 }
 
 /* ---- /pyroscope/render ---- */
@@ -306,11 +231,11 @@ static void task_groups(void *arg)
  * failure (in that order) is the render's. */
 static int render_fetch(render_work_t *w, hp_err_t *err)
 {
-    static const task_fn fns[] = {task_tree, task_total, task_groups};
+    static const hp_pool_fn fns[] = {task_tree, task_total, task_groups};
     void *args[] = {w, w, w};
     for (size_t i = 0; i < 3; i++)
         hp_err_clear(&w->err[i]);
-    run_parallel(w->q->svc->pool, fns, args, w->r->group_by.n ? 3 : 2);
+    hp_pool_run_all(w->q->svc->pool, fns, args, w->r->group_by.n ? 3 : 2);
     for (size_t i = 0; i < 3; i++) {
         if (w->rc[i] != 0) {
             *err = w->err[i];
@@ -347,8 +272,8 @@ static int render(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *
     w.q = q;
     w.tenant = tenant;
     w.r = r;
-    w.tree_sel = (qry_select_t){r->type_id, r->selector, r->from_ms, r->until_ms};
-    w.series_sel = (qry_select_t){r->type_id, r->selector, r->start_ms, r->until_ms};
+    w.tree_sel = (qry_select_t){r->type_id, r->selector, r->from_ms, r->until_ms, 0};
+    w.series_sel = (qry_select_t){r->type_id, r->selector, r->start_ms, r->until_ms, 0};
     int rc = qry_check_select(q, &w.tree_sel, err);
     if (rc != 0)
         return rc;
@@ -384,7 +309,6 @@ static void handle_render(void *ctx, const hp_http_request_t *req, hp_http_respo
     }
     free(r.type_id);
 }
-
 
 /* A JSON array of strings. */
 static void write_names(hp_buf_t *b, char **names, size_t n)
@@ -427,7 +351,7 @@ static int legacy_names(qry_t *q, hp_str_t tenant, const char *label, int64_t fr
     }
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_fanout(q, method, tenant, body.data, body.len, &t, &n, err);
+    int rc = qry_fanout(q, method, tenant, from_ms, body.data, body.len, &t, &n, err);
     hp_buf_fini(&body);
     char **all = NULL;
     size_t total = 0, cap = 0;
@@ -463,8 +387,7 @@ static int legacy_names(qry_t *q, hp_str_t tenant, const char *label, int64_t fr
     return rc;
 }
 
-static void handle_legacy_names(qry_t *q, const hp_http_request_t *req, hp_http_response_t *resp,
-                                bool values)
+static void handle_legacy_names(qry_t *q, const hp_http_request_t *req, hp_http_response_t *resp, bool values)
 {
     hp_err_t err;
     hp_err_clear(&err);

@@ -101,7 +101,9 @@ int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **g
     series_req_t sr = {group_by, n_group_by, step_ms};
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_select_fanout(q, "query.SelectSeries", tenant, s, pack_series, &sr, &t, &n, err);
+    qry_select_t aligned = *s; /* split intervals keep the steps' grid */
+    aligned.align_ms = step_ms;
+    int rc = qry_select_fanout(q, "query.SelectSeries", tenant, &aligned, pack_series, &sr, &t, &n, err);
     hp_u64map_t index;
     hp_u64map_init(&index, 64);
     for (size_t i = 0; i < n && rc == 0; i++) {

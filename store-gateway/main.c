@@ -1,7 +1,6 @@
-/* hotpath-store-gateway: starts, serves /ready and /metrics, and has no blocks to
- * serve blocks from object storage (they arrive with the long-term read path). */
+/* hotpath-store-gateway: serves queries over blocks in the object store. */
+#include "gateway.h"
 #include "hotpath/log.h"
-#include "hotpath/service.h"
 
 int main(int argc, char **argv)
 {
@@ -11,14 +10,19 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     hp_err_t err;
     hp_err_clear(&err);
-    if (hp_service_start(&svc, &err) != 0) {
+    sg_t *g = NULL;
+    if (hp_service_start(&svc, &err) != 0 || sg_new(&svc, &g, &err) != 0 || sg_start(g, &err) != 0) {
         char q[600];
         HP_ERROR("cannot start", "err=%s", hp_log_q(q, sizeof(q), err.msg));
+        sg_stop(g);
         hp_service_fini(&svc);
+        sg_free(g);
         return 1;
     }
-    HP_INFO("nothing to do yet: no object storage is configured in this version", NULL);
     hp_service_run(&svc);
+    sg_stop(g);
     hp_service_fini(&svc);
+    sg_free(g);
+    HP_INFO("stopped", NULL);
     return 0;
 }

@@ -165,6 +165,16 @@ int64_t hp_now_ns(void) { return clock_ns(CLOCK_REALTIME); }
 int64_t hp_now_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000; }
 int64_t hp_mono_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000; }
 
+void hp_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + HP_MAX(ms, 0) * 1000000;
+    ts.tv_sec += ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
 /* Length of the UTF-8 sequence starting at s (≤ n bytes), or 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {

@@ -9,7 +9,8 @@
 #include "hotpath/profile.h"
 
 /* A head without a symdb yet. */
-static hp_head_t *head_alloc(uint64_t id, const char *tenant, int64_t start_ns, int64_t end_ns, size_t arena_chunk)
+static hp_head_t *head_alloc(uint64_t id, const char *tenant, int64_t start_ns, int64_t end_ns,
+                             size_t arena_chunk)
 {
     hp_head_t *h = hp_xcalloc(1, sizeof(*h));
     h->id = id;
@@ -136,8 +137,8 @@ static size_t insert_pos(const hp_series_t *s, int64_t t)
     return lo;
 }
 
-bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16], const uint32_t *stacks,
-                    const int64_t *values, size_t n)
+bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16],
+                    const uint32_t *stacks, const int64_t *values, size_t n)
 {
     bool found;
     hp_u64map_upsert(&h->seen, seen_key(s->fp, time_ns, id), 1, &found);
@@ -279,13 +280,16 @@ static void fill_series(hp_series_t *s, const hp_block_page_t *page)
 static int add_block_series(hp_head_t *h, hp_block_t *b, size_t i, const hp_select_t *q, hp_err_t *err)
 {
     bool created;
-    hp_series_t *s = hp_head_series(h, hp_block_series_labels(b, i), hp_block_series_fingerprint(b, i), &created);
+    hp_series_t *s =
+        hp_head_series(h, hp_block_series_labels(b, i), hp_block_series_fingerprint(b, i), &created);
     s->period = hp_block_series_period(b, i);
     s->min_t = hp_block_series_min_time(b, i);
     s->max_t = hp_block_series_max_time(b, i);
     s->n_profiles = 1; /* for the selection check: the block says it has profiles */
     bool want = q != NULL && hp_select_series(h, s, q);
     s->n_profiles = q == NULL ? 1 : 0;
+    s->block_bytes = hp_block_series_page_bytes(b, i);
+    s->block_profiles = hp_block_series_n_profiles(b, i);
     if (!want)
         return 0;
     hp_block_page_t page;
@@ -300,8 +304,8 @@ static int add_block_series(hp_head_t *h, hp_block_t *b, size_t i, const hp_sele
     return rc;
 }
 
-int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant, const hp_select_t *q,
-                       hp_head_t **out, hp_err_t *err)
+int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant,
+                       const hp_select_t *q, hp_head_t **out, hp_err_t *err)
 {
     *out = NULL;
     int64_t lo = INT64_MAX, hi = INT64_MIN;

@@ -139,3 +139,92 @@ void hp_pool_stop(hp_pool_t *p)
     free(p->threads);
     free(p);
 }
+
+/* ---- running a few jobs side by side ---- */
+
+enum { TASK_QUEUED, TASK_RUNNING, TASK_DONE };
+
+typedef struct task_group task_group_t;
+
+typedef struct task {
+    task_group_t *g;
+    hp_pool_fn fn;
+    void *arg;
+    int state; /* under g->mu */
+} task_t;
+
+/* Heap-allocated: a pool job may run after its caller has returned (when
+ * the caller ran the task itself), so the last of them frees it. */
+struct task_group {
+    pthread_mutex_t mu;
+    pthread_cond_t done;
+    int refs; /* the caller + pool jobs that have not run yet */
+    task_t t[]; /* flexible: one per job */
+};
+
+/* Takes task t for the calling thread, unless someone already has. */
+static bool task_claim(task_t *t)
+{
+    pthread_mutex_lock(&t->g->mu);
+    bool mine = t->state == TASK_QUEUED;
+    if (mine)
+        t->state = TASK_RUNNING;
+    pthread_mutex_unlock(&t->g->mu);
+    return mine;
+}
+
+/* Runs a claimed task and says it is done. */
+static void task_run(task_t *t)
+{
+    t->fn(t->arg);
+    pthread_mutex_lock(&t->g->mu);
+    t->state = TASK_DONE;
+    pthread_cond_broadcast(&t->g->done);
+    pthread_mutex_unlock(&t->g->mu);
+}
+
+static void group_unref(task_group_t *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int left = --g->refs;
+    pthread_mutex_unlock(&g->mu);
+    if (left > 0)
+        return;
+    pthread_cond_destroy(&g->done);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+/* A pool job: runs its task unless the caller took it over meanwhile. */
+static void task_job(void *arg)
+{
+    task_t *t = arg;
+    task_group_t *g = t->g;
+    if (task_claim(t))
+        task_run(t);
+    group_unref(g);
+}
+
+void hp_pool_run_all(hp_pool_t *pool, const hp_pool_fn *fns, void *const *args, size_t n)
+{
+    if (n == 0)
+        return;
+    task_group_t *g = hp_xcalloc(1, sizeof(*g) + n * sizeof(task_t));
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->done, NULL);
+    g->refs = (int)n; /* the caller, and one per pool job (n - 1) */
+    for (size_t i = 0; i < n; i++)
+        g->t[i] = (task_t){g, fns[i], args[i], TASK_QUEUED};
+    for (size_t i = 1; i < n; i++)
+        hp_pool_submit(pool, task_job, &g->t[i]);
+    for (size_t i = 0; i < n; i++)
+        if (task_claim(&g->t[i]))
+            task_run(&g->t[i]);
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < n; i++)
+        while (g->t[i].state != TASK_DONE)
+            pthread_cond_wait(&g->done, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    group_unref(g);
+}
+

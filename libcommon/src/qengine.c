@@ -12,6 +12,8 @@
 #define SESSION_MAX 256
 #define SESSION_MAX_BYTES ((size_t)512 << 20)
 
+static int handle_estimate(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err);
+
 void hp_qe_sources_add(hp_qe_sources_t *s, uint64_t id, hp_head_t *head, void *block)
 {
     HP_GROW(s->v, s->cap, s->n + 1);
@@ -24,11 +26,20 @@ static void sources_release(hp_qengine_t *qe, hp_qe_sources_t *s)
     for (size_t i = 0; i < s->n; i++) {
         if (s->v[i].head)
             hp_head_unref(s->v[i].head);
-        else
+        else if (s->v[i].block)
             qe->p.release_block(qe->p.ctx, s->v[i].block);
     }
     free(s->v);
     memset(s, 0, sizeof(*s));
+}
+
+/* Frees a block's transient head and gives the block back at once, so a
+ * query over many blocks holds one at a time, not all of them. */
+static void done_with_block(hp_qengine_t *qe, hp_qe_source_t *src, hp_head_t *h)
+{
+    hp_head_unref(h);
+    qe->p.release_block(qe->p.ctx, src->block);
+    src->block = NULL;
 }
 
 hp_qengine_t *hp_qengine_new(const hp_qe_provider_t *p)
@@ -50,6 +61,7 @@ void hp_qengine_free(hp_qengine_t *qe)
 void hp_qengine_register(hp_qengine_t *qe, hp_rpc_server_t *rpc)
 {
     hp_rpc_server_handle(rpc, "query.SelectKeys", qe_handle_select_keys, qe);
+    hp_rpc_server_handle(rpc, "query.Estimate", handle_estimate, qe);
     qe_register_labels(qe, rpc);
     qe_register_merges(qe, rpc);
     qe_register_timeline(qe, rpc);
@@ -121,7 +133,8 @@ typedef struct collect {
     hp_buf_t *keys;
 } collect_t;
 
-static void collect_ref(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s, const hp_series_profile_t *p)
+static void collect_ref(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s,
+                        const hp_series_profile_t *p)
 {
     (void)si;
     collect_t *c = ctx;
@@ -162,6 +175,57 @@ int qe_handle_select_keys(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, h
         session_free(x);
     }
     hp_buf_fini(&keys);
+    hp_select_fini(&q);
+    if (req)
+        hotpath__v1__select_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+/* ---- estimates ---- */
+
+typedef struct estimate {
+    const hp_select_t *q;
+    uint64_t bytes, profiles;
+} estimate_t;
+
+/* Bytes the selection would read in h: a block's whole pages (they are
+ * read whole), a live head's samples in the time range. */
+static void estimate_head(void *ctx, const hp_head_t *h)
+{
+    estimate_t *e = ctx;
+    for (size_t i = 0; i < h->n_series; i++) {
+        const hp_series_t *s = h->series[i];
+        if (!hp_select_series(h, s, e->q))
+            continue;
+        if (s->profiles == NULL) { /* a block's series, labels only */
+            e->bytes += s->block_bytes;
+            e->profiles += s->block_profiles;
+            continue;
+        }
+        size_t lo, hi;
+        hp_series_profile_range(s, e->q->start_ns, e->q->end_ns, &lo, &hi);
+        for (size_t p = lo; p < hi; p++)
+            e->bytes += s->profiles[p].n * (sizeof(uint32_t) + sizeof(int64_t));
+        e->profiles += hi - lo;
+    }
+}
+
+static int handle_estimate(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    hp_qengine_t *qe = ctx;
+    Hotpath__V1__SelectRequest *req =
+        hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
+    hp_select_t q;
+    int rc = hp_select_parse(req, &q, err);
+    estimate_t e = {&q, 0, 0};
+    if (rc == 0)
+        rc = qe_for_each_head(qe, call->tenant, q.start_ns, q.end_ns, estimate_head, &e, err);
+    if (rc == 0) {
+        Hotpath__V1__EstimateResponse resp = HOTPATH__V1__ESTIMATE_RESPONSE__INIT;
+        resp.bytes = e.bytes;
+        resp.profiles = e.profiles;
+        qe_pack_into(&resp.base, out);
+    }
     hp_select_fini(&q);
     if (req)
         hotpath__v1__select_request__free_unpacked(req, NULL);
@@ -263,8 +327,8 @@ static void refs_of_source(const qe_ref_t *refs, size_t n, uint64_t id, size_t *
 
 /* Visits each profile of h the selection covers: all of them, or — with a
  * session — the kept refs of h. Read lock held. */
-static int visit(const hp_head_t *h, const hp_select_t *q, const qe_ref_t *refs, size_t n_refs, qe_visit_fn fn,
-                 void *ctx, hp_err_t *err)
+static int visit(const hp_head_t *h, const hp_select_t *q, const qe_ref_t *refs, size_t n_refs,
+                 qe_visit_fn fn, void *ctx, hp_err_t *err)
 {
     if (q->session) {
         for (size_t i = 0; i < n_refs; i++) {
@@ -290,8 +354,8 @@ static int visit(const hp_head_t *h, const hp_select_t *q, const qe_ref_t *refs,
 }
 
 /* One source of a selection. */
-static int select_one(hp_head_t *h, const hp_select_t *q, const qe_ref_t *refs, size_t n_refs, qe_step_fn begin,
-                      qe_visit_fn fn, qe_step_fn end, void *ctx, hp_err_t *err)
+static int select_one(hp_head_t *h, const hp_select_t *q, const qe_ref_t *refs, size_t n_refs,
+                      qe_step_fn begin, qe_visit_fn fn, qe_step_fn end, void *ctx, hp_err_t *err)
 {
     pthread_rwlock_rdlock(&h->lock);
     if (begin)
@@ -319,32 +383,37 @@ int qe_select(hp_qengine_t *qe, hp_str_t tenant, const hp_select_t *q, qe_step_f
         if (q->session && lo == hi)
             continue;
         hp_head_t *h = src.v[i].head;
-        if (h == NULL && (h = qe->p.open_block(qe->p.ctx, src.v[i].block, q)) == NULL)
+        if (h == NULL && ((rc = qe->p.open_block(qe->p.ctx, src.v[i].block, q, &h, err)) != 0 || h == NULL))
             continue;
         rc = select_one(h, q, refs + lo, hi - lo, begin, fn, end, ctx, err);
         if (src.v[i].head == NULL)
-            hp_head_unref(h);
+            done_with_block(qe, &src.v[i], h);
     }
     sources_release(qe, &src);
     if (rc == 0 && used != n_refs)
-        rc = hp_err_set(err, HP_EUNAVAIL, "profiles moved since the query began (a head was flushed); query again");
+        rc = hp_err_set(err, HP_EUNAVAIL,
+                        "profiles moved since the query began (a head was flushed); query again");
     free(refs);
     return rc;
 }
 
-void qe_for_each_head(hp_qengine_t *qe, hp_str_t tenant, int64_t start_ns, int64_t end_ns, qe_head_fn fn, void *ctx)
+int qe_for_each_head(hp_qengine_t *qe, hp_str_t tenant, int64_t start_ns, int64_t end_ns, qe_head_fn fn,
+                     void *ctx, hp_err_t *err)
 {
     hp_qe_sources_t src = {0};
     qe->p.sources(qe->p.ctx, tenant, start_ns, end_ns, &src);
-    for (size_t i = 0; i < src.n; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < src.n && rc == 0; i++) {
         hp_head_t *h = src.v[i].head;
-        if (h == NULL && (h = qe->p.open_block(qe->p.ctx, src.v[i].block, NULL)) == NULL)
+        if (h == NULL &&
+            ((rc = qe->p.open_block(qe->p.ctx, src.v[i].block, NULL, &h, err)) != 0 || h == NULL))
             continue;
         pthread_rwlock_rdlock(&h->lock);
         fn(ctx, h);
         pthread_rwlock_unlock(&h->lock);
         if (src.v[i].head == NULL)
-            hp_head_unref(h);
+            done_with_block(qe, &src.v[i], h);
     }
     sources_release(qe, &src);
+    return rc;
 }

@@ -39,10 +39,11 @@ void qe_sessions_init(qe_sessions_t *ss);
 void qe_sessions_fini(qe_sessions_t *ss);
 
 /* Calls fn for each source of tenant overlapping [start_ns, end_ns] (blocks
- * as label-only transient heads), with that head's read lock held. */
+ * as label-only transient heads), with that head's read lock held. An
+ * error opening a block stops it. */
 typedef void (*qe_head_fn)(void *ctx, const hp_head_t *h);
-void qe_for_each_head(hp_qengine_t *qe, hp_str_t tenant, int64_t start_ns, int64_t end_ns, qe_head_fn fn,
-                      void *ctx);
+int qe_for_each_head(hp_qengine_t *qe, hp_str_t tenant, int64_t start_ns, int64_t end_ns, qe_head_fn fn,
+                     void *ctx, hp_err_t *err) HP_WUR;
 
 /* Runs a selection: for each source in range (its read lock held)
  * begin(ctx, h), then visit for each selected profile (or each kept one of

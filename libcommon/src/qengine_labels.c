@@ -141,11 +141,12 @@ static int handle_profile_types(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     hp_arena_init(&c.ids.arena, 0);
     hp_select_time_range(req->start, req->end, &c.s_ns, &c.e_ns);
     hotpath__v1__profile_types_request__free_unpacked(req, NULL);
-    qe_for_each_head(qe, call->tenant, c.s_ns, c.e_ns, types_of_head, &c);
-    encode_types(c.ids.v, hp_sort_unique_strs(c.ids.v, c.ids.n), out);
+    int rc = qe_for_each_head(qe, call->tenant, c.s_ns, c.e_ns, types_of_head, &c, err);
+    if (rc == 0)
+        encode_types(c.ids.v, hp_sort_unique_strs(c.ids.v, c.ids.n), out);
     free(c.ids.v);
     hp_arena_fini(&c.ids.arena);
-    return 0;
+    return rc;
 }
 
 /* LabelNames and LabelValues: the names, or the values of one label, of
@@ -175,8 +176,8 @@ static void names_of_head(void *ctx, const hp_head_t *h)
     }
 }
 
-static int names_query(hp_qengine_t *qe, hp_str_t tenant, char **matchers, size_t n_matchers, const char *label,
-                       int64_t start, int64_t end, hp_buf_t *out, hp_err_t *err)
+static int names_query(hp_qengine_t *qe, hp_str_t tenant, char **matchers, size_t n_matchers,
+                       const char *label, int64_t start, int64_t end, hp_buf_t *out, hp_err_t *err)
 {
     selectors_t sels;
     int rc = parse_selectors(matchers, n_matchers, &sels, err);
@@ -186,8 +187,9 @@ static int names_query(hp_qengine_t *qe, hp_str_t tenant, char **matchers, size_
     c.sels = &sels;
     c.label = label;
     hp_select_time_range(start, end, &c.s_ns, &c.e_ns);
+    if (rc == 0)
+        rc = qe_for_each_head(qe, tenant, c.s_ns, c.e_ns, names_of_head, &c, err);
     if (rc == 0) {
-        qe_for_each_head(qe, tenant, c.s_ns, c.e_ns, names_of_head, &c);
         Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
         resp.n_names = hp_sort_unique_strs(c.out.v, c.out.n);
         resp.names = c.out.v;
@@ -205,7 +207,8 @@ static int handle_label_names(void *ctx, const hp_rpc_call_t *call, hp_buf_t *ou
         types__v1__label_names_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "query.LabelNames: malformed request");
-    int rc = names_query(ctx, call->tenant, req->matchers, req->n_matchers, NULL, req->start, req->end, out, err);
+    int rc =
+        names_query(ctx, call->tenant, req->matchers, req->n_matchers, NULL, req->start, req->end, out, err);
     types__v1__label_names_request__free_unpacked(req, NULL);
     return rc;
 }
@@ -216,8 +219,8 @@ static int handle_label_values(void *ctx, const hp_rpc_call_t *call, hp_buf_t *o
         types__v1__label_values_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "query.LabelValues: malformed request");
-    int rc = names_query(ctx, call->tenant, req->matchers, req->n_matchers, req->name, req->start, req->end, out,
-                         err);
+    int rc = names_query(ctx, call->tenant, req->matchers, req->n_matchers, req->name, req->start, req->end,
+                         out, err);
     types__v1__label_values_request__free_unpacked(req, NULL);
     return rc;
 }
@@ -266,7 +269,8 @@ static void series_of_head(void *ctx, const hp_head_t *h)
  * querier deduplicates them across heads and ingesters. */
 static int handle_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
-    Querier__V1__SeriesRequest *req = querier__v1__series_request__unpack(NULL, call->payload_len, call->payload);
+    Querier__V1__SeriesRequest *req =
+        querier__v1__series_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "query.Series: malformed request");
     selectors_t sels;
@@ -274,12 +278,11 @@ static int handle_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp
     series_ctx_t c = {req, &sels, 0, 0, out};
     hp_select_time_range(req->start, req->end, &c.s_ns, &c.e_ns);
     if (rc == 0)
-        qe_for_each_head(ctx, call->tenant, c.s_ns, c.e_ns, series_of_head, &c);
+        rc = qe_for_each_head(ctx, call->tenant, c.s_ns, c.e_ns, series_of_head, &c, err);
     selectors_fini(&sels);
     querier__v1__series_request__free_unpacked(req, NULL);
     return rc;
 }
-
 
 void qe_register_labels(hp_qengine_t *qe, hp_rpc_server_t *rpc)
 {

@@ -17,8 +17,8 @@
 typedef struct acc_ctx {
     hp_u64map_t acc;
     int64_t period;
-    hp_tree_t *tree;        /* SelectMergeStacktraces */
-    hp_pprof_builder_t *b;  /* SelectMergeProfile */
+    hp_tree_t *tree;       /* SelectMergeStacktraces */
+    hp_pprof_builder_t *b; /* SelectMergeProfile */
 } acc_ctx_t;
 
 static void acc_begin(void *ctx, const hp_head_t *h)
@@ -27,7 +27,8 @@ static void acc_begin(void *ctx, const hp_head_t *h)
     hp_u64map_clear(&a->acc);
 }
 
-static void acc_profile(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s, const hp_series_profile_t *pr)
+static void acc_profile(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s,
+                        const hp_series_profile_t *pr)
 {
     acc_ctx_t *a = ctx;
     if (s->period > a->period)
@@ -188,9 +189,15 @@ static uint64_t builder_mapping(pprof_build_t *pb, uint32_t id)
     if (pb->maps[id])
         return pb->maps[id];
     const hp_symdb_mapping_t *m = hp_symdb_mapping(pb->db, id);
-    hp_pprof_mapping_in_t in = {m->memory_start, m->memory_limit, m->file_offset,
-                                hp_symdb_string(pb->db, m->filename), hp_symdb_string(pb->db, m->build_id),
-                                m->flags & 1, (m->flags >> 1) & 1, (m->flags >> 2) & 1, (m->flags >> 3) & 1};
+    hp_pprof_mapping_in_t in = {m->memory_start,
+                                m->memory_limit,
+                                m->file_offset,
+                                hp_symdb_string(pb->db, m->filename),
+                                hp_symdb_string(pb->db, m->build_id),
+                                m->flags & 1,
+                                (m->flags >> 1) & 1,
+                                (m->flags >> 2) & 1,
+                                (m->flags >> 3) & 1};
     return pb->maps[id] = hp_pprof_builder_mapping(pb->b, &in);
 }
 
@@ -215,8 +222,8 @@ static uint64_t builder_location(pprof_build_t *pb, uint32_t id)
         use = heap = hp_xmalloc(loc->line_n * sizeof(*in));
     for (uint32_t i = 0; i < loc->line_n; i++)
         use[i] = (hp_pprof_line_in_t){builder_function(pb, lines[i].function), lines[i].line};
-    pb->locs[id] = hp_pprof_builder_location(pb->b, builder_mapping(pb, loc->mapping), loc->address, use,
-                                             loc->line_n);
+    pb->locs[id] =
+        hp_pprof_builder_location(pb->b, builder_mapping(pb, loc->mapping), loc->address, use, loc->line_n);
     free(heap);
     return pb->locs[id];
 }

@@ -9,8 +9,8 @@
 #include "qengine_impl.h"
 
 typedef struct group {
-    hp_labels_t labels;   /* the group_by pairs present on the series */
-    hp_u64map_t points;   /* timestamp ms → sum (int64 bits) */
+    hp_labels_t labels; /* the group_by pairs present on the series */
+    hp_u64map_t points; /* timestamp ms → sum (int64 bits) */
 } group_t;
 
 typedef struct grouping {
@@ -82,16 +82,17 @@ typedef struct series_ctx {
     int64_t start_ms, step;
     const hp_head_t *last_head; /* consecutive profiles usually share a series */
     uint32_t last_series;
-    size_t last_group;    /* an index: the groups array moves as it grows */
+    size_t last_group; /* an index: the groups array moves as it grows */
 } series_ctx_t;
 
 /* A profile counts in the first step at or after its time, as Pyroscope's
  * RangeSeries does. */
-static void add_point(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s, const hp_series_profile_t *p)
+static void add_point(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s,
+                      const hp_series_profile_t *p)
 {
     series_ctx_t *c = ctx;
     group_t *grp = c->last_head == h && c->last_series == si ? &c->gs->v[c->last_group]
-                                                              : group_of(c->gs, s, c->by, c->n_by);
+                                                             : group_of(c->gs, s, c->by, c->n_by);
     c->last_head = h;
     c->last_series = si;
     c->last_group = (size_t)(grp - c->gs->v);
@@ -112,9 +113,14 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     int rc = hp_select_parse(req ? req->select : NULL, &q, err);
     grouping_t gs = {NULL, 0, 0, {0}};
     hp_u64map_init(&gs.by_fp, 16);
-    series_ctx_t c = {&gs, req ? req->group_by : NULL, req ? req->n_group_by : 0,
+    series_ctx_t c = {&gs,
+                      req ? req->group_by : NULL,
+                      req ? req->n_group_by : 0,
                       req && req->select ? HP_MAX(req->select->start, 0) : 0,
-                      req && req->step_ms > 0 ? req->step_ms : 15000, NULL, UINT32_MAX, 0};
+                      req && req->step_ms > 0 ? req->step_ms : 15000,
+                      NULL,
+                      UINT32_MAX,
+                      0};
     if (rc == 0)
         rc = qe_select(qe, call->tenant, &q, NULL, add_point, NULL, &c, err);
     for (size_t i = 0; i < gs.n; i++) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hotpath/log.h"
 #include "hotpath/service.h"
@@ -215,4 +216,27 @@ int hp_tenant_from_request(const hp_config_t *cfg, const hp_http_request_t *req,
         return hp_err_set(err, HP_EAUTH, "no org id: multi-tenancy is on and the X-Scope-OrgID header is missing");
     *tenant = h;
     return hp_tenant_validate(h, err);
+}
+
+char *hp_service_instance_id(const hp_config_t *cfg)
+{
+    if (cfg->ring.instance_id && *cfg->ring.instance_id)
+        return hp_xstrdup(cfg->ring.instance_id);
+    char host[256] = "localhost", id[300];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(id, sizeof(id), "%s:%lld", host, (long long)cfg->server.rpc_listen_port);
+    return hp_xstrdup(id);
+}
+
+int hp_service_objstore(const hp_config_t *cfg, hp_objstore_t **out, hp_err_t *err)
+{
+    hp_objstore_config_t oc;
+    memset(&oc, 0, sizeof(oc));
+    oc.backend = cfg->storage.backend;
+    oc.filesystem.dir = cfg->storage.fs_dir;
+    oc.s3 = (hp_objstore_s3_config_t){cfg->storage.s3_endpoint,     cfg->storage.s3_region,
+                                      cfg->storage.s3_bucket,       cfg->storage.s3_access_key_id,
+                                      cfg->storage.s3_secret_access_key, cfg->storage.s3_path_style,
+                                      cfg->storage.s3_insecure,     0, 0, 0, 0};
+    return hp_objstore_new(&oc, out, err);
 }

@@ -14,6 +14,7 @@
 #ifndef HOTPATH_COMMON_H
 #define HOTPATH_COMMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,6 +120,10 @@ size_t hp_sort_unique_strs(char **v, size_t n);
 int64_t hp_now_ms(void);
 int64_t hp_now_ns(void);
 int64_t hp_mono_ms(void);
+
+/* pthread_cond_wait for at most ms milliseconds (mu held, as for any
+ * condition wait). Spurious and early wake-ups happen: re-check. */
+void hp_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms);
 
 /* True when s[0..n) is valid UTF-8. */
 bool hp_utf8_valid(const char *s, size_t n);

@@ -49,6 +49,8 @@ typedef struct hp_series {
     int64_t min_t, max_t;
     hp_series_profile_t *profiles; /* sorted by time */
     size_t n_profiles, cap_profiles;
+    uint64_t block_bytes; /* a block's series without its profiles loaded: what reading them would cost */
+    uint64_t block_profiles;
     uint32_t *stacks;
     int64_t *values;
     size_t n_samples, cap_samples;
@@ -57,22 +59,22 @@ typedef struct hp_series {
 enum { HP_HEAD_OPEN = 0, HP_HEAD_FLUSHING = 1, HP_HEAD_FLUSHED = 2 };
 
 typedef struct hp_head {
-    uint64_t id;              /* unique in the process; deduplication sessions name heads by it */
+    uint64_t id; /* unique in the process; deduplication sessions name heads by it */
     char *tenant;
     int64_t start_ns, end_ns; /* the window [start, end) */
     pthread_rwlock_t lock;
     hp_arena_t arena;
     hp_symdb_t *symdb;
-    bool symdb_borrowed;      /* a transient head: the block owns the symdb */
-    hp_series_t **series;     /* series are never removed, so indexes are stable */
+    bool symdb_borrowed;  /* a transient head: the block owns the symdb */
+    hp_series_t **series; /* series are never removed, so indexes are stable */
     size_t n_series, cap_series;
-    hp_u64map_t by_fp;        /* fingerprint → series index; collisions probe fp+1, fp+2, … */
-    hp_u64map_t seen;         /* hash of (series, time, profile ID) → 1: each profile is stored once */
-    char **types;             /* profile type IDs, owned */
+    hp_u64map_t by_fp; /* fingerprint → series index; collisions probe fp+1, fp+2, … */
+    hp_u64map_t seen;  /* hash of (series, time, profile ID) → 1: each profile is stored once */
+    char **types;      /* profile type IDs, owned */
     size_t n_types, cap_types;
     size_t n_profiles, n_samples;
     _Atomic int refs;
-    _Atomic size_t bytes;     /* approximate memory held */
+    _Atomic size_t bytes; /* approximate memory held */
     /* the ingester's */
     char segment[320];             /* WAL segment: "<tenant>/<window ms>/<id hex>" */
     _Atomic int state;             /* HP_HEAD_* */
@@ -96,8 +98,8 @@ hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp
 /* Appends a profile to s unless the same (time, ID) is already stored.
  * stacks/values: n pairs sorted by stack with no duplicates. Returns false
  * when it was already there. Write lock held. */
-bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16], const uint32_t *stacks,
-                    const int64_t *values, size_t n);
+bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16],
+                    const uint32_t *stacks, const int64_t *values, size_t n);
 
 /* The index of a profile type ID in the head, added if new. */
 uint32_t hp_head_type_index(hp_head_t *h, hp_str_t type_id);
@@ -113,10 +115,10 @@ void hp_profile_key(uint64_t series_fp, int64_t t, const uint8_t id[16], uint8_t
 
 typedef struct hp_select {
     hp_selector_t sel;
-    char *type_id;       /* NULL: any type */
+    char *type_id;            /* NULL: any type */
     int64_t start_ns, end_ns; /* inclusive */
-    uint64_t session;    /* 0: every selected profile */
-    const uint8_t *keep; /* with a session: one bit per session key (borrowed from the request) */
+    uint64_t session;         /* 0: every selected profile */
+    const uint8_t *keep;      /* with a session: one bit per session key (borrowed from the request) */
     size_t keep_len;
 } hp_select_t;
 
@@ -139,7 +141,7 @@ bool hp_select_series(const hp_head_t *h, const hp_series_t *s, const hp_select_
  * profiles read from the block's pages. symdb is the block's symbols
  * (borrowed; may be NULL when q is NULL). One reference; HP_EINVAL when a
  * page is damaged. */
-int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant, const hp_select_t *q,
-                       hp_head_t **out, hp_err_t *err) HP_WUR;
+int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant,
+                       const hp_select_t *q, hp_head_t **out, hp_err_t *err) HP_WUR;
 
 #endif

@@ -5,6 +5,7 @@
  *
  *   query.ProfileTypes, query.LabelNames, query.LabelValues, query.Series
  *   query.SelectKeys      phase 1 of deduplication: keys of the selected profiles
+ *   query.Estimate        bytes and profiles a selection would read (from indexes only)
  *   query.SelectMergeStacktraces, query.SelectMergeProfile, query.SelectSeries
  *
  * Replica deduplication: SelectKeys snapshots the profiles a selection
@@ -46,10 +47,11 @@ typedef struct hp_qe_provider {
     /* Appends the tenant's sources overlapping [start_ns, end_ns] to out,
      * each with a reference. Nothing when the tenant is unknown. */
     void (*sources)(void *ctx, hp_str_t tenant, int64_t start_ns, int64_t end_ns, hp_qe_sources_t *out);
-    /* A transient head over block for selection q (NULL: labels only), or
-     * NULL when the block cannot be read (the provider logs and counts
-     * that: the query goes on without it). */
-    hp_head_t *(*open_block)(void *ctx, void *block, const hp_select_t *q);
+    /* A transient head over block for selection q (NULL: labels only) in
+     * *out. 0 with *out NULL skips the block (it is damaged: the provider
+     * logs and counts that, and the query goes on without it); an error
+     * (the object store is unreachable…) fails the query. */
+    int (*open_block)(void *ctx, void *block, const hp_select_t *q, hp_head_t **out, hp_err_t *err);
     /* Drops the references sources() took on blocks (heads are released
      * by the engine). */
     void (*release_block)(void *ctx, void *block);

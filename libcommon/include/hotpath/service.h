@@ -22,6 +22,7 @@
 #include "hotpath/config.h"
 #include "hotpath/http.h"
 #include "hotpath/metrics.h"
+#include "hotpath/objstore.h"
 #include "hotpath/pool.h"
 
 /* The HTTP body limit of every component but the distributor (whose limit
@@ -82,5 +83,12 @@ int hp_tenant_from_request(const hp_config_t *cfg, const hp_http_request_t *req,
 
 /* Validates a tenant ID (see above). */
 int hp_tenant_validate(hp_str_t t, hp_err_t *err) HP_WUR;
+
+/* This instance's ring ID: -ring.instance-id, else hostname:rpc-port.
+ * The caller frees it. */
+char *hp_service_instance_id(const hp_config_t *cfg);
+
+/* The object store the storage.* options describe. */
+int hp_service_objstore(const hp_config_t *cfg, hp_objstore_t **out, hp_err_t *err) HP_WUR;
 
 #endif
