@@ -47,18 +47,62 @@ class Checks:
         sys.exit(0 if self.bad == 0 and self.ok > 0 else 1)
 
 
+# Ports are handed out in slots of SLOT ports between PORT_LOW and the
+# kernel's ephemeral range, so an outgoing connection never takes a port a
+# component is about to listen on. A slot is held with a lock file (flock),
+# which the kernel releases when the test process ends, so tests running in
+# parallel never get the same ports and nothing stale is left behind.
+SLOT = 10
+PORT_LOW = 10000
+_held_slots = []  # open lock files, kept for the life of the process
+
+
+def _ephemeral_low():
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _lock_slot(slot):
+    import fcntl
+    d = os.path.join(tempfile.gettempdir(), "hotpath-test-ports")
+    os.makedirs(d, exist_ok=True)
+    f = open(os.path.join(d, str(slot)), "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return f
+    except OSError:
+        f.close()
+        return None
+
+
 def free_port_base(span=300):
-    """A port base P such that P .. P+span look free on 127.0.0.1."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - span, 10)
-        if all(_port_free(base + d) for d in (0, 1, 10, 11, 12, 100, 101, 102)):
+    """A port base P such that P .. P+span-1 are free on 127.0.0.1 and held
+    for this process: no other test using these helpers gets them."""
+    n = (span + SLOT - 1) // SLOT
+    top = (_ephemeral_low() - PORT_LOW) // SLOT - n
+    for _ in range(400):
+        first = random.randrange(0, top)
+        locks = []
+        for k in range(first, first + n):
+            f = _lock_slot(k)
+            if f is None:
+                break
+            locks.append(f)
+        base = PORT_LOW + first * SLOT
+        if len(locks) == n and all(_port_free(base + d) for d in range(span)):
+            _held_slots.extend(locks)
             return base
+        for f in locks:
+            f.close()
     raise RuntimeError("no free port range found")
 
 
 def _port_free(port):
     s = socket.socket()
     try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
         return True
     except OSError:
@@ -70,7 +114,7 @@ def _port_free(port):
 class Cluster:
     """A local cluster started with deploy/local/cluster."""
 
-    def __init__(self, ingesters=3, rf=1, flags=(), keep_logs_on_failure=True):
+    def __init__(self, ingesters=3, rf=1, flags=(), keep_logs_on_failure=True, gateways=1, compactors=0):
         self.tmp = tempfile.mkdtemp(prefix="hp-it-")
         self.data = os.path.join(self.tmp, "data")
         self.base = free_port_base()
@@ -78,7 +122,8 @@ class Cluster:
         self.qry = f"http://127.0.0.1:{self.base + 1}"
         args = [os.path.join(SRC, "deploy", "local", "cluster"), "--ingesters", str(ingesters),
                 "--data", self.data, "--http-port-base", str(self.base),
-                "--replication-factor", str(rf), "--bin", BIN]
+                "--replication-factor", str(rf), "--bin", BIN,
+                "--store-gateways", str(gateways), "--compactors", str(compactors)]
         if flags:
             args += ["--"] + list(flags)
         self._cmds = {}      # ingester index → command line, for restarts
@@ -89,12 +134,36 @@ class Cluster:
         for url in [self.dist, self.qry]:
             while not self._ready(url):
                 if time.time() > deadline or self.proc.poll() is not None:
+                    self._print_log_tails()
                     self.stop()
                     raise RuntimeError("cluster did not become ready; logs in " + self.data)
                 time.sleep(0.2)
 
+    def _print_log_tails(self, lines=15):
+        """Prints the end of the launcher's and every component's log, so a
+        CI run shows why a cluster did not come up."""
+        self.log.flush()
+        paths = [os.path.join(self.tmp, "cluster.log")]
+        logs = os.path.join(self.data, "logs")
+        if os.path.isdir(logs):
+            paths += [os.path.join(logs, n) for n in sorted(os.listdir(logs))]
+        for path in paths:
+            try:
+                tail = open(path, errors="replace").read().splitlines()[-lines:]
+            except OSError:
+                continue
+            print(f"--- {path} (last {len(tail)} lines)", flush=True)
+            for line in tail:
+                print("    " + line, flush=True)
+
     def ingester_url(self, i=0):
         return f"http://127.0.0.1:{self.base + 10 + i}"
+
+    def gateway_url(self, i=0):
+        return f"http://127.0.0.1:{self.base + 40 + i}"
+
+    def compactor_url(self, i=0):
+        return f"http://127.0.0.1:{self.base + 70 + i}"
 
     def stop_ingester(self, i=0, sig=signal.SIGKILL, seconds=30):
         """Sends sig to ingester i and waits (bounded) until it has exited.
@@ -510,13 +579,9 @@ class S3rver:
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that is free and held for this process (see
+    free_port_base)."""
+    return free_port_base(1)
 
 
 def metric(url, name):
