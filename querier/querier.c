@@ -84,6 +84,10 @@ int qry_new(hp_service_t *svc, qry_t **out, hp_err_t *err)
     q->m_query_seconds =
         hp_metrics_histogram(svc->metrics, "hotpath_querier_request_duration_seconds",
                              "Time to answer a query.", NULL, buckets, HP_ARRAY_LEN(buckets));
+    q->m_replans = hp_metrics_counter(svc->metrics, "hotpath_querier_replans_total",
+                                      "Selections planned again because data moved between their two "
+                                      "phases (a head flushed, a block handed over).",
+                                      NULL);
     hp_service_on_ready(svc, qry_ready, q);
     hp_ring_page_route(&q->ring_page, q->members, "ingester ring", svc->http);
     return 0;
@@ -439,7 +443,7 @@ static int call_each(qry_t *q, hp_rpc_client_t **clients, size_t n, const char *
     size_t ok = hp_rpc_call_all(t, n, method, tenant, NULL, 0, clamp_ms(q->cfg->querier.query_timeout_ms));
     for (size_t i = 0; ok < n && i < n; i++) {
         if (t[i].rc != 0) {
-            int code = query_error(t[i].rc) ? t[i].rc : HP_EUNAVAIL;
+            int code = query_error(t[i].rc) || t[i].rc == HP_ESTALE ? t[i].rc : HP_EUNAVAIL;
             hp_err_set(err, code, "%s: ingester %s: %s", method, hp_rpc_client_url(t[i].client),
                        t[i].err.msg);
             qry_targets_free(t, n);
@@ -472,7 +476,7 @@ static int select_keys(qry_t *q, hp_str_t tenant, const Hotpath__V1__SelectReque
 }
 
 /* One interval's two phases: keys, then method with a keep mask each. */
-static int select_fanout_one(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
+static int select_fanout_try(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
                              qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n,
                              hp_err_t *err)
 {
@@ -511,6 +515,29 @@ static int select_fanout_one(qry_t *q, const char *method, hp_str_t tenant, cons
     free(payloads);
     free(clients);
     qry_targets_free(t1, n1);
+    return rc;
+}
+
+#define QRY_STALE_TRIES 4 /* runs of both phases before a moving target is given up on */
+
+/* select_fanout_try, run again while a process reports that what the first
+ * phase counted on has moved (HP_ESTALE: a head was flushed into a block, a
+ * block handed over, a session expired between the phases). Each try plans
+ * afresh, so the answer is still exact. */
+static int select_fanout_one(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
+                             qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n,
+                             hp_err_t *err)
+{
+    int rc = HP_ESTALE;
+    for (int i = 0; i < QRY_STALE_TRIES && rc == HP_ESTALE; i++) {
+        if (i > 0) {
+            HP_DEBUG("querier: data moved between the phases; planning again", "method=%s try=%d err=%s",
+                     method, i + 1, err->msg);
+            hp_err_clear(err);
+            hp_metric_add(q->m_replans, 1);
+        }
+        rc = select_fanout_try(q, method, tenant, s, encode, ctx, targets, n, err);
+    }
     return rc;
 }
 

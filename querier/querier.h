@@ -23,6 +23,7 @@ typedef struct qry {
     hp_members_t *gateways;   /* owned: the store-gateway ring; NULL without store-gateways */
     hp_ring_page_t ring_page;
     hp_metric_t *m_query_seconds;
+    hp_metric_t *m_replans; /* selections planned again because their data moved */
     hp_arena_t arena; /* route bindings */
 } qry_t;
 

@@ -5,6 +5,9 @@
 //
 //	loadgen -url http://127.0.0.1:4040 -file cpu.pb.gz -copies 1000 -c 4 -d 10s -app bench
 //	loadgen ... -n 10000    # exactly n pushes instead of a duration
+//	loadgen ... -span 24h -step 10s -services 10
+//	        # a history: every service one profile per step over the last
+//	        # span (services × span/step pushes), oldest first
 package main
 
 import (
@@ -31,6 +34,9 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "how long to push (ignored with -n)")
 	total := flag.Int64("n", 0, "push exactly this many profiles")
 	app := flag.String("app", "loadgen", "application name")
+	span := flag.Duration("span", 0, "push a history this long instead of copies")
+	step := flag.Duration("step", 10*time.Second, "with -span: time between a service's profiles")
+	services := flag.Int("services", 1, "with -span: services <app>-0 .. <app>-N-1")
 	flag.Parse()
 
 	f, err := os.Open(*file)
@@ -45,26 +51,27 @@ func main() {
 		os.Exit(2)
 	}
 	base := time.Now().UnixNano()
-	type body struct {
-		data []byte
-		ct   string
+	bodies := []body{}
+	if *span == 0 {
+		bodies = make([]body, *copies)
+		for i := range bodies {
+			bodies[i] = encode(p, base+int64(i)*1000)
+		}
+	} else {
+		if *services < 1 || *step <= 0 {
+			fmt.Fprintln(os.Stderr, "-services must be >= 1 and -step > 0")
+			os.Exit(2)
+		}
+		*total = int64(*services) * int64(*span / *step)
+		base -= int64(*span)
 	}
-	bodies := make([]body, *copies)
-	for i := range bodies {
-		p.TimeNanos = base + int64(i)*1000
-		var pb bytes.Buffer
-		p.Write(&pb)
-		var mp bytes.Buffer
-		mw := multipart.NewWriter(&mp)
-		fw, _ := mw.CreateFormFile("profile", "profile.pprof")
-		fw.Write(pb.Bytes())
-		mw.Close()
-		bodies[i] = body{mp.Bytes(), mw.FormDataContentType()}
+	endpointFor := func(name string) string {
+		q := url.Values{}
+		q.Set("name", name+"{env=bench}")
+		q.Set("spyName", "gospy")
+		return *target + "/ingest?" + q.Encode()
 	}
-	q := url.Values{}
-	q.Set("name", *app+"{env=bench}")
-	q.Set("spyName", "gospy")
-	endpoint := *target + "/ingest?" + q.Encode()
+	endpoint := endpointFor(*app)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2}, Timeout: 60 * time.Second}
 
 	var ok, failed, next int64
@@ -75,13 +82,22 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			mine := p.Copy() // history mode re-times its own copy
 			for {
 				i := atomic.AddInt64(&next, 1) - 1
 				if *total > 0 && i >= *total || *total == 0 && time.Now().After(deadline) {
 					return
 				}
-				b := bodies[i%int64(len(bodies))]
-				resp, err := client.Post(endpoint, b.ct, bytes.NewReader(b.data))
+				var b body
+				to := endpoint
+				if *span == 0 {
+					b = bodies[i%int64(len(bodies))]
+				} else {
+					svc, slot := i%int64(*services), i/int64(*services)
+					b = encode(mine, base+slot*int64(*step)+svc*1000)
+					to = endpointFor(fmt.Sprintf("%s-%d", *app, svc))
+				}
+				resp, err := client.Post(to, b.ct, bytes.NewReader(b.data))
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -103,4 +119,23 @@ func main() {
 	wg.Wait()
 	secs := time.Since(start).Seconds()
 	fmt.Printf("ok=%d failed=%d seconds=%.2f rate=%.0f/s\n", ok, failed, secs, float64(ok)/secs)
+}
+
+type body struct {
+	data []byte
+	ct   string
+}
+
+// encode is p with time_nanos set to ts, as the multipart body the Go SDK
+// sends. It changes p.TimeNanos.
+func encode(p *profile.Profile, ts int64) body {
+	p.TimeNanos = ts
+	var pb bytes.Buffer
+	p.Write(&pb)
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	fw, _ := mw.CreateFormFile("profile", "profile.pprof")
+	fw.Write(pb.Bytes())
+	mw.Close()
+	return body{mp.Bytes(), mw.FormDataContentType()}
 }

@@ -48,6 +48,7 @@ static const struct {
     {HP_ESLOWBODY, 408, "deadline_exceeded", "request body timeout"},
     {HP_EMETHOD, 405, "unimplemented", "method not allowed"},
     {HP_ECANCELED, 499, "canceled", "canceled"},
+    {HP_ESTALE, 503, "unavailable", "stale plan"},
 };
 
 static size_t err_index(int code)

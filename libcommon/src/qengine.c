@@ -285,7 +285,7 @@ static int session_refs(hp_qengine_t *qe, hp_str_t tenant, const hp_select_t *q,
         if (ss->v[i]->id == q->session && hp_str_eq_c(tenant, ss->v[i]->tenant))
             x = ss->v[i];
     if (x == NULL)
-        rc = hp_err_set(err, HP_EUNAVAIL, "deduplication session %llu has expired; query again",
+        rc = hp_err_set(err, HP_ESTALE, "deduplication session %llu has expired; query again",
                         (unsigned long long)q->session);
     else if (q->keep_len != (x->n + 7) / 8)
         rc = hp_err_set(err, HP_EINVAL, "keep mask has %zu bytes for %zu profiles", q->keep_len, x->n);
@@ -391,7 +391,7 @@ int qe_select(hp_qengine_t *qe, hp_str_t tenant, const hp_select_t *q, qe_step_f
     }
     sources_release(qe, &src);
     if (rc == 0 && used != n_refs)
-        rc = hp_err_set(err, HP_EUNAVAIL,
+        rc = hp_err_set(err, HP_ESTALE,
                         "profiles moved since the query began (a head was flushed); query again");
     free(refs);
     return rc;

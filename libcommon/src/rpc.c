@@ -75,7 +75,7 @@ static void put_str(hp_buf_t *b, uint32_t field, hp_str_t s)
 /* True when code is one of the HP_E* classes. */
 static bool known_class(int code)
 {
-    return code < 0 && code >= HP_ECANCELED;
+    return code < 0 && code >= HP_ELAST;
 }
 
 /* ---- server ----------------------------------------------------------------- */
@@ -665,7 +665,7 @@ static void decode_reply(call_t *k, const uint8_t *p, size_t n)
         }
     }
     if (code != 0) {
-        int cls = code < 0 && code >= HP_ECANCELED ? (int)code : HP_EINTERNAL;
+        int cls = known_class((int)code) ? (int)code : HP_EINTERNAL;
         size_t mlen = msg.p ? (size_t)(msg.end - msg.p) : 0;
         k->rc = hp_err_set(k->err, cls, "%.*s", (int)HP_MIN(mlen, 511), mlen ? (const char *)msg.p : "");
         return;

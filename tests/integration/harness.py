@@ -159,6 +159,26 @@ class Cluster:
     def ingester_url(self, i=0):
         return f"http://127.0.0.1:{self.base + 10 + i}"
 
+    def ring_complete(self, n):
+        """Whether the distributor and the querier both see n ingesters
+        ACTIVE and healthy. Both become ready with a quorum, so a push made
+        before this may reach fewer than RF ingesters."""
+        for url in (self.dist, self.qry):
+            status, body, _ = http("GET", url + "/ring", headers={"Accept": "application/json"})
+            members = json.loads(body).get("members", []) if status == 200 else []
+            if len(members) != n or not all(m.get("state") == "ACTIVE" and m.get("healthy") for m in members):
+                return False
+        return True
+
+    def wait_ring(self, n, seconds=60):
+        """Waits (bounded) for ring_complete(n); returns whether it came."""
+        deadline = time.time() + seconds
+        while not self.ring_complete(n):
+            if time.time() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
     def gateway_url(self, i=0):
         return f"http://127.0.0.1:{self.base + 40 + i}"
 

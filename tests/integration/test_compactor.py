@@ -446,17 +446,9 @@ def part_ring(cl, store):
     c.check(status == 200 and b"ring-0" in body and b"ring-1" in body, f"(ring) GET /ring shows both: {body[:200]!r}")
 
 
-def ring_complete(cl):
-    """Whether the distributor sees all three ingesters ACTIVE and healthy
-    (it is ready with a quorum: a push before this may reach only two)."""
-    status, body, _ = http("GET", cl.dist + "/ring", headers={"Accept": "application/json"})
-    members = json.loads(body).get("members", []) if status == 200 else []
-    return len(members) == 3 and all(m.get("state") == "ACTIVE" and m.get("healthy") for m in members)
-
-
 cl = Cluster(ingesters=3, rf=3, flags=FLAGS)
 try:
-    wait_for("the distributor to see three ACTIVE ingesters", lambda: ring_complete(cl))
+    wait_for("the distributor to see three ACTIVE ingesters", lambda: cl.ring_complete(3))
     store = Store(os.path.join(cl.data, "blocks-store"))
     runtime = os.path.join(cl.tmp, "runtime.yaml")
     open(runtime, "w").write("overrides: {}\n")

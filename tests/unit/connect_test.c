@@ -366,6 +366,7 @@ static void test_error_mapping(void)
         {HP_ETIMEDOUT, 504, "deadline_exceeded"},
         {HP_EINTERNAL, 500, "internal"},
         {HP_ECANCELED, 499, "canceled"},
+        {HP_ESTALE, 503, "unavailable"},
         {HP_EMETHOD, 501, "unimplemented"},
     };
     for (size_t i = 0; i < HP_ARRAY_LEN(cases); i++) {

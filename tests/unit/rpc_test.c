@@ -38,6 +38,8 @@ static int m_echo(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t 
 static int m_fail(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
 {
     hp_buf_puts(out, "ignored on error");
+    if (call->payload_len == 5 && memcmp(call->payload, "stale", 5) == 0) /* the last class */
+        return hp_err_set(err, HP_ESTALE, "profiles moved");
     return hp_err_set(err, HP_EINVAL, "label name too long for tenant %.*s", (int)call->tenant.n,
                       call->tenant.p);
 }
@@ -164,6 +166,9 @@ static void test_error_class_and_message(void)
     CHECK_EQ_INT(err.code, HP_EINVAL);
     CHECK_EQ_STR(err.msg, "label name too long for tenant t9");
     CHECK_EQ_INT(resp.len, 0);
+
+    CHECK_EQ_INT(call_str(fx.cli, "fail", "t9", "stale", 5000, &resp, &err), HP_ESTALE);
+    CHECK_EQ_STR(err.msg, "profiles moved");
 
     CHECK_EQ_INT(call_str(fx.cli, "nope", "t", "x", 5000, &resp, &err), HP_ENOTFOUND);
     CHECK_EQ_STR(err.msg, "unknown method nope");

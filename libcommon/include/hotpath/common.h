@@ -42,6 +42,9 @@ enum {
     HP_ESLOWBODY = -11,   /* the request body did not arrive in time: 408 */
     HP_EMETHOD = -12,     /* method not allowed: 405 */
     HP_ECANCELED = -13,   /* the caller went away: 499, canceled */
+    HP_ESTALE = -14,      /* what a query planned on moved (a head was flushed, a
+                           * session expired): 503, unavailable; run it again */
+    HP_ELAST = HP_ESTALE, /* the lowest class: codes in [HP_ELAST, -1] are known */
 };
 
 /* An error with a message for a user. Small enough to live on the stack. */
