@@ -272,9 +272,10 @@ static int meta_from_json(json_t *root, hp_block_meta_t *m, hp_err_t *err)
     int rc = field_int(root, "", "version", INT64_MIN, INT64_MAX, &v, err);
     if (rc != 0)
         return rc;
-    if (v != HP_BLOCK_VERSION)
-        return hp_err_set(err, HP_EINVAL, "meta.json: unsupported block version %lld (this build reads %d)",
-                          (long long)v, HP_BLOCK_VERSION);
+    if (v < HP_BLOCK_MIN_VERSION || v > HP_BLOCK_VERSION)
+        return hp_err_set(err, HP_EINVAL,
+                          "meta.json: unsupported block version %lld (this build reads %d to %d)", (long long)v,
+                          HP_BLOCK_MIN_VERSION, HP_BLOCK_VERSION);
     m->version = (uint32_t)v;
     if ((rc = field_str(root, "ulid", m->ulid, sizeof(m->ulid), err)) != 0)
         return rc;

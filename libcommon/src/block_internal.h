@@ -20,6 +20,11 @@
  * to produce one, readers refuse to allocate for one. */
 #define HP__BLK_MAX_RAW ((uint64_t)1 << 30)
 #define HP__BLK_ZSTD_LEVEL 3
+/* A series' profiles are cut into pages of about this many bytes (before
+ * compression), so a query for part of a block's time range decodes only
+ * the pages that overlap it (format version 2; version 1 has one page per
+ * series). */
+#define HP__BLK_PAGE_TARGET (256u << 10)
 
 /* Section IDs (stable: part of the format). */
 enum { HP__SEC_SYMBOLS = 1, HP__SEC_SERIES = 2, HP__SEC_POSTINGS = 3, HP__SEC_PAGES = 4 };
@@ -70,6 +75,14 @@ static inline uint64_t hp__zigzag(int64_t v)
 
 /* ---- reader ---- */
 
+/* One page of a series: a time-ordered run of its profiles. */
+typedef struct hp__blk_page {
+    int64_t min_t, max_t;  /* its first and last profile's time */
+    uint64_t n_profiles;
+    uint64_t off, len, raw; /* off: within the pages area; len: stored bytes */
+    uint32_t crc;           /* CRC32C of the stored bytes */
+} hp__blk_page_t;
+
 /* One series as the index describes it. */
 typedef struct hp__blk_series {
     hp_labels_t labels; /* v into the block's labels array */
@@ -77,8 +90,8 @@ typedef struct hp__blk_series {
     uint64_t fp;
     int64_t period, min_t, max_t;
     uint64_t n_profiles;
-    uint64_t page_off, page_len, page_raw; /* page_off: within the pages area */
-    uint32_t page_crc;
+    size_t page0, n_pages; /* its pages: b->page_v[page0 .. page0 + n_pages) */
+    uint64_t raw_bytes;    /* the pages' decompressed bytes together */
 } hp__blk_series_t;
 
 /* Postings: names → values → series lists, each level sorted by string. */
@@ -107,6 +120,9 @@ struct hp_block {
     hp_label_t *labels; /* the same as strings */
     hp__blk_series_t *series;
     size_t n_series;
+    hp__blk_page_t *page_v; /* every series' pages, in series order */
+    size_t n_page_v, cap_page_v;
+    uint32_t version;       /* HP_BLOCK_VERSION or an older one this build reads */
     hp__blk_pname_t *names;
     size_t n_names;
     hp__blk_pvalue_t *values;

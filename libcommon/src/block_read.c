@@ -24,6 +24,7 @@
 /* The fewest bytes a series index entry / a page's profile can take. */
 #define MIN_SERIES_BYTES 12
 #define MIN_PROFILE_BYTES 19
+#define MIN_PAGE_REF_BYTES 10 /* a version-2 page entry: six varints and a CRC */
 
 int hp__blk_fail(const hp_block_t *b, hp_err_t *err, const char *what, const char *fmt, ...)
 {
@@ -167,9 +168,10 @@ static int read_footer(hp_block_t *b, hp_buf_t *buf, hp_err_t *err)
     if (memcmp(t + 12, HP__BLK_MAGIC, 4) != 0)
         return hp__blk_fail(b, err, "trailer", "bad magic (not a hotpath block, or truncated)");
     uint32_t version = hp__get_le32(t), tlen = hp__get_le32(t + 4), tcrc = hp__get_le32(t + 8);
-    if (version != HP_BLOCK_VERSION)
-        return hp__blk_fail(b, err, "trailer", "unsupported block version %u (this build reads %d)", version,
-                            HP_BLOCK_VERSION);
+    if (version < HP_BLOCK_MIN_VERSION || version > HP_BLOCK_VERSION)
+        return hp__blk_fail(b, err, "trailer", "unsupported block version %u (this build reads %d to %d)",
+                            version, HP_BLOCK_MIN_VERSION, HP_BLOCK_VERSION);
+    b->version = version;
     if (tlen == 0 || tlen % HP__BLK_ENTRY_LEN != 0 || tlen / HP__BLK_ENTRY_LEN > HP__BLK_MAX_SECTIONS ||
         tlen > b->data_bytes - min)
         return hp__blk_fail(b, err, "trailer", "section table length %u is invalid", tlen);
@@ -237,7 +239,68 @@ static int parse_labels(hp_block_t *b, hp__rd_t *d, hp__blk_series_t *s, size_t 
     return 0;
 }
 
-/* A series' period, times, profile count and page reference. */
+/* A page's place in the pages area and its sizes (the part of a page
+ * reference both versions share), checked. */
+static int parse_page_ref(hp_block_t *b, hp__rd_t *d, hp__blk_page_t *pg, size_t i, size_t k, hp_err_t *err)
+{
+    pg->off = hp__rd_u(d);
+    pg->len = hp__rd_u(d);
+    pg->raw = hp__rd_u(d);
+    const uint8_t *c = hp__rd_take(d, 4);
+    pg->crc = c ? hp__get_le32(c) : 0;
+    if (pg->off > b->pages.len || pg->len > b->pages.len - pg->off || pg->len == 0 ||
+        pg->raw > HP__BLK_MAX_RAW || pg->len > ZSTD_compressBound(pg->raw))
+        return hp__blk_fail(b, err, "series index",
+                            "series %zu page %zu: [%llu, +%llu) of %llu bytes decompressed is invalid", i, k,
+                            (unsigned long long)pg->off, (unsigned long long)pg->len,
+                            (unsigned long long)pg->raw);
+    if (pg->n_profiles == 0 || pg->n_profiles > pg->raw / MIN_PROFILE_BYTES)
+        return hp__blk_fail(b, err, "series index", "series %zu page %zu: %llu profiles in %llu bytes", i, k,
+                            (unsigned long long)pg->n_profiles, (unsigned long long)pg->raw);
+    return 0;
+}
+
+/* Version 2's page list: uv n_pages, then per page its time range (from
+ * the series' min_time, then from its own first time), profile count and
+ * reference. Pages follow each other in time and together cover exactly
+ * the series' range and profiles. */
+static int parse_pages_v2(hp_block_t *b, hp__rd_t *d, hp__blk_series_t *s, size_t i, hp_err_t *err)
+{
+    uint64_t n = hp__rd_u(d), profiles = 0;
+    if (n == 0 || n > s->n_profiles || n > hp__rd_left(d) / MIN_PAGE_REF_BYTES)
+        return hp__blk_fail(b, err, "series index", "series %zu: %llu pages is invalid", i,
+                            (unsigned long long)n);
+    int64_t prev_max = s->min_t;
+    uint64_t sspan = (uint64_t)s->max_t - (uint64_t)s->min_t;
+    for (size_t k = 0; k < n; k++) {
+        HP_GROW(b->page_v, b->cap_page_v, b->n_page_v + 1);
+        hp__blk_page_t *pg = &b->page_v[b->n_page_v];
+        uint64_t from = hp__rd_u(d), span = hp__rd_u(d);
+        pg->n_profiles = hp__rd_u(d);
+        if (from > sspan || span > sspan - from || (k == 0 && from != 0))
+            return hp__blk_fail(b, err, "series index", "series %zu page %zu: times outside the series'", i, k);
+        pg->min_t = (int64_t)((uint64_t)s->min_t + from);
+        pg->max_t = (int64_t)((uint64_t)pg->min_t + span);
+        if (pg->min_t < prev_max)
+            return hp__blk_fail(b, err, "series index", "series %zu page %zu: starts before page %zu ends", i,
+                                k, k - 1);
+        prev_max = pg->max_t;
+        int rc = parse_page_ref(b, d, pg, i, k, err);
+        if (rc != 0)
+            return rc;
+        profiles += pg->n_profiles;
+        s->raw_bytes += pg->raw;
+        b->n_page_v++;
+    }
+    if (prev_max != s->max_t || profiles != s->n_profiles)
+        return hp__blk_fail(b, err, "series index",
+                            "series %zu: its pages hold %llu profiles up to %lld, the series %llu up to %lld", i,
+                            (unsigned long long)profiles, (long long)prev_max,
+                            (unsigned long long)s->n_profiles, (long long)s->max_t);
+    return 0;
+}
+
+/* A series' period, times, profile count and pages. */
 static int parse_series_rest(hp_block_t *b, hp__rd_t *d, hp__blk_series_t *s, size_t i, hp_err_t *err)
 {
     s->period = hp__rd_s(d);
@@ -247,21 +310,24 @@ static int parse_series_rest(hp_block_t *b, hp__rd_t *d, hp__blk_series_t *s, si
         return hp__blk_fail(b, err, "series index", "series %zu: time span overflows", i);
     s->max_t = (int64_t)((uint64_t)s->min_t + span);
     s->n_profiles = hp__rd_u(d);
-    s->page_off = hp__rd_u(d);
-    s->page_len = hp__rd_u(d);
-    s->page_raw = hp__rd_u(d);
-    const uint8_t *c = hp__rd_take(d, 4);
-    s->page_crc = c ? hp__get_le32(c) : 0;
-    if (s->page_off > b->pages.len || s->page_len > b->pages.len - s->page_off || s->page_len == 0 ||
-        s->page_raw > HP__BLK_MAX_RAW || s->page_len > ZSTD_compressBound(s->page_raw))
-        return hp__blk_fail(b, err, "series index",
-                            "series %zu: page [%llu, +%llu) of %llu bytes decompressed is invalid", i,
-                            (unsigned long long)s->page_off, (unsigned long long)s->page_len,
-                            (unsigned long long)s->page_raw);
-    if (s->n_profiles == 0 || s->n_profiles > s->page_raw / MIN_PROFILE_BYTES)
-        return hp__blk_fail(b, err, "series index", "series %zu: %llu profiles in a %llu-byte page", i,
-                            (unsigned long long)s->n_profiles, (unsigned long long)s->page_raw);
-    return 0;
+    s->page0 = b->n_page_v;
+    if (s->n_profiles == 0)
+        return hp__blk_fail(b, err, "series index", "series %zu: no profiles", i);
+    int rc;
+    if (b->version >= 2) {
+        rc = parse_pages_v2(b, d, s, i, err);
+    } else { /* version 1: one page for the whole series */
+        HP_GROW(b->page_v, b->cap_page_v, b->n_page_v + 1);
+        hp__blk_page_t *pg = &b->page_v[b->n_page_v];
+        *pg = (hp__blk_page_t){.min_t = s->min_t, .max_t = s->max_t, .n_profiles = s->n_profiles};
+        rc = parse_page_ref(b, d, pg, i, 0, err);
+        if (rc == 0) {
+            s->raw_bytes = pg->raw;
+            b->n_page_v++;
+        }
+    }
+    s->n_pages = b->n_page_v - s->page0;
+    return rc;
 }
 
 /* The header counts and label strings of the series index. */
@@ -389,6 +455,7 @@ void hp_block_close(hp_block_t *b)
     free(b->lids);
     free(b->labels);
     free(b->series);
+    free(b->page_v);
     free(b->names);
     free(b->values);
     free(b->postings);
@@ -434,7 +501,7 @@ uint64_t hp_block_series_n_profiles(const hp_block_t *b, size_t i)
 
 uint64_t hp_block_series_page_bytes(const hp_block_t *b, size_t i)
 {
-    return i < b->n_series ? b->series[i].page_raw : 0;
+    return i < b->n_series ? b->series[i].raw_bytes : 0;
 }
 
 /* ---- pages ---- */
@@ -461,24 +528,24 @@ static int walk_samples(const hp_block_t *b, hp__rd_t *d, const char *what, size
     return 0;
 }
 
-/* Decodes a page, checking it against the series index. With out NULL it
- * only validates and counts the samples into *total; with out it fills
- * out's profiles and sample arrays (sized by the first pass). */
-static int walk_page(const hp_block_t *b, const hp__blk_series_t *s, const char *what, const uint8_t *raw,
-                     size_t len, hp_block_page_t *out, uint64_t *total, hp_err_t *err)
+/* Decodes a page, checking it against its index entry pg. With prof NULL
+ * it only validates and counts the samples into *total; otherwise it fills
+ * prof[0 .. pg->n_profiles) and the sample arrays stacks / values (sized
+ * by the first pass). */
+static int walk_page(const hp_block_t *b, const hp__blk_page_t *pg, const char *what, const uint8_t *raw,
+                     size_t len, hp_block_profile_t *prof, uint32_t *stacks, int64_t *values, uint64_t *total,
+                     hp_err_t *err)
 {
     hp__rd_t d = hp__rd(raw, len);
     uint64_t n = hp__rd_u(&d), tot = 0;
-    if (n != s->n_profiles)
+    if (n != pg->n_profiles)
         return hp__blk_fail(b, err, what, "holds %llu profiles, the index says %llu", (unsigned long long)n,
-                            (unsigned long long)s->n_profiles);
-    int64_t t = s->min_t;
-    int64_t *values = out ? (int64_t *)(out->profiles + n) : NULL;
-    uint32_t *stacks = out ? (uint32_t *)(values + *total) : NULL;
+                            (unsigned long long)pg->n_profiles);
+    int64_t t = pg->min_t;
     for (size_t j = 0; j < n && !d.bad; j++) {
         uint64_t dt = hp__rd_u(&d);
-        if ((j == 0 && dt != 0) || dt > (uint64_t)s->max_t - (uint64_t)t)
-            return hp__blk_fail(b, err, what, "profile %zu: time outside the series' range", j);
+        if ((j == 0 && dt != 0) || dt > (uint64_t)pg->max_t - (uint64_t)t)
+            return hp__blk_fail(b, err, what, "profile %zu: time outside the page's range", j);
         t = (int64_t)((uint64_t)t + dt);
         const uint8_t *id = hp__rd_take(&d, 16);
         int64_t sum = hp__rd_s(&d);
@@ -486,53 +553,96 @@ static int walk_page(const hp_block_t *b, const hp__blk_series_t *s, const char 
         if (cnt > hp__rd_left(&d) / 2)
             return hp__blk_fail(b, err, what, "profile %zu: %llu samples cannot fit", j,
                                 (unsigned long long)cnt);
-        int rc = walk_samples(b, &d, what, j, cnt, stacks ? stacks + tot : NULL, values ? values + tot : NULL,
-                              err);
+        int rc = walk_samples(b, &d, what, j, cnt, prof ? stacks + tot : NULL, prof ? values + tot : NULL, err);
         if (rc != 0)
             return rc;
-        if (out && id) {
-            hp_block_profile_t *p = &out->profiles[j];
-            *p = (hp_block_profile_t){
+        if (prof && id) {
+            prof[j] = (hp_block_profile_t){
                 .t = t, .total = sum, .stacks = stacks + tot, .values = values + tot, .n = (uint32_t)cnt};
-            memcpy(p->id, id, 16);
+            memcpy(prof[j].id, id, 16);
         }
         tot += cnt;
     }
-    if (!d.bad && t != s->max_t)
+    if (!d.bad && t != pg->max_t)
         return hp__blk_fail(b, err, what, "last profile's time differs from the index's");
     *total = tot;
     return hp__blk_rd_end(b, &d, what, err);
 }
 
-int hp_block_read_page(hp_block_t *b, size_t i, hp_block_page_t *page, hp_err_t *err)
+/* The pages [k0, k1) of series i, fetched as one range (a series' pages
+ * are stored back to back), checked and decompressed into raw[]. */
+static int unpack_pages(hp_block_t *b, size_t i, size_t k0, size_t k1, uint8_t **raw, hp_err_t *err)
+{
+    const hp__blk_page_t *pv = b->page_v + b->series[i].page0;
+    char what[64];
+    snprintf(what, sizeof(what), "series %zu page", i);
+    uint64_t lo = pv[k0].off, hi = pv[k0].off + pv[k0].len;
+    for (size_t k = k0 + 1; k < k1; k++)
+        lo = HP_MIN(lo, pv[k].off), hi = HP_MAX(hi, pv[k].off + pv[k].len);
+    hp_buf_t buf = HP_BUF_INIT;
+    int rc = hp__blk_fetch(b, what, b->pages.off + lo, hi - lo, &buf, err);
+    for (size_t k = k0; k < k1 && rc == 0; k++)
+        rc = hp__blk_unpack(b, what, buf.data + (pv[k].off - lo), pv[k].len, pv[k].crc, pv[k].raw,
+                            &raw[k - k0], err);
+    hp_buf_fini(&buf);
+    return rc;
+}
+
+int hp_block_read_range(hp_block_t *b, size_t i, int64_t start_ns, int64_t end_ns, hp_block_page_t *page,
+                        hp_err_t *err)
 {
     memset(page, 0, sizeof(*page));
     if (i >= b->n_series)
         return hp_err_set(err, HP_EINVAL, "block %s: series %zu out of range (%zu series)", b->name, i,
                           b->n_series);
     const hp__blk_series_t *s = &b->series[i];
+    const hp__blk_page_t *pv = b->page_v + s->page0;
+    size_t k0 = 0, k1 = s->n_pages;
+    while (k0 < k1 && pv[k0].max_t < start_ns)
+        k0++;
+    while (k1 > k0 && pv[k1 - 1].min_t > end_ns)
+        k1--;
+    if (k0 == k1) {
+        page->mem = hp_xmalloc(1);
+        page->profiles = page->mem;
+        return 0;
+    }
     char what[64];
     snprintf(what, sizeof(what), "series %zu page", i);
-    hp_buf_t buf = HP_BUF_INIT;
-    uint8_t *raw = NULL;
-    uint64_t total = 0;
-    int rc = hp__blk_fetch(b, what, b->pages.off + s->page_off, s->page_len, &buf, err);
-    if (rc == 0)
-        rc = hp__blk_unpack(b, what, buf.data, buf.len, s->page_crc, s->page_raw, &raw, err);
-    hp_buf_fini(&buf);
-    if (rc == 0)
-        rc = walk_page(b, s, what, raw, s->page_raw, NULL, &total, err);
-    if (rc == 0) {
-        page->mem =
-            hp_xmalloc(s->n_profiles * sizeof(hp_block_profile_t) + total * (sizeof(int64_t) + 4) + 1);
-        page->profiles = page->mem;
-        page->n_profiles = s->n_profiles;
-        rc = walk_page(b, s, what, raw, s->page_raw, page, &total, err);
+    uint8_t **raw = hp_xcalloc(k1 - k0, sizeof(*raw));
+    uint64_t *sums = hp_xcalloc(k1 - k0, sizeof(*sums)), total = 0, n = 0;
+    int rc = unpack_pages(b, i, k0, k1, raw, err);
+    for (size_t k = k0; k < k1 && rc == 0; k++) { /* pass 1: check and count */
+        rc = walk_page(b, &pv[k], what, raw[k - k0], pv[k].raw, NULL, NULL, NULL, &sums[k - k0], err);
+        total += sums[k - k0];
+        n += pv[k].n_profiles;
     }
+    if (rc == 0) { /* pass 2: one allocation for profiles, values and stacks */
+        page->mem = hp_xmalloc(n * sizeof(hp_block_profile_t) + total * (sizeof(int64_t) + 4) + 1);
+        page->profiles = page->mem;
+        page->n_profiles = n;
+        int64_t *values = (int64_t *)(page->profiles + n);
+        uint32_t *stacks = (uint32_t *)(values + total);
+        uint64_t at = 0, off = 0;
+        for (size_t k = k0; k < k1 && rc == 0; k++) {
+            rc = walk_page(b, &pv[k], what, raw[k - k0], pv[k].raw, page->profiles + at, stacks + off,
+                           values + off, &sums[k - k0], err);
+            at += pv[k].n_profiles;
+            off += sums[k - k0];
+        }
+    }
+    for (size_t k = k0; k < k1; k++)
+        free(raw[k - k0]);
     free(raw);
+    free(sums);
     if (rc != 0)
         hp_block_page_fini(page);
     return rc;
+}
+
+int hp_block_read_page(hp_block_t *b, size_t i, hp_block_page_t *page, hp_err_t *err)
+{
+    return hp_block_read_range(b, i, INT64_MIN, INT64_MAX, page, err);
 }
 
 void hp_block_page_fini(hp_block_page_t *page)

@@ -9,6 +9,7 @@
 #include "hotpath/block.h"
 
 typedef struct page_ref {
+    size_t first, n;            /* the series' profiles [first, first + n) */
     uint64_t off, len, raw_len; /* off: within the pages area */
     uint32_t crc;
 } page_ref_t;
@@ -23,7 +24,9 @@ typedef struct wr {
     size_t n_series;
     hp_str_t *lstr; /* every label name and value, sorted, unique */
     size_t n_lstr;
-    page_ref_t *pages; /* per sorted series */
+    page_ref_t *pages;   /* every series' pages, in series order */
+    size_t n_pages, cap_pages;
+    size_t *first_page; /* per sorted series: its first entry in pages (and one past the last) */
     ZSTD_CCtx *cctx;
     hp_buf_t *data;
     size_t base;  /* data->len when the call began */
@@ -246,27 +249,48 @@ static void encode_profile(hp_buf_t *raw, const hp_block_profile_in_t *p, int64_
         put_zz(raw, p->values[k]);
 }
 
-/* Every series' page, one zstd frame each, back to back. */
+/* A page of s: profiles from first on until about HP__BLK_PAGE_TARGET
+ * bytes are encoded (at least one), compressed into the pages area. */
+static int put_page(wr_t *w, const hp_block_series_in_t *s, size_t first, hp__blk_entry_t *area)
+{
+    hp_buf_t body = HP_BUF_INIT;
+    size_t j = first;
+    do {
+        encode_profile(&body, &s->profiles[j], j > first ? s->profiles[j - 1].t : s->profiles[first].t);
+        j++;
+    } while (j < s->n_profiles && body.len < HP__BLK_PAGE_TARGET);
+    hp_buf_reset(&w->raw);
+    hp_buf_put_varint(&w->raw, j - first);
+    hp_buf_append(&w->raw, body.data, body.len);
+    hp_buf_fini(&body);
+    hp__blk_entry_t e = {0};
+    int rc = compress_raw(w, "a series page", &e);
+    if (rc != 0)
+        return rc;
+    HP_GROW(w->pages, w->cap_pages, w->n_pages + 1);
+    w->pages[w->n_pages++] = (page_ref_t){first, j - first, e.off - area->off, e.len, e.raw_len, e.crc};
+    area->len += e.len;
+    area->raw_len += e.raw_len;
+    area->crc = hp__crc32c(area->crc, w->data->data + w->base + e.off, e.len);
+    return 0;
+}
+
+/* Every series' pages, one zstd frame each, back to back in series order. */
 static int put_pages(wr_t *w)
 {
     hp__blk_entry_t *area = &w->sec[w->n_sec];
     *area = (hp__blk_entry_t){.id = HP__SEC_PAGES, .codec = HP__CODEC_PAGES, .off = w->data->len - w->base};
-    w->pages = hp_xcalloc(w->n_series + 1, sizeof(*w->pages));
+    w->first_page = hp_xcalloc(w->n_series + 1, sizeof(*w->first_page));
     for (size_t i = 0; i < w->n_series; i++) {
         const hp_block_series_in_t *s = w->series[i];
-        hp_buf_reset(&w->raw);
-        hp_buf_put_varint(&w->raw, s->n_profiles);
-        for (size_t j = 0; j < s->n_profiles; j++)
-            encode_profile(&w->raw, &s->profiles[j], j ? s->profiles[j - 1].t : s->profiles[0].t);
-        hp__blk_entry_t e = {0};
-        int rc = compress_raw(w, "a series page", &e);
-        if (rc != 0)
-            return rc;
-        w->pages[i] = (page_ref_t){e.off - area->off, e.len, e.raw_len, e.crc};
-        area->len += e.len;
-        area->raw_len += e.raw_len;
-        area->crc = hp__crc32c(area->crc, w->data->data + w->base + e.off, e.len);
+        w->first_page[i] = w->n_pages;
+        for (size_t j = 0; j < s->n_profiles; j = w->pages[w->n_pages - 1].first + w->pages[w->n_pages - 1].n) {
+            int rc = put_page(w, s, j, area);
+            if (rc != 0)
+                return rc;
+        }
     }
+    w->first_page[w->n_series] = w->n_pages;
     w->n_sec++;
     return 0;
 }
@@ -366,8 +390,8 @@ static int put_symbols(wr_t *w)
 
 /* ---- series index and postings ---- */
 
-/* One series: labels, period, times, profile count, page reference. */
-static void put_series_entry(wr_t *w, const hp_block_series_in_t *s, const page_ref_t *pg)
+/* One series: labels, period, times, profile count, its n pages. */
+static void put_series_entry(wr_t *w, const hp_block_series_in_t *s, const page_ref_t *pg, size_t n)
 {
     hp_buf_t *raw = &w->raw;
     hp_buf_put_varint(raw, s->labels->n);
@@ -380,10 +404,17 @@ static void put_series_entry(wr_t *w, const hp_block_series_in_t *s, const page_
     put_zz(raw, lo);
     hp_buf_put_varint(raw, (uint64_t)hi - (uint64_t)lo);
     hp_buf_put_varint(raw, s->n_profiles);
-    hp_buf_put_varint(raw, pg->off);
-    hp_buf_put_varint(raw, pg->len);
-    hp_buf_put_varint(raw, pg->raw_len);
-    hp__put_le32(raw, pg->crc);
+    hp_buf_put_varint(raw, n);
+    for (size_t k = 0; k < n; k++) {
+        int64_t p_lo = s->profiles[pg[k].first].t, p_hi = s->profiles[pg[k].first + pg[k].n - 1].t;
+        hp_buf_put_varint(raw, (uint64_t)p_lo - (uint64_t)lo);
+        hp_buf_put_varint(raw, (uint64_t)p_hi - (uint64_t)p_lo);
+        hp_buf_put_varint(raw, pg[k].n);
+        hp_buf_put_varint(raw, pg[k].off);
+        hp_buf_put_varint(raw, pg[k].len);
+        hp_buf_put_varint(raw, pg[k].raw_len);
+        hp__put_le32(raw, pg[k].crc);
+    }
 }
 
 static int put_series_index(wr_t *w)
@@ -394,7 +425,7 @@ static int put_series_index(wr_t *w)
     hp_buf_put_varint(&w->raw, w->n_lstr);
     put_strings(&w->raw, w->lstr, w->n_lstr);
     for (size_t i = 0; i < w->n_series; i++)
-        put_series_entry(w, w->series[i], &w->pages[i]);
+        put_series_entry(w, w->series[i], &w->pages[w->first_page[i]], w->first_page[i + 1] - w->first_page[i]);
     return put_section(w, HP__SEC_SERIES);
 }
 
@@ -583,5 +614,6 @@ int hp_block_write(const hp_symdb_t *db, const hp_block_series_in_t *series, siz
     free(w.resorted_profiles);
     free(w.lstr);
     free(w.pages);
+    free(w.first_page);
     return rc;
 }

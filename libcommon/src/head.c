@@ -292,8 +292,8 @@ static int add_block_series(hp_head_t *h, hp_block_t *b, size_t i, const hp_sele
     s->block_profiles = hp_block_series_n_profiles(b, i);
     if (!want)
         return 0;
-    hp_block_page_t page;
-    int rc = hp_block_read_page(b, i, &page, err);
+    hp_block_page_t page; /* only the pages that overlap the selection's range */
+    int rc = hp_block_read_range(b, i, q->start_ns, q->end_ns, &page, err);
     if (rc == 0)
         fill_series(s, &page);
     hp_block_page_fini(&page);

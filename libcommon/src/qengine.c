@@ -188,8 +188,21 @@ typedef struct estimate {
     uint64_t bytes, profiles;
 } estimate_t;
 
-/* Bytes the selection would read in h: a block's whole pages (they are
- * read whole), a live head's samples in the time range. */
+/* The part of a block series' bytes (or profiles) the range [lo, hi]
+ * covers, assuming its profiles are spread evenly over its time span:
+ * pages are cut by size along time, so this is what reading the pages
+ * that overlap the range costs, give or take a page. */
+static uint64_t covered(const hp_series_t *s, int64_t lo, int64_t hi, uint64_t whole)
+{
+    if (s->max_t <= s->min_t)
+        return whole;
+    double a = (double)HP_MAX(lo, s->min_t), z = (double)HP_MIN(hi, s->max_t);
+    double f = z > a ? (z - a) / ((double)s->max_t - (double)s->min_t) : 0;
+    return (uint64_t)((double)whole * HP_MIN(f, 1.0) + 0.999);
+}
+
+/* Bytes the selection would read in h: a block's pages that overlap the
+ * time range, a live head's samples in the time range. */
 static void estimate_head(void *ctx, const hp_head_t *h)
 {
     estimate_t *e = ctx;
@@ -198,8 +211,8 @@ static void estimate_head(void *ctx, const hp_head_t *h)
         if (!hp_select_series(h, s, e->q))
             continue;
         if (s->profiles == NULL) { /* a block's series, labels only */
-            e->bytes += s->block_bytes;
-            e->profiles += s->block_profiles;
+            e->bytes += covered(s, e->q->start_ns, e->q->end_ns, s->block_bytes);
+            e->profiles += covered(s, e->q->start_ns, e->q->end_ns, s->block_profiles);
             continue;
         }
         size_t lo, hi;

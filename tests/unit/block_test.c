@@ -666,6 +666,84 @@ static void test_ranged_reads(void)
     corpus_free(c);
 }
 
+/* A long series is cut into pages: a range read decodes only the pages
+ * that overlap the range, fetches less, and still returns every profile in
+ * it, in order. */
+static void test_pages_by_time(void)
+{
+    corpus_t *c = corpus_load(small_files + 2);
+    REQUIRE(c != NULL);
+    size_t nstk = hp_symdb_n_stacks(c->db), np = 3000;
+    const int64_t t0 = 1700000000000000000LL, step = 10000000000LL;
+    const char *kv[] = {"service_name", "long", "__name__", "cpu", NULL};
+    size_t si = corpus_series(c, kv, np, 10000000);
+    uint64_t x = 88172645463325252ULL;
+    pair_t pairs[150];
+    for (size_t j = 0; j < np; j++) {
+        for (int k = 0; k < 150; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            pairs[k] = (pair_t){(uint32_t)(x % nstk), (int64_t)(x >> 40) + 1};
+        }
+        corpus_profile(c, si, t0 + (int64_t)j * step, pairs, 150);
+    }
+    hp_block_meta_t meta;
+    hp_buf_t data = HP_BUF_INIT, mj = HP_BUF_INIT;
+    REQUIRE(corpus_write(c, &meta, &data, &mj) == 0);
+    mem_t m;
+    hp_err_t err;
+    hp_block_t *b = open_mem(&m, data.data, data.len, data.len, &err);
+    REQUIRE(b != NULL);
+    const uint32_t *ids;
+    size_t n;
+    hp_block_postings(b, "service_name", "long", &ids, &n);
+    REQUIRE(n == 1);
+    const hp__blk_series_t *bs = &b->series[ids[0]];
+    CHECK(bs->n_pages >= 4);
+    check_page(b, ids[0], &c->series[si]); /* all pages together: the whole series */
+    uint64_t before = m.bytes;
+    hp_block_page_t all;
+    REQUIRE(hp_block_read_page(b, ids[0], &all, &err) == 0);
+    uint64_t whole = m.bytes - before;
+    hp_block_page_fini(&all);
+
+    hp_block_page_t pg;
+    int64_t lo = t0 + 1000 * step, hi = t0 + 1100 * step;
+    before = m.bytes;
+    REQUIRE(hp_block_read_range(b, ids[0], lo, hi, &pg, &err) == 0);
+    uint64_t part = m.bytes - before;
+    size_t in_range = 0, first = SIZE_MAX;
+    for (size_t k = 0; k < pg.n_profiles; k++) {
+        in_range += pg.profiles[k].t >= lo && pg.profiles[k].t <= hi;
+        if (k > 0)
+            CHECK(pg.profiles[k].t > pg.profiles[k - 1].t);
+    }
+    CHECK_EQ_INT(in_range, 101);
+    CHECK(pg.n_profiles >= 101 && pg.n_profiles < np / 2);
+    if (pg.n_profiles > 0)
+        first = (size_t)((pg.profiles[0].t - t0) / step);
+    for (size_t k = 0; first != SIZE_MAX && k < pg.n_profiles; k++) { /* a run of the series, unchanged */
+        const hp_block_profile_in_t *w = &c->series[si].profiles[first + k];
+        CHECK(pg.profiles[k].t == w->t && pg.profiles[k].total == w->total && pg.profiles[k].n == w->n);
+    }
+    printf("pages: %zu profiles in %zu pages; a 100-profile range read %zu profiles, fetched %llu of %llu "
+           "bytes\n",
+           np, bs->n_pages, pg.n_profiles, (unsigned long long)part, (unsigned long long)whole);
+    CHECK(part * 2 < whole);
+    hp_block_page_fini(&pg);
+    /* nothing in range: no page is read */
+    before = m.bytes;
+    REQUIRE(hp_block_read_range(b, ids[0], t0 - 2 * step, t0 - step, &pg, &err) == 0);
+    CHECK(pg.n_profiles == 0 && m.bytes == before);
+    hp_block_page_fini(&pg);
+    REQUIRE(hp_block_read_range(b, ids[0], t0 + (int64_t)np * step, INT64_MAX, &pg, &err) == 0);
+    CHECK_EQ_INT(pg.n_profiles, 0);
+    hp_block_page_fini(&pg);
+    hp_block_close(b);
+    hp_buf_fini(&data);
+    hp_buf_fini(&mj);
+    corpus_free(c);
+}
+
 /* ---- meta.json and ULIDs ---- */
 
 static void expect_meta_error(const char *json, const char *needle)
@@ -724,7 +802,8 @@ static void test_meta(void)
 
     expect_meta_error("{", "meta.json");
     expect_meta_error("[]", "not a JSON object");
-    expect_meta_error("{\"version\":2}", "unsupported block version 2");
+    expect_meta_error("{\"version\":3}", "unsupported block version 3");
+    expect_meta_error("{\"version\":0}", "unsupported block version 0");
     expect_meta_error("{\"ulid\":\"x\"}", "missing field version");
     expect_meta_error("{\"version\":\"1\"}", "version must be an integer");
     expect_meta_error("{\"version\":1}", "missing field ulid");
@@ -981,8 +1060,8 @@ static void test_corruption(void)
     x.data[n - 1] = 'X';
     expect_bad(x.data, n, n, "bad magic", NULL);
     memcpy(x.data, data.data, n);
-    x.data[n - 16] = 2;
-    expect_bad(x.data, n, n, "unsupported block version 2", NULL);
+    x.data[n - 16] = 3;
+    expect_bad(x.data, n, n, "unsupported block version 3", NULL);
     memcpy(x.data, data.data, n);
     x.data[n - 12] = 41;
     expect_bad(x.data, n, n, "section table length 41", NULL);
@@ -1211,10 +1290,39 @@ static void test_crafted(void)
         hp_buf_append(&r, "ab", 2);
         put_u(&r, 2), put_u(&r, v ? 1 : 0), put_u(&r, 1), put_u(&r, v ? 0 : 1), put_u(&r, 0); /* labels */
         put_u(&r, 0), put_u(&r, 0), put_u(&r, 0), put_u(&r, 1); /* period, times, 1 profile */
+        put_u(&r, 1), put_u(&r, 0), put_u(&r, 0), put_u(&r, 1);  /* 1 page: times, 1 profile */
         put_u(&r, 0), put_u(&r, 10), put_u(&r, 100ULL << 30);
         hp_buf_append(&r, "\0\0\0\0", 4);
         replace_section(d, n, HP__SEC_SERIES, r.data, r.len, &x);
         expect_bad(x.data, x.len, x.len, "series index", v ? "not sorted" : "107374182400");
+    }
+    /* version-2 page lists: none, overlapping pages, counts or times that
+     * do not add up to the series' (series: times 0..100, 4 profiles) */
+    static const struct {
+        uint64_t n_pages, p[2][3]; /* per page: from, span, profiles */
+        const char *needle;
+    } lists[] = {
+        {0, {{0}}, "0 pages is invalid"},
+        {2, {{0, 60, 2}, {50, 50, 2}}, "starts before page 0 ends"},
+        {2, {{0, 50, 2}, {60, 40, 1}}, "pages hold 3 profiles"},
+        {2, {{0, 50, 2}, {60, 30, 2}}, "up to 90"},
+        {2, {{5, 50, 2}, {60, 40, 2}}, "times outside"},
+        {2, {{0, 50, 2}, {60, 50, 2}}, "times outside"},
+    };
+    for (size_t k = 0; k < HP_ARRAY_LEN(lists); k++) {
+        hp_buf_reset(&r);
+        put_u(&r, 1), put_u(&r, ns), put_u(&r, 2), put_u(&r, 1), put_u(&r, 1);
+        hp_buf_append(&r, "ab", 2);
+        put_u(&r, 1), put_u(&r, 0), put_u(&r, 1);              /* labels a=b */
+        put_u(&r, 0), put_u(&r, 0), put_u(&r, 100), put_u(&r, 4); /* period, times 0..100, 4 profiles */
+        put_u(&r, lists[k].n_pages);
+        for (size_t j = 0; j < lists[k].n_pages; j++) {
+            put_u(&r, lists[k].p[j][0]), put_u(&r, lists[k].p[j][1]), put_u(&r, lists[k].p[j][2]);
+            put_u(&r, 0), put_u(&r, 10), put_u(&r, 1000);
+            hp_buf_append(&r, "\0\0\0\0", 4);
+        }
+        replace_section(d, n, HP__SEC_SERIES, r.data, r.len, &x);
+        expect_bad(x.data, x.len, x.len, "series index", lists[k].needle);
     }
     /* postings listing a series under a label it lacks */
     hp_buf_reset(&r);
@@ -1262,12 +1370,13 @@ static void test_crafted(void)
         mem_t mm;
         hp_block_t *b = open_mem(&mm, x.data, x.len, n, &err);
         REQUIRE(b != NULL);
-        b->series[0] = (hp__blk_series_t){.labels = b->series[0].labels,
-                                          .n_profiles = 1,
-                                          .page_off = n - b->pages.off,
-                                          .page_len = zn,
-                                          .page_raw = r.len,
-                                          .page_crc = hp__crc32c(0, x.data + n, zn)};
+        b->series[0] = (hp__blk_series_t){
+            .labels = b->series[0].labels, .n_profiles = 1, .page0 = 0, .n_pages = 1, .raw_bytes = r.len};
+        b->page_v[0] = (hp__blk_page_t){.n_profiles = 1,
+                                        .off = n - b->pages.off,
+                                        .len = zn,
+                                        .raw = r.len,
+                                        .crc = hp__crc32c(0, x.data + n, zn)};
         hp_block_page_t page;
         hp_err_clear(&err);
         int rc = hp_block_read_page(b, 0, &page, &err);
@@ -1285,6 +1394,66 @@ static void test_crafted(void)
         hp_block_close(b);
     }
 
+    hp_buf_fini(&r);
+    hp_buf_fini(&x);
+    hp_buf_fini(&data);
+    hp_buf_fini(&mj);
+    corpus_free(c);
+}
+
+/* Blocks of version 1 — one page per series, no page list in the series
+ * index — are still read: the test rewrites a block's series index in the
+ * version-1 layout and marks the trailer version 1. */
+static void test_version1(void)
+{
+    corpus_t *c = corpus_load(small_files);
+    REQUIRE(c != NULL);
+    hp_block_meta_t meta;
+    hp_buf_t data = HP_BUF_INIT, mj = HP_BUF_INIT, r = HP_BUF_INIT, x = HP_BUF_INIT;
+    REQUIRE(corpus_write(c, &meta, &data, &mj) == 0);
+    mem_t m2, m1;
+    hp_err_t err;
+    hp_block_t *b = open_mem(&m2, data.data, data.len, data.len, &err);
+    REQUIRE(b != NULL);
+    put_u(&r, b->n_series), put_u(&r, b->n_stacks), put_u(&r, b->n_lstr);
+    for (size_t k = 0; k < b->n_lstr; k++)
+        put_u(&r, b->lstr[k].n);
+    for (size_t k = 0; k < b->n_lstr; k++)
+        hp_buf_append(&r, b->lstr[k].p, b->lstr[k].n);
+    for (size_t i = 0; i < b->n_series; i++) {
+        const hp__blk_series_t *s = &b->series[i];
+        REQUIRE(s->n_pages == 1);
+        const hp__blk_page_t *pg = &b->page_v[s->page0];
+        put_u(&r, s->labels.n);
+        for (size_t k = 0; k < 2 * s->labels.n; k++)
+            put_u(&r, b->lids[2 * s->loff + k]);
+        put_u(&r, hp__zigzag(s->period)), put_u(&r, hp__zigzag(s->min_t));
+        put_u(&r, (uint64_t)s->max_t - (uint64_t)s->min_t), put_u(&r, s->n_profiles);
+        put_u(&r, pg->off), put_u(&r, pg->len), put_u(&r, pg->raw);
+        hp__put_le32(&r, pg->crc);
+    }
+    replace_section(data.data, data.len, HP__SEC_SERIES, r.data, r.len, &x);
+    x.data[x.len - 16] = 1;
+    hp_block_t *b1 = open_mem(&m1, x.data, x.len, x.len, &err);
+    if (b1 == NULL)
+        fprintf(stderr, "  open v1: %s\n", err.msg);
+    REQUIRE(b1 != NULL);
+    CHECK_EQ_INT(b1->version, 1);
+    CHECK_EQ_INT(hp_block_n_series(b1), hp_block_n_series(b));
+    for (size_t i = 0; i < hp_block_n_series(b); i++) {
+        hp_block_page_t p1, p2;
+        REQUIRE(hp_block_read_page(b, i, &p2, &err) == 0);
+        REQUIRE(hp_block_read_page(b1, i, &p1, &err) == 0);
+        CHECK_EQ_INT(p1.n_profiles, p2.n_profiles);
+        for (size_t k = 0; k < p1.n_profiles && k < p2.n_profiles; k++)
+            CHECK(p1.profiles[k].t == p2.profiles[k].t && p1.profiles[k].total == p2.profiles[k].total &&
+                  memcmp(p1.profiles[k].id, p2.profiles[k].id, 16) == 0);
+        hp_block_page_fini(&p1);
+        hp_block_page_fini(&p2);
+    }
+    CHECK_EQ_INT(read_all(x.data, x.len, x.len, &err), 0);
+    hp_block_close(b1);
+    hp_block_close(b);
     hp_buf_fini(&r);
     hp_buf_fini(&x);
     hp_buf_fini(&data);
@@ -1369,25 +1538,25 @@ static void test_fuzz(void)
     REQUIRE(b != NULL);
     for (int it = 0; it < 600; it++) {
         size_t i = rnd(&r) % hp_block_n_series(b);
-        hp__blk_series_t saved = b->series[i];
-        uint8_t *raw = malloc(saved.page_raw + 1);
-        REQUIRE(ZSTD_decompress(raw, saved.page_raw, d + b->pages.off + saved.page_off, saved.page_len) ==
-                saved.page_raw);
-        mutate(&r, raw, saved.page_raw);
+        hp__blk_page_t *pg = &b->page_v[b->series[i].page0 + rnd(&r) % b->series[i].n_pages];
+        hp__blk_page_t saved = *pg;
+        uint8_t *raw = malloc(saved.raw + 1);
+        REQUIRE(ZSTD_decompress(raw, saved.raw, d + b->pages.off + saved.off, saved.len) == saved.raw);
+        mutate(&r, raw, saved.raw);
         hp_buf_reset(&x);
         hp_buf_append(&x, d, n);
-        size_t bound = ZSTD_compressBound(saved.page_raw);
+        size_t bound = ZSTD_compressBound(saved.raw);
         hp_buf_reserve(&x, bound);
-        size_t zn = ZSTD_compress(x.data + n, bound, raw, saved.page_raw, 1);
+        size_t zn = ZSTD_compress(x.data + n, bound, raw, saved.raw, 1);
         x.len += zn;
         mm.p = x.data, mm.n = x.len;
-        b->series[i].page_off = n - b->pages.off;
-        b->series[i].page_len = zn;
-        b->series[i].page_crc = hp__crc32c(0, x.data + n, zn);
+        pg->off = n - b->pages.off;
+        pg->len = zn;
+        pg->crc = hp__crc32c(0, x.data + n, zn);
         hp_block_page_t page;
         ok += hp_block_read_page(b, i, &page, &err) == 0;
         hp_block_page_fini(&page);
-        b->series[i] = saved;
+        *pg = saved;
         free(raw);
     }
     hp_block_close(b);
@@ -1405,6 +1574,8 @@ int main(void)
     HP_RUN(test_sizes);
     HP_RUN(test_order_and_inputs);
     HP_RUN(test_ranged_reads);
+    HP_RUN(test_pages_by_time);
+    HP_RUN(test_version1);
     HP_RUN(test_meta);
     HP_RUN(test_ulid);
     HP_RUN(test_corruption);

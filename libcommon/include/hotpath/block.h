@@ -27,7 +27,10 @@
 #include "hotpath/labels.h"
 #include "hotpath/symdb.h"
 
-#define HP_BLOCK_VERSION 1
+/* The version this build writes; it reads HP_BLOCK_MIN_VERSION too
+ * (version 1: one page per series). */
+#define HP_BLOCK_VERSION 2
+#define HP_BLOCK_MIN_VERSION 1
 
 /* A new ULID (26 Crockford base32 characters + NUL) for time ms. */
 void hp_ulid_new(int64_t ms, char out[27]);
@@ -102,7 +105,7 @@ typedef struct hp_block hp_block_t;
  * series index (labels, postings, per-series page table). name (copied)
  * identifies the block in error messages. ctx is borrowed and must stay
  * valid while the block is open. An open block is immutable:
- * hp_block_read_page and hp_block_read_symbols may run on several threads
+ * hp_block_read_page/_range and hp_block_read_symbols may run on several threads
  * at once if fetch may. */
 int hp_block_open(const char *name, uint64_t data_bytes, hp_block_fetch_fn fetch, void *ctx,
                   hp_block_t **out, hp_err_t *err) HP_WUR;
@@ -141,8 +144,15 @@ typedef struct hp_block_page {
     void *mem; /* owned */
 } hp_block_page_t;
 
-/* Fetches, checks and decodes series i's page. Free with hp_block_page_fini. */
+/* Fetches, checks and decodes all of series i's profiles (every page of
+ * it, as one hp_block_page_t). Free with hp_block_page_fini. */
 int hp_block_read_page(hp_block_t *b, size_t i, hp_block_page_t *page, hp_err_t *err) HP_WUR;
+/* The same for only the pages of series i that hold a profile within
+ * [start_ns, end_ns]: every profile in range is in *page, and so may be
+ * some just outside it (pages are read whole). Fetches those pages as one
+ * byte range. */
+int hp_block_read_range(hp_block_t *b, size_t i, int64_t start_ns, int64_t end_ns, hp_block_page_t *page,
+                        hp_err_t *err) HP_WUR;
 void hp_block_page_fini(hp_block_page_t *page);
 
 /* Fetches, checks and decodes the symbols into a read-only symdb (stack
