@@ -153,6 +153,12 @@ void hp_service_run(hp_service_t *s)
 
 void hp_service_fini(hp_service_t *s)
 {
+    if (s->loop_ok && s->signals_ok) {
+        /* first: the signal handles would keep every uv_run below going */
+        uv_close((uv_handle_t *)&s->sig_term, NULL);
+        uv_close((uv_handle_t *)&s->sig_int, NULL);
+        s->signals_ok = false;
+    }
     if (s->http && s->loop_ok && !s->http_stopped) {
         /* a start that failed half-way: stop HTTP and let it close first */
         hp_http_server_stop(s->http);
@@ -162,11 +168,6 @@ void hp_service_fini(hp_service_t *s)
     hp_pool_stop(s->pool);
     s->pool = NULL;
     if (s->loop_ok) {
-        if (s->signals_ok) {
-            uv_close((uv_handle_t *)&s->sig_term, NULL);
-            uv_close((uv_handle_t *)&s->sig_int, NULL);
-            s->signals_ok = false;
-        }
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_walk(&s->loop, close_walk, NULL);
         uv_run(&s->loop, UV_RUN_DEFAULT);
