@@ -5,9 +5,10 @@
 //
 //	loadgen -url http://127.0.0.1:4040 -file cpu.pb.gz -copies 1000 -c 4 -d 10s -app bench
 //	loadgen ... -n 10000    # exactly n pushes instead of a duration
-//	loadgen ... -span 24h -step 10s -services 10
-//	        # a history: every service one profile per step over the last
-//	        # span (services × span/step pushes), oldest first
+//	loadgen ... -span 24h -step 10s -services 10 -ago 15m
+//	        # a history: every service one profile per step over the span
+//	        # that ended -ago before now (services × span/step pushes),
+//	        # oldest first
 package main
 
 import (
@@ -37,6 +38,7 @@ func main() {
 	span := flag.Duration("span", 0, "push a history this long instead of copies")
 	step := flag.Duration("step", 10*time.Second, "with -span: time between a service's profiles")
 	services := flag.Int("services", 1, "with -span: services <app>-0 .. <app>-N-1")
+	ago := flag.Duration("ago", 0, "with -span: how long before now the history ends")
 	flag.Parse()
 
 	f, err := os.Open(*file)
@@ -63,7 +65,7 @@ func main() {
 			os.Exit(2)
 		}
 		*total = int64(*services) * int64(*span / *step)
-		base -= int64(*span)
+		base -= int64(*span + *ago)
 	}
 	endpointFor := func(name string) string {
 		q := url.Values{}
