@@ -4,9 +4,11 @@
 
 #include "distributor.h"
 #include "hotpath/attime.h"
+#include "hotpath/compress.h"
 #include "hotpath/log.h"
 #include "hotpath/multipart.h"
 #include "hotpath/pprof.h"
+#include "hotpath/textprof.h"
 
 /* What the query string says about the upload. */
 typedef struct ingest_meta {
@@ -14,26 +16,52 @@ typedef struct ingest_meta {
     hp_labels_t user; /* from the name's braces */
     hp_str_t spy;
     hp_str_t format;
-    int64_t from_ns;
+    int64_t from_ns, until_ns; /* until_ns 0: not given */
+    int64_t sample_rate;       /* sampleRate: 100 unless a non-negative integer was given */
 } ingest_meta_t;
+
+/* A time parameter into *ns; HP_EINVAL naming the parameter. */
+static int parse_time(const hp_http_request_t *req, const char *name, int64_t *ns, hp_err_t *err)
+{
+    hp_str_t v;
+    if (!hp_http_query(req, name, &v) || v.n == 0)
+        return 0;
+    int rc = hp_attime_parse(v, hp_now_ns(), ns, err);
+    if (rc != 0) {
+        char why[sizeof(err->msg)]; /* formatting err->msg into itself overlaps */
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return hp_err_set(err, HP_EINVAL, "%s: %s", name, why);
+    }
+    return 0;
+}
+
+/* sampleRate as Pyroscope reads it: a non-negative integer, else 100. */
+static int64_t parse_sample_rate(const hp_http_request_t *req)
+{
+    hp_str_t v;
+    if (!hp_http_query(req, "sampleRate", &v) || v.n == 0 || v.n > 18)
+        return 100;
+    int64_t r = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return 100;
+        r = r * 10 + (v.p[i] - '0');
+    }
+    return r;
+}
 
 static int parse_meta(const hp_http_request_t *req, ingest_meta_t *m, hp_err_t *err)
 {
-    hp_str_t name, v;
+    hp_str_t name;
     if (!hp_http_query(req, "name", &name) || name.n == 0)
         return hp_err_set(err, HP_EINVAL, "name: the 'name' query parameter is required (app{label=value,…})");
     int rc = hp_labels_parse_app_name(name, &m->app, &m->user, err);
     if (rc != 0)
         return rc;
     m->from_ns = hp_now_ns();
-    if (hp_http_query(req, "from", &v) && v.n) {
-        rc = hp_attime_parse(v, hp_now_ns(), &m->from_ns, err);
-        if (rc != 0) {
-            char why[sizeof(err->msg)]; /* formatting err->msg into itself overlaps */
-            snprintf(why, sizeof(why), "%s", err->msg);
-            return hp_err_set(err, HP_EINVAL, "from: %s", why);
-        }
-    }
+    if ((rc = parse_time(req, "from", &m->from_ns, err)) != 0 || (rc = parse_time(req, "until", &m->until_ns, err)) != 0)
+        return rc;
+    m->sample_rate = parse_sample_rate(req);
     if (!hp_http_query(req, "spyName", &m->spy) || m->spy.n == 0)
         m->spy = HP_STR("unknown");
     if (!hp_http_query(req, "format", &m->format))
@@ -41,10 +69,11 @@ static int parse_meta(const hp_http_request_t *req, ingest_meta_t *m, hp_err_t *
     return 0;
 }
 
-/* The labels a profile is stored under, from the upload's metadata. An
- * empty value is no label (dropped by dist_accept), so an empty
- * service_name does not push the app name to app_name. */
-static void client_labels(const ingest_meta_t *m, hp_labels_t *ls)
+/* The labels a profile is stored under, from the upload's metadata, with
+ * app as its app name. An empty value is no label (dropped by
+ * dist_accept), so an empty service_name does not push the app name to
+ * app_name. */
+static void client_labels(const ingest_meta_t *m, hp_str_t app, hp_labels_t *ls)
 {
     bool has_service = false;
     for (size_t i = 0; i < m->user.n; i++) {
@@ -54,7 +83,7 @@ static void client_labels(const ingest_meta_t *m, hp_labels_t *ls)
         has_service |= hp_str_eq_c(k, HP_LABEL_SERVICE_NAME) && m->user.v[i].value.n > 0;
         hp_labels_set(ls, k, m->user.v[i].value);
     }
-    hp_labels_set(ls, hp_str_c(has_service ? "app_name" : HP_LABEL_SERVICE_NAME), m->app);
+    hp_labels_set(ls, hp_str_c(has_service ? "app_name" : HP_LABEL_SERVICE_NAME), app);
     hp_labels_set(ls, HP_STR("pyroscope_spy"), m->spy);
 }
 
@@ -88,29 +117,194 @@ static int read_multipart(const hp_http_request_t *req, hp_str_t *profile, hp_st
     return c ? hp_stc_parse(c->data.p, c->data.n, stc, err) : 0;
 }
 
-static const char *const later_formats[] = {"groups", "folded", "collapsed", "lines", "jfr",
-                                            "speedscope", "trie", "tree"};
+/* How the body is encoded, from `format` and the Content-Type, in
+ * Pyroscope's order: trie, tree, lines, jfr, pprof, speedscope, multipart
+ * pprof, then folded "groups". Pyroscope reads any other format name as
+ * groups too; hotpath takes "groups", "folded" and "collapsed" (and no
+ * format) as groups and refuses other names (FMT_UNKNOWN: 400), so a typo
+ * is not stored as an empty profile. */
+typedef enum {
+    FMT_PPROF,
+    FMT_MULTIPART,
+    FMT_GROUPS,
+    FMT_LINES,
+    FMT_SPEEDSCOPE,
+    FMT_JFR,
+    FMT_LEGACY,
+    FMT_UNKNOWN
+} fmt_t;
 
-/* Which bytes hold the pprof; HP_EUNSUPPORTED for formats still to come. */
-static int read_body(const hp_http_request_t *req, const ingest_meta_t *m, hp_str_t *profile,
-                     hp_stc_t *stc, hp_err_t *err)
+static fmt_t body_format(const hp_http_request_t *req, const ingest_meta_t *m)
 {
-    if (is_multipart(req) && (m->format.n == 0 || hp_str_eq_c(m->format, "pprof")))
+    hp_str_t ct = hp_http_header(req, "content-type");
+    if (hp_str_eq_c(m->format, "trie") || hp_str_eq_c(m->format, "tree") ||
+        hp_str_eq_c(ct, "binary/octet-stream+trie") || hp_str_eq_c(ct, "binary/octet-stream+tree"))
+        return FMT_LEGACY;
+    if (hp_str_eq_c(m->format, "lines"))
+        return FMT_LINES;
+    if (hp_str_eq_c(m->format, "jfr"))
+        return FMT_JFR;
+    if (hp_str_eq_c(m->format, "pprof"))
+        return FMT_PPROF;
+    if (hp_str_eq_c(m->format, "speedscope"))
+        return FMT_SPEEDSCOPE;
+    if (is_multipart(req))
+        return FMT_MULTIPART;
+    if (m->format.n == 0 || hp_str_eq_c(m->format, "groups") || hp_str_eq_c(m->format, "folded") ||
+        hp_str_eq_c(m->format, "collapsed"))
+        return FMT_GROUPS;
+    return FMT_UNKNOWN;
+}
+
+/* Which bytes hold the pprof of a pprof upload. */
+static int read_pprof_body(const hp_http_request_t *req, fmt_t f, hp_str_t *profile, hp_stc_t *stc, hp_err_t *err)
+{
+    if (f == FMT_MULTIPART)
         return read_multipart(req, profile, stc, err);
-    if (hp_str_eq_c(m->format, "pprof")) {
-        *profile = req->body;
-        return 0;
+    *profile = req->body;
+    return 0;
+}
+
+/* The decoded body of a text upload (gunzipped when it is gzip), within
+ * the profile size limit. */
+static int text_body(dist_t *d, const hp_http_request_t *req, hp_buf_t *scratch, hp_str_t *out, hp_err_t *err)
+{
+    int64_t lim = d->cfg->limits.max_profile_size_bytes;
+    const uint8_t *data;
+    size_t n;
+    int rc = hp_maybe_gunzip((const uint8_t *)req->body.p, req->body.n, lim > 0 ? (size_t)lim : SIZE_MAX, scratch,
+                             &data, &n, err);
+    if (rc == HP_EINVAL)
+        err->detail = HP_PPROF_EWIRE;
+    if (rc == 0 && lim > 0 && n > (size_t)lim)
+        rc = hp_err_set(err, HP_ETOOLARGE, "profile of %zu bytes exceeds the size limit (max_profile_size_bytes: %lld)",
+                        n, (long long)lim);
+    *out = (hp_str_t){(const char *)data, n};
+    return rc;
+}
+
+/* The profiles a text upload becomes, converted to pprof and accepted. */
+typedef struct text_batch {
+    hp_buf_t pprof[16];   /* the pprof of each profile: prof[i].raw points into it */
+    dist_profile_t prof[16];
+    hp_labels_t labels;   /* scratch: one profile's client labels */
+    size_t n;
+} text_batch_t;
+
+#define TEXT_MAX_PROFILES 16
+
+static void text_batch_fini(text_batch_t *tb)
+{
+    for (size_t i = 0; i < TEXT_MAX_PROFILES; i++) {
+        hp_buf_fini(&tb->pprof[i]);
+        hp_labels_fini(&tb->prof[i].labels);
     }
-    const char *f = m->format.n ? NULL : "groups (the default, folded stacks)";
-    for (size_t i = 0; i < HP_ARRAY_LEN(later_formats) && !f; i++)
-        if (hp_str_eq_c(m->format, later_formats[i]))
-            f = later_formats[i];
-    if (f)
-        return hp_err_set(err, HP_EUNSUPPORTED,
-                          "format %s is not supported yet: send pprof (format=pprof or multipart)", f);
-    return hp_err_set(err, HP_EINVAL,
-                      "unknown format '%.*s': expected pprof, jfr, speedscope, lines, groups, trie or tree",
-                      (int)HP_MIN(m->format.n, 64), m->format.p);
+    hp_labels_fini(&tb->labels);
+}
+
+/* Starts the text profile for app (its type from its suffix) and sets the
+ * client labels it is stored under into tb->labels. */
+static int text_start(dist_t *d, const ingest_meta_t *m, hp_str_t app, int64_t rate, hp_text_profile_t *p,
+                      text_batch_t *tb, hp_err_t *err)
+{
+    hp_str_t base;
+    hp_text_type_t t;
+    int rc = hp_text_type_of_app(app, &base, &t, err);
+    if (rc != 0) {
+        err->detail = HP_PPROF_EWIRE; /* metadata: 400, as Pyroscope answers */
+        return rc;
+    }
+    int64_t depth = d->cfg->limits.max_profile_stacktrace_depth, len = d->cfg->limits.max_profile_symbol_value_length;
+    hp_text_limits_t lim = {0, depth > 0 ? (size_t)depth : 0, len > 0 ? (size_t)len : 0};
+    int64_t dur = m->until_ns > m->from_ns ? m->until_ns - m->from_ns : 0;
+    hp_text_profile_init(p, &t, rate, m->from_ns, dur, &lim);
+    hp_labels_reset(&tb->labels);
+    client_labels(m, base, &tb->labels);
+    hp_labels_set(&tb->labels, HP_STR(HP_LABEL_NAME), hp_str_c(t.metric));
+    return 0;
+}
+
+/* Encodes p and accepts it as the batch's next profile. */
+static int text_finish(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_text_profile_t *p, text_batch_t *tb,
+                       hp_arena_t *a, hp_err_t *err)
+{
+    if (tb->n == TEXT_MAX_PROFILES)
+        return hp_err_set(err, HP_EINVAL, "an upload may hold at most %d profiles", TEXT_MAX_PROFILES);
+    hp_buf_t *pb = &tb->pprof[tb->n];
+    hp_text_profile_encode(p, pb);
+    dist_input_t in = {tenant, &tb->labels, NULL, m->from_ns, HP_STR("")};
+    int rc = dist_accept(d, &in, pb->data, pb->len, a, &tb->prof[tb->n], err);
+    if (rc == 0 && tb->prof[tb->n].raw != NULL)
+        tb->n++;
+    else
+        hp_labels_fini(&tb->prof[tb->n].labels);
+    return rc;
+}
+
+/* Folded ("groups") and lines uploads: one profile. */
+static int ingest_folded(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_str_t body, bool lines,
+                         text_batch_t *tb, hp_arena_t *a, hp_err_t *err)
+{
+    hp_text_profile_t p;
+    int rc = text_start(d, m, m->app, m->sample_rate, &p, tb, err);
+    if (rc != 0)
+        return rc;
+    rc = hp_folded_parse(&p, body, lines, err);
+    if (rc == 0)
+        rc = text_finish(d, tenant, m, &p, tb, a, err);
+    hp_text_profile_fini(&p);
+    return rc;
+}
+
+/* Speedscope uploads: a profile per (merged) speedscope profile, labelled
+ * profile_name; with several, each unit is its profile type (app.seconds,
+ * app.bytes, …), as Pyroscope does. */
+static int ingest_speedscope(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_str_t body, text_batch_t *tb,
+                             hp_arena_t *a, hp_err_t *err)
+{
+    hp_speedscope_t s;
+    int rc = hp_speedscope_parse(body, &s, err);
+    for (size_t k = 0; k < s.n && rc == 0; k++) {
+        hp_str_t app = m->app;
+        if (s.n > 1) {
+            char *name = hp_arena_alloc(a, m->app.n + strlen(s.v[k].unit) + 2);
+            int len = sprintf(name, "%.*s.%s", (int)m->app.n, m->app.p, s.v[k].unit);
+            app = (hp_str_t){name, (size_t)len};
+        }
+        int64_t rate = m->sample_rate == 100 ? hp_speedscope_sample_rate(s.v[k].unit) : m->sample_rate;
+        hp_text_profile_t p;
+        if ((rc = text_start(d, m, app, rate, &p, tb, err)) != 0)
+            break;
+        const char *pn = s.v[k].name; /* copied: the document goes before the forward */
+        hp_labels_set(&tb->labels, HP_STR("profile_name"), (hp_str_t){hp_arena_strndup(a, pn, strlen(pn)), strlen(pn)});
+        rc = hp_speedscope_add(&s, k, &p, err);
+        if (rc == 0)
+            rc = text_finish(d, tenant, m, &p, tb, a, err);
+        hp_text_profile_fini(&p);
+    }
+    hp_speedscope_fini(&s);
+    return rc;
+}
+
+/* A text upload: converted, accepted and forwarded as one batch. */
+static int ingest_text(dist_t *d, hp_str_t tenant, const hp_http_request_t *req, const ingest_meta_t *m, fmt_t f,
+                       size_t *stored, hp_err_t *err)
+{
+    text_batch_t tb;
+    memset(&tb, 0, sizeof(tb));
+    hp_labels_init(&tb.labels);
+    hp_buf_t scratch = HP_BUF_INIT;
+    hp_str_t body;
+    int rc = text_body(d, req, &scratch, &body, err);
+    if (rc == 0)
+        rc = f == FMT_SPEEDSCOPE ? ingest_speedscope(d, tenant, m, body, &tb, req->arena, err)
+                                 : ingest_folded(d, tenant, m, body, f == FMT_LINES, &tb, req->arena, err);
+    if (rc == 0 && tb.n > 0)
+        rc = dist_forward(d, tenant, tb.prof, tb.n, err);
+    *stored = rc == 0 ? tb.n : 0;
+    text_batch_fini(&tb);
+    hp_buf_fini(&scratch);
+    return rc;
 }
 
 /* Pyroscope's /ingest statuses: 400 for what cannot be read, 422 for what
@@ -162,19 +356,34 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
     int rc = parse_meta(req, &m, &err);
     if (rc != 0)
         err.detail = HP_PPROF_EWIRE; /* metadata errors are 400 */
-    if (rc == 0 && (rc = read_body(req, &m, &body, &stc, &err)) != 0 && rc == HP_EINVAL)
+    fmt_t f = rc == 0 ? body_format(req, &m) : FMT_PPROF;
+    size_t stored = 0;
+    if (rc == 0 && f == FMT_UNKNOWN) {
+        rc = hp_err_set(&err, HP_EINVAL,
+                        "unknown format '%.*s': expected pprof, jfr, speedscope, lines, groups (folded), trie or tree",
+                        (int)HP_MIN(m.format.n, 64), m.format.p);
         err.detail = HP_PPROF_EWIRE;
-    if (rc == 0) {
-        client_labels(&m, &labels);
-        dist_input_t in = {tenant, &labels, stc.n ? &stc : NULL, m.from_ns, HP_STR("")};
-        rc = dist_accept(d, &in, (const uint8_t *)body.p, body.n, req->arena, &prof, &err);
+    } else if (rc == 0 && (f == FMT_JFR || f == FMT_LEGACY)) {
+        rc = hp_err_set(&err, HP_EUNSUPPORTED, "format %.*s is not supported yet: send pprof, folded stacks, "
+                        "lines or speedscope", (int)HP_MIN(m.format.n, 32), m.format.n ? m.format.p : "trie");
+    } else if (rc == 0 && f != FMT_PPROF && f != FMT_MULTIPART) {
+        rc = ingest_text(d, tenant, req, &m, f, &stored, &err);
+    } else if (rc == 0) {
+        if ((rc = read_pprof_body(req, f, &body, &stc, &err)) != 0 && rc == HP_EINVAL)
+            err.detail = HP_PPROF_EWIRE;
+        if (rc == 0) {
+            client_labels(&m, m.app, &labels);
+            dist_input_t in = {tenant, &labels, stc.n ? &stc : NULL, m.from_ns, HP_STR("")};
+            rc = dist_accept(d, &in, (const uint8_t *)body.p, body.n, req->arena, &prof, &err);
+        }
+        if (rc == 0 && prof.raw != NULL)
+            rc = dist_forward(d, tenant, &prof, 1, &err);
+        stored = prof.raw ? 1 : 0;
     }
-    if (rc == 0 && prof.raw != NULL)
-        rc = dist_forward(d, tenant, &prof, 1, &err);
     if (rc != 0)
         ingest_error(d, tenant, req, &err, resp);
     else
-        dist_count_received(d, tenant, prof.raw ? 1 : 0, req->body.n);
+        dist_count_received(d, tenant, stored, req->body.n);
     hp_metric_observe(d->push_seconds, (double)(hp_mono_ms() - t0) / 1000.0);
     hp_labels_fini(&prof.labels);
     hp_labels_fini(&labels);

@@ -1,0 +1,109 @@
+/*
+ * textprof.h — profiles that arrive as stacks of function names rather than
+ * pprof: `/ingest` bodies in the folded ("groups"), `lines` and speedscope
+ * formats. They are turned into pprof, hotpath's one interchange format, so
+ * everything after the distributor sees only pprof.
+ *
+ * The profile type of such an upload comes from the app name's last
+ * `.`-suffix (`myapp.cpu`, `myapp.alloc_objects`), and a CPU or wall
+ * profile's counts become nanoseconds with the upload's `sampleRate`, as
+ * Pyroscope's ingest adapter does (docs/API.md lists the table).
+ *
+ * Not for: pprof decoding (pprof.h) or JFR (jfr.h).
+ */
+#ifndef HOTPATH_TEXTPROF_H
+#define HOTPATH_TEXTPROF_H
+
+#include "hotpath/buf.h"
+#include "hotpath/common.h"
+#include "hotpath/pprof.h"
+
+/* A text upload's profile type: the series' metric name (`__name__`) and
+ * the sample type and unit before sampleRate scaling. Static strings. */
+typedef struct hp_text_type {
+    const char *metric, *type, *unit;
+} hp_text_type_t;
+
+/* Splits app at its last '.' into *base and the type named by the suffix;
+ * an app without '.' is a CPU profile named app. HP_EINVAL ("unknown
+ * profile type: x") for a suffix that names no type. */
+int hp_text_type_of_app(hp_str_t app, hp_str_t *base, hp_text_type_t *t, hp_err_t *err) HP_WUR;
+
+/* Limits on what one upload may hold (0 = none). */
+typedef struct hp_text_limits {
+    size_t max_stacks;   /* stacks added (a repeated stack counts each time) */
+    size_t max_depth;    /* frames per stack: deeper stacks keep their root-most frames */
+    size_t max_name_len; /* a longer frame name is cut to this many bytes */
+} hp_text_limits_t;
+
+/* One profile being built from stacks. */
+typedef struct hp_text_profile {
+    hp_pprof_builder_t *b; /* owned */
+    double scale;          /* each value is multiplied by this (sampleRate scaling) */
+    size_t n_stacks;       /* stacks added so far (repeats counted) */
+    hp_text_limits_t lim;
+    uint64_t *locs; /* scratch: one stack's location IDs */
+    size_t cap_locs;
+} hp_text_profile_t;
+
+/* Starts a profile of type t at time_ns lasting duration_ns. With
+ * sample_rate > 0 a process_cpu or wall type is stored as cpu (or wall)
+ * nanoseconds with period 1e9 / sample_rate (an integer division while
+ * sample_rate ≤ 1e9, as Pyroscope computes it) and values multiplied by
+ * that period; other types keep their values. */
+void hp_text_profile_init(hp_text_profile_t *p, const hp_text_type_t *t, int64_t sample_rate, int64_t time_ns,
+                          int64_t duration_ns, const hp_text_limits_t *lim);
+void hp_text_profile_fini(hp_text_profile_t *p);
+
+/* Adds value (before scaling) to the stack frames[0 .. n), root first.
+ * HP_ELIMIT past lim.max_stacks; a zero value adds nothing. */
+int hp_text_profile_add(hp_text_profile_t *p, const hp_str_t *frames, size_t n, double value,
+                        hp_err_t *err) HP_WUR;
+
+/* Encodes the profile as an uncompressed pprof, appended to out. */
+void hp_text_profile_encode(hp_text_profile_t *p, hp_buf_t *out);
+
+/* Folded stacks: one `frame;frame;… count` per line, split at the last
+ * space (Pyroscope's "groups", the /ingest default); lines without a space
+ * are skipped. With one_per_line (format=lines) every non-empty line is a
+ * stack counted once. Frames are separated by ';', root first. HP_EINVAL
+ * naming the line for a count that is not a non-negative integer or for
+ * invalid UTF-8. */
+int hp_folded_parse(hp_text_profile_t *p, hp_str_t body, bool one_per_line, hp_err_t *err) HP_WUR;
+
+/* ---- speedscope ---- */
+
+/* One profile of a speedscope file, after Pyroscope merged those with the
+ * same name, type, unit and start value. */
+typedef struct hp_speedscope_profile {
+    const char *name; /* borrowed from the parsed document */
+    const char *unit; /* "none", "nanoseconds", …, "bytes" */
+    size_t index;     /* into the document's profiles, for hp_speedscope_add */
+} hp_speedscope_profile_t;
+
+typedef struct hp_speedscope {
+    void *doc; /* the parsed JSON (owned) */
+    hp_speedscope_profile_t *v;
+    size_t n;
+    size_t *members; /* per merged profile: the document profiles merged into it */
+    size_t *member_off; /* n + 1 offsets into members */
+} hp_speedscope_t;
+
+/* Parses a speedscope JSON file: checks the schema and every profile's
+ * type and unit, merges duplicates, orders by start value. HP_EINVAL with
+ * the reason for anything else. */
+int hp_speedscope_parse(hp_str_t body, hp_speedscope_t *s, hp_err_t *err) HP_WUR;
+void hp_speedscope_fini(hp_speedscope_t *s);
+
+/* The sample rate Pyroscope assumes for a speedscope unit when the upload
+ * left sampleRate at its default (weights are kept to 1/100 of a unit):
+ * 100 per second of the unit, 10 000 for "none", 0 for "bytes". */
+int64_t hp_speedscope_sample_rate(const char *unit);
+
+/* Adds merged profile k's stacks to p, weights × 100 (× 1 for bytes):
+ * sampled profiles' samples, and evented profiles' time between open and
+ * close events. HP_EINVAL for frames out of range, negative weights,
+ * events out of order or closing a frame that is not open. */
+int hp_speedscope_add(const hp_speedscope_t *s, size_t k, hp_text_profile_t *p, hp_err_t *err) HP_WUR;
+
+#endif
