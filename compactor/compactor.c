@@ -69,7 +69,7 @@ static int open_store(cmp_t *c, hp_err_t *err)
     return hp_objstore_new(&oc, &c->store, err);
 }
 
-/* The settings the config table only checked: block ranges, retention. */
+/* The settings the config table only checked: block ranges. */
 static int parse_settings(cmp_t *c, hp_err_t *err)
 {
     hp_err_t why;
@@ -77,11 +77,14 @@ static int parse_settings(cmp_t *c, hp_err_t *err)
     if (n < 0)
         return hp_err_set(err, HP_EINVAL, "-compactor.block-ranges: %s", why.msg);
     c->n_ranges = (size_t)n;
-    if (hp_parse_model_duration_ms(c->cfg->compactor.blocks_retention_period, &c->retention_ms) != 0)
-        return hp_err_set(err, HP_EINVAL,
-                          "-compactor.blocks-retention-period: \"%s\" is not a duration like 7d",
-                          c->cfg->compactor.blocks_retention_period);
     return 0;
+}
+
+int64_t cmp_retention_ms(const cmp_t *c, const char *tenant)
+{
+    hp_limits_config_t l;
+    hp_overrides_get(c->svc->overrides, hp_str_c(tenant), &l);
+    return l.compactor_blocks_retention_period_ms;
 }
 
 static int new_ring(cmp_t *c, hp_err_t *err)
@@ -223,7 +226,7 @@ static void run_cycle(cmp_t *c)
     hp_err_t err;
     bool ok = true;
     size_t owned = 0;
-    cmp_overrides_reload(c);
+    hp_overrides_reload(c->svc->overrides); /* a cycle sees the file as it is now */
     if (hp_bucket_tenants(c->store, add_name, &ns, &err) != 0) {
         char q[600];
         HP_ERROR("cannot list the tenants in the object store", "err=%s", hp_log_q(q, sizeof(q), err.msg));
@@ -338,7 +341,6 @@ void cmp_free(cmp_t *c)
     for (size_t i = 0; i < c->n_tenants; i++)
         cmp_tenant_free(c->tenants[i]);
     free(c->tenants);
-    cmp_overrides_free(c);
     hp_objstore_free(c->store);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

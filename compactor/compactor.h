@@ -58,12 +58,6 @@ typedef struct cmp_request {
     uint64_t blocks_rewritten, blocks_deleted;
 } cmp_request_t;
 
-/* A tenant's retention overrides from -runtime-config.file. */
-typedef struct cmp_override {
-    char *tenant;
-    int64_t retention_ms;
-} cmp_override_t;
-
 typedef struct cmp {
     hp_service_t *svc;      /* borrowed */
     const hp_config_t *cfg; /* borrowed */
@@ -75,9 +69,6 @@ typedef struct cmp {
     hp_ring_page_t ring_page;
     int64_t ranges[CMP_MAX_RANGES];
     size_t n_ranges;
-    int64_t retention_ms;      /* -compactor.blocks-retention-period */
-    cmp_override_t *overrides; /* loop thread only */
-    size_t n_overrides;
     cmp_tenant_t **tenants; /* loop thread only */
     size_t n_tenants;
     pthread_t thread;
@@ -187,15 +178,12 @@ void cmp_requests_free(cmp_request_t *v, size_t n);
  * nothing is left to do for. */
 bool cmp_apply_requests(cmp_t *c, cmp_tenant_t *t, cmp_request_t *reqs, size_t n, int64_t now_ms);
 
-/* ---- HTTP (http.c) and overrides (overrides.c) ---- */
+/* ---- HTTP (http.c) ---- */
 
 void cmp_register_http(cmp_t *c);
 
-/* Reads -runtime-config.file again (the last good overrides stay when it
- * is unreadable or invalid; logged). */
-void cmp_overrides_reload(cmp_t *c);
-void cmp_overrides_free(cmp_t *c);
-/* The retention of tenant (its override, else the flag's); 0 = forever. */
+/* The retention of tenant: compactor_blocks_retention_period from the
+ * runtime config's overrides, else the flag's; 0 = forever. */
 int64_t cmp_retention_ms(const cmp_t *c, const char *tenant);
 
 #endif

@@ -167,9 +167,10 @@ static int read_pprof_body(const hp_http_request_t *req, fmt_t f, hp_str_t *prof
 
 /* The decoded body of a text upload (gunzipped when it is gzip), within
  * the profile size limit. */
-static int text_body(dist_t *d, const hp_http_request_t *req, hp_buf_t *scratch, hp_str_t *out, hp_err_t *err)
+static int text_body(const hp_limits_config_t *l, const hp_http_request_t *req, hp_buf_t *scratch, hp_str_t *out,
+                     hp_err_t *err)
 {
-    int64_t lim = d->cfg->limits.max_profile_size_bytes;
+    int64_t lim = l->max_profile_size_bytes;
     const uint8_t *data;
     size_t n;
     int rc = hp_maybe_gunzip((const uint8_t *)req->body.p, req->body.n, lim > 0 ? (size_t)lim : SIZE_MAX, scratch,
@@ -189,6 +190,8 @@ typedef struct text_batch {
     dist_profile_t prof[16];
     hp_labels_t labels;   /* scratch: one profile's client labels */
     size_t n;
+    hp_limits_config_t lim; /* the tenant's */
+    const char *reason;     /* why a profile was refused */
 } text_batch_t;
 
 #define TEXT_MAX_PROFILES 16
@@ -214,7 +217,7 @@ static int text_start(dist_t *d, const ingest_meta_t *m, hp_str_t app, int64_t r
         err->detail = HP_PPROF_EWIRE; /* metadata: 400, as Pyroscope answers */
         return rc;
     }
-    int64_t depth = d->cfg->limits.max_profile_stacktrace_depth, len = d->cfg->limits.max_profile_symbol_value_length;
+    int64_t depth = tb->lim.max_profile_stacktrace_depth, len = tb->lim.max_profile_symbol_value_length;
     hp_text_limits_t lim = {0, depth > 0 ? (size_t)depth : 0, len > 0 ? (size_t)len : 0};
     int64_t dur = m->until_ns > m->from_ns ? m->until_ns - m->from_ns : 0;
     hp_text_profile_init(p, &t, rate, m->from_ns, dur, &lim);
@@ -232,8 +235,10 @@ static int text_finish(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_te
         return hp_err_set(err, HP_EINVAL, "an upload may hold at most %d profiles", TEXT_MAX_PROFILES);
     hp_buf_t *pb = &tb->pprof[tb->n];
     hp_text_profile_encode(p, pb);
-    dist_input_t in = {tenant, &tb->labels, NULL, m->from_ns, HP_STR("")};
+    dist_input_t in = {tenant, &tb->labels, NULL, m->from_ns, HP_STR(""), &tb->lim};
     int rc = dist_accept(d, &in, pb->data, pb->len, a, &tb->prof[tb->n], err);
+    if (rc != 0)
+        tb->reason = tb->prof[tb->n].reason;
     if (rc == 0 && tb->prof[tb->n].raw != NULL)
         tb->n++;
     else
@@ -286,38 +291,56 @@ static int ingest_speedscope(dist_t *d, hp_str_t tenant, const ingest_meta_t *m,
     return rc;
 }
 
+/* The bytes the profiles add to the tenant's ingestion rate. */
+static size_t total_bytes(const dist_profile_t *p, size_t n)
+{
+    size_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += p[i].bytes;
+    return sum;
+}
+
 /* A text upload: converted, accepted and forwarded as one batch. */
 static int ingest_text(dist_t *d, hp_str_t tenant, const hp_http_request_t *req, const ingest_meta_t *m, fmt_t f,
-                       size_t *stored, hp_err_t *err)
+                       const hp_limits_config_t *lim, size_t *stored, const char **reason, hp_err_t *err)
 {
     text_batch_t tb;
     memset(&tb, 0, sizeof(tb));
     hp_labels_init(&tb.labels);
+    tb.lim = *lim;
     hp_buf_t scratch = HP_BUF_INIT;
     hp_str_t body;
-    int rc = text_body(d, req, &scratch, &body, err);
+    int rc = text_body(lim, req, &scratch, &body, err);
     if (rc == 0)
         rc = f == FMT_SPEEDSCOPE ? ingest_speedscope(d, tenant, m, body, &tb, req->arena, err)
                                  : ingest_folded(d, tenant, m, body, f == FMT_LINES, &tb, req->arena, err);
+    if (rc == 0 && tb.n > 0 && (rc = dist_rate_take(d, tenant, lim, total_bytes(tb.prof, tb.n), err)) != 0)
+        tb.reason = "rate_limited";
     if (rc == 0 && tb.n > 0)
         rc = dist_forward(d, tenant, tb.prof, tb.n, err);
     *stored = rc == 0 ? tb.n : 0;
+    *reason = tb.reason;
     text_batch_fini(&tb);
     hp_buf_fini(&scratch);
     return rc;
 }
 
-/* Pyroscope's /ingest statuses: 400 for what cannot be read, 422 for what
- * was read but is refused, 413 for too large, 429 for limits. Tenant
- * errors are answered apart (tenant_error). */
+/* Pyroscope's /ingest statuses: 400 for what cannot be read (and a time
+ * outside the ingestion window), 422 for what was read but is refused,
+ * 413 for too large, 429 for limits. reason (NULL: from the error class)
+ * is the discard reason counted. Tenant errors are answered apart
+ * (tenant_error). */
 static void ingest_error(dist_t *d, hp_str_t tenant, const hp_http_request_t *req, hp_err_t *err,
-                         hp_http_response_t *resp)
+                         const char *reason, hp_http_response_t *resp)
 {
     int status = hp_err_http_status(err->code);
-    if (err->code == HP_EINVAL && err->detail != HP_PPROF_EWIRE)
+    if (err->code == HP_EINVAL && err->detail != HP_PPROF_EWIRE && err->detail != DIST_EWINDOW)
         status = 422;
-    const char *reason = err->code == HP_ETOOLARGE ? "profile_size_limit"
-                         : err->code == HP_EUNAVAIL ? NULL : "malformed_profile";
+    if (reason == NULL)
+        reason = err->code == HP_ETOOLARGE ? "profile_size_limit"
+                 : err->code == HP_ELIMIT  ? "rate_limited"
+                 : err->code == HP_EUNAVAIL ? NULL
+                                            : "malformed_profile";
     if (reason)
         dist_count_discarded(d, tenant, reason, req->body.n);
     char q[600];
@@ -358,6 +381,9 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
         err.detail = HP_PPROF_EWIRE; /* metadata errors are 400 */
     fmt_t f = rc == 0 ? body_format(req, &m) : FMT_PPROF;
     size_t stored = 0;
+    const char *reason = NULL;
+    hp_limits_config_t lim;
+    hp_overrides_get(d->svc->overrides, tenant, &lim);
     if (rc == 0 && f == FMT_UNKNOWN) {
         rc = hp_err_set(&err, HP_EINVAL,
                         "unknown format '%.*s': expected pprof, jfr, speedscope, lines, groups (folded), trie or tree",
@@ -367,21 +393,24 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
         rc = hp_err_set(&err, HP_EUNSUPPORTED, "format %.*s is not supported yet: send pprof, folded stacks, "
                         "lines or speedscope", (int)HP_MIN(m.format.n, 32), m.format.n ? m.format.p : "trie");
     } else if (rc == 0 && f != FMT_PPROF && f != FMT_MULTIPART) {
-        rc = ingest_text(d, tenant, req, &m, f, &stored, &err);
+        rc = ingest_text(d, tenant, req, &m, f, &lim, &stored, &reason, &err);
     } else if (rc == 0) {
         if ((rc = read_pprof_body(req, f, &body, &stc, &err)) != 0 && rc == HP_EINVAL)
             err.detail = HP_PPROF_EWIRE;
         if (rc == 0) {
             client_labels(&m, m.app, &labels);
-            dist_input_t in = {tenant, &labels, stc.n ? &stc : NULL, m.from_ns, HP_STR("")};
-            rc = dist_accept(d, &in, (const uint8_t *)body.p, body.n, req->arena, &prof, &err);
+            dist_input_t in = {tenant, &labels, stc.n ? &stc : NULL, m.from_ns, HP_STR(""), &lim};
+            if ((rc = dist_accept(d, &in, (const uint8_t *)body.p, body.n, req->arena, &prof, &err)) != 0)
+                reason = prof.reason;
         }
+        if (rc == 0 && prof.raw != NULL && (rc = dist_rate_take(d, tenant, &lim, prof.bytes, &err)) != 0)
+            reason = "rate_limited";
         if (rc == 0 && prof.raw != NULL)
             rc = dist_forward(d, tenant, &prof, 1, &err);
         stored = prof.raw ? 1 : 0;
     }
     if (rc != 0)
-        ingest_error(d, tenant, req, &err, resp);
+        ingest_error(d, tenant, req, &err, reason, resp);
     else
         dist_count_received(d, tenant, stored, req->body.n);
     hp_metric_observe(d->push_seconds, (double)(hp_mono_ms() - t0) / 1000.0);

@@ -30,8 +30,8 @@ static size_t count_samples(const Push__V1__PushRequest *pr)
 
 /* Accepts every sample of every series; the first bad one fails the
  * request, as Pyroscope does. */
-static int accept_all(dist_t *d, hp_str_t tenant, const Push__V1__PushRequest *pr, hp_arena_t *a,
-                      dist_profile_t *out, size_t *n_out, hp_err_t *err)
+static int accept_all(dist_t *d, hp_str_t tenant, const hp_limits_config_t *lim, const Push__V1__PushRequest *pr,
+                      hp_arena_t *a, dist_profile_t *out, size_t *n_out, const char **reason, hp_err_t *err)
 {
     hp_labels_t ls;
     hp_labels_init(&ls);
@@ -43,8 +43,10 @@ static int accept_all(dist_t *d, hp_str_t tenant, const Push__V1__PushRequest *p
         series_labels(s, &ls);
         for (size_t k = 0; k < s->n_samples && rc == 0; k++) {
             const Push__V1__RawSample *rs = s->samples[k];
-            dist_input_t in = {tenant, &ls, NULL, now, hp_str_c(rs->id)};
+            dist_input_t in = {tenant, &ls, NULL, now, hp_str_c(rs->id), lim};
             rc = dist_accept(d, &in, rs->raw_profile.data, rs->raw_profile.len, a, &out[*n_out], err);
+            if (rc != 0)
+                *reason = out[*n_out].reason;
             if (rc == 0 && out[*n_out].raw)
                 (*n_out)++;
             else
@@ -86,12 +88,20 @@ static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_respons
         hp_connect_error(resp, &err); /* 401 or 400, and no profile was refused */
         return;
     }
+    hp_limits_config_t lim;
+    hp_overrides_get(d->svc->overrides, tenant, &lim);
+    const char *reason = NULL;
     int rc = decode_push(d, req, &msg, &codec, &err);
     if (rc == 0) {
         const Push__V1__PushRequest *pr = (const Push__V1__PushRequest *)msg;
         profiles = hp_xcalloc(count_samples(pr) + 1, sizeof(*profiles));
-        rc = accept_all(d, tenant, pr, req->arena, profiles, &n, &err);
+        rc = accept_all(d, tenant, &lim, pr, req->arena, profiles, &n, &reason, &err);
     }
+    size_t bytes = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        bytes += profiles[i].bytes;
+    if (rc == 0 && n && (rc = dist_rate_take(d, tenant, &lim, bytes, &err)) != 0)
+        reason = "rate_limited";
     if (rc == 0 && n)
         rc = dist_forward(d, tenant, profiles, n, &err);
     if (rc == 0) {
@@ -104,8 +114,8 @@ static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_respons
          * resource exhaustion (Alloy retries resource_exhausted). */
         if (err.code == HP_ETOOLARGE)
             err.code = HP_EINVAL;
-        if (err.code == HP_EINVAL)
-            dist_count_discarded(d, tenant, "malformed_profile", req->body.n);
+        if (err.code == HP_EINVAL || err.code == HP_ELIMIT)
+            dist_count_discarded(d, tenant, reason ? reason : "malformed_profile", req->body.n);
         hp_connect_error(resp, &err);
     }
     hp_metric_observe(d->push_seconds, (double)(hp_mono_ms() - t0) / 1000.0);

@@ -166,6 +166,15 @@ int64_t hp_now_ns(void) { return clock_ns(CLOCK_REALTIME); }
 int64_t hp_now_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000; }
 int64_t hp_mono_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000; }
 
+const char *hp_fmt_rfc3339(int64_t ns, char *buf, size_t n)
+{
+    time_t s = (time_t)(ns / 1000000000 - (ns % 1000000000 < 0));
+    struct tm tm;
+    if (gmtime_r(&s, &tm) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, n, "%lld ns", (long long)ns);
+    return buf;
+}
+
 void hp_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
 {
     struct timespec ts;

@@ -12,7 +12,9 @@
 #include "hotpath/config.h"
 #include "hotpath/log.h"
 
-typedef enum { OPT_STRING, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SIZE } opt_type_t;
+/* OPT_FLOAT: double. OPT_MDURATION: a Prometheus duration ("7d"), kept in
+ * int64 milliseconds. */
+typedef enum { OPT_STRING, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SIZE, OPT_FLOAT, OPT_MDURATION } opt_type_t;
 
 enum { OPT_SECRET = 1 }; /* masked by hp_config_dump_yaml */
 
@@ -38,7 +40,7 @@ static int check_backend(const void *field, hp_err_t *why);
 static int check_wal_sync(const void *field, hp_err_t *why);
 static int check_log_level(const void *field, hp_err_t *why);
 static int check_block_ranges(const void *field, hp_err_t *why);
-static int check_model_duration(const void *field, hp_err_t *why);
+static int check_non_negative_float(const void *field, hp_err_t *why);
 
 #define OPT(flag, yaml, type, field, def, check, flags, help) \
     {flag, yaml, type, flags, offsetof(hp_config_t, field), def, check, help}
@@ -64,6 +66,7 @@ static const option_t options[] = {
     OPT("ring.dns-refresh-interval", "ring.dns_refresh_interval", OPT_DURATION, ring.dns_refresh_ms, "30s", NULL, 0, "how often dns+name:port members are resolved again"),
     OPT("distributor.zone-awareness-enabled", "distributor.zone_awareness_enabled", OPT_BOOL, distributor.zone_awareness, "false", NULL, 0, "place the replicas of a series in distinct zones (-ring.zone of each ingester)"),
     OPT("distributor.replication-factor", "distributor.replication_factor", OPT_INT, distributor.replication_factor, "1", check_positive, 0, "number of ingesters each profile is written to"),
+    OPT("distributor.ring.members", "distributor.ring.members", OPT_STRING, distributor.ring_members, "", NULL, 0, "comma-separated distributor RPC addresses (tcp://host:port, dns+name:port); the tenant's ingestion rate is divided among the healthy ones; empty = this distributor alone"),
     OPT("distributor.push-timeout", "distributor.push_timeout", OPT_DURATION, distributor.push_timeout_ms, "5s", NULL, 0, "deadline for forwarding one push to the ingesters"),
     OPT("ingester.data-dir", "ingester.data_dir", OPT_STRING, ingester.data_dir, "./data", NULL, 0, "directory for the ingester's WAL and local blocks"),
     OPT("ingester.max-block-duration", "ingester.max_block_duration", OPT_DURATION, ingester.max_block_duration_ms, "1h", NULL, 0, "heads (and blocks) cover time windows of this length, aligned to it"),
@@ -111,9 +114,16 @@ static const option_t options[] = {
     OPT("compactor.compaction-delay", "compactor.compaction_delay", OPT_DURATION, compactor.compaction_delay_ms, "15m", NULL, 0, "a window is compacted once its end is this old (leave the ingesters time to flush and upload: more than -ingester.flush-idle-period); later blocks are merged in at the next cycle"),
     OPT("compactor.deletion-delay", "compactor.deletion_delay", OPT_DURATION, compactor.deletion_delay_ms, "12h", NULL, 0, "blocks marked for deletion are deleted this long after they were marked (readers planned on an older bucket index still find them meanwhile)"),
     OPT("compactor.partial-block-deletion-delay", "compactor.partial_block_deletion_delay", OPT_DURATION, compactor.partial_block_deletion_delay_ms, "24h", NULL, 0, "a block directory without meta.json (an abandoned upload) whose ULID is older than this is deleted; 0 = never"),
-    OPT("compactor.blocks-retention-period", "compactor.blocks_retention_period", OPT_STRING, compactor.blocks_retention_period, "0", check_model_duration, 0, "blocks whose newest profile is older than this are deleted (Prometheus duration: 7d, 12h, 1w; 0 = keep forever); per tenant: compactor_blocks_retention_period in -runtime-config.file"),
+    OPT("compactor.blocks-retention-period", "limits.compactor_blocks_retention_period", OPT_MDURATION, limits.compactor_blocks_retention_period_ms, "0", NULL, 0, "blocks whose newest profile is older than this are deleted (Prometheus duration: 7d, 12h, 1w; 0 = keep forever); per tenant in -runtime-config.file"),
     OPT("compactor.ring.members", "compactor.ring.members", OPT_STRING, compactor.ring_members, "", NULL, 0, "comma-separated compactor RPC addresses (tcp://host:port, dns+name:port) sharing the tenants by hash; empty = this compactor owns every tenant"),
-    OPT("runtime-config.file", "runtime_config.file", OPT_STRING, runtime_config.file, "", NULL, 0, "YAML file of per-tenant overrides (overrides: {<tenant>: {compactor_blocks_retention_period: 7d}}), re-read every compaction cycle"),
+    OPT("runtime-config.file", "runtime_config.file", OPT_STRING, runtime_config.file, "", NULL, 0, "YAML file of per-tenant overrides of the limits (overrides: {<tenant>: {ingestion_rate_mb: 8, compactor_blocks_retention_period: 7d}})"),
+    OPT("runtime-config.reload-period", "runtime_config.period", OPT_DURATION, runtime_config.reload_period_ms, "10s", check_positive, 0, "how often -runtime-config.file is read again"),
+    OPT("distributor.ingestion-rate-limit-mb", "limits.ingestion_rate_mb", OPT_FLOAT, limits.ingestion_rate_mb, "4", check_non_negative_float, 0, "per-tenant ingestion rate in MB/s of request bodies, shared by all distributors (0 = no limit)"),
+    OPT("distributor.ingestion-burst-size-mb", "limits.ingestion_burst_size_mb", OPT_FLOAT, limits.ingestion_burst_size_mb, "2", check_non_negative_float, 0, "per-tenant burst in MB above the rate; a request larger than this is refused"),
+    OPT("validation.reject-older-than", "limits.reject_older_than", OPT_DURATION, limits.reject_older_than_ms, "1h", NULL, 0, "profiles older than this are refused (0 = accept any age)"),
+    OPT("validation.reject-newer-than", "limits.reject_newer_than", OPT_DURATION, limits.reject_newer_than_ms, "10m", NULL, 0, "profiles from further in the future than this are refused (0 = accept any)"),
+    OPT("ingester.max-local-series-per-tenant", "limits.max_local_series_per_tenant", OPT_INT, limits.max_local_series_per_tenant, "0", check_non_negative, 0, "most active series of one tenant on one ingester (0 = no limit)"),
+    OPT("ingester.max-global-series-per-tenant", "limits.max_global_series_per_tenant", OPT_INT, limits.max_global_series_per_tenant, "5000", check_non_negative, 0, "most active series of one tenant across the ingesters; each ingester enforces its share (this × replication factor / ingesters; 0 = no limit)"),
 };
 
 /* ---- value types ---- */
@@ -212,6 +222,29 @@ static int parse_size(const char *text, void *field, hp_err_t *why)
     return hp_err_set(why, HP_EINVAL, "unknown size unit \"%s\" (use B, KB, MB, GB, KiB, MiB or GiB)", p);
 }
 
+/* A finite decimal number, nothing before or after it. */
+static int parse_float(const char *text, void *field, hp_err_t *why)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || v != v || v > 1e300 || v < -1e300)
+        return hp_err_set(why, HP_EINVAL, "expected a number like 4 or 0.5");
+    *(double *)field = v;
+    return 0;
+}
+
+/* A Prometheus duration ("7d", "1w2d", "0"), kept in milliseconds. */
+static int parse_mduration(const char *text, void *field, hp_err_t *why)
+{
+    int64_t ms;
+    if (hp_parse_model_duration_ms(text, &ms) != 0)
+        return hp_err_set(why, HP_EINVAL,
+                          "expected a duration like 7d, 1w, 12h or 0 (units y w d h m s ms, in that order)");
+    *(int64_t *)field = ms;
+    return 0;
+}
+
 /* Writes s as a YAML double-quoted scalar. */
 static void put_yaml_str(hp_buf_t *out, const char *s)
 {
@@ -235,6 +268,28 @@ static void format_string(const void *field, hp_buf_t *out)
 }
 
 static void format_int(const void *field, hp_buf_t *out) { hp_buf_put_i64(out, *(const int64_t *)field); }
+
+static void format_float(const void *field, hp_buf_t *out) { hp_buf_printf(out, "%.17g", *(const double *)field); }
+
+/* Milliseconds as a Prometheus duration: "7d", "1d12h", "0s". */
+static void format_mduration(const void *field, hp_buf_t *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } parts[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    int64_t v = *(const int64_t *)field;
+    if (v <= 0) {
+        hp_buf_puts(out, "0s");
+        return;
+    }
+    for (size_t i = 0; i < HP_ARRAY_LEN(parts); i++) {
+        if (v / parts[i].ms == 0)
+            continue;
+        hp_buf_printf(out, "%lld%s", (long long)(v / parts[i].ms), parts[i].unit);
+        v %= parts[i].ms;
+    }
+}
 
 static void format_bool(const void *field, hp_buf_t *out)
 {
@@ -273,6 +328,8 @@ static const struct {
     [OPT_BOOL] = {"bool", parse_bool, format_bool},
     [OPT_DURATION] = {"duration", parse_duration, format_duration},
     [OPT_SIZE] = {"size", parse_size, format_int},
+    [OPT_FLOAT] = {"float", parse_float, format_float},
+    [OPT_MDURATION] = {"duration", parse_mduration, format_mduration},
 };
 
 /* ---- checks ---- */
@@ -329,11 +386,10 @@ static int check_block_ranges(const void *field, hp_err_t *why)
     return n < 0 ? n : 0;
 }
 
-static int check_model_duration(const void *field, hp_err_t *why)
+static int check_non_negative_float(const void *field, hp_err_t *why)
 {
-    int64_t ms;
-    if (hp_parse_model_duration_ms(*(char *const *)field, &ms) != 0)
-        return hp_err_set(why, HP_EINVAL, "expected a duration like 7d, 1w, 12h or 0 (units y w d h m s ms, in that order)");
+    if (*(const double *)field < 0)
+        return hp_err_set(why, HP_EINVAL, "must not be negative");
     return 0;
 }
 
@@ -926,3 +982,45 @@ static void dump_section(const hp_config_t *cfg, hp_buf_t *out, const char *pref
 }
 
 void hp_config_dump_yaml(const hp_config_t *cfg, hp_buf_t *out) { dump_section(cfg, out, "", 0); }
+
+/* ---- per-tenant limits ---- */
+
+#define LIMITS_PREFIX "limits."
+
+int hp_config_limit_parse(hp_limits_config_t *l, const char *key, const char *text, hp_err_t *why)
+{
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        const option_t *o = &options[i];
+        if (o->yaml == NULL || strncmp(o->yaml, LIMITS_PREFIX, strlen(LIMITS_PREFIX)) != 0 ||
+            strcmp(o->yaml + strlen(LIMITS_PREFIX), key) != 0)
+            continue;
+        void *field = (char *)l + (o->off - offsetof(hp_config_t, limits));
+        int rc = type_ops[o->type].parse(text, field, why);
+        if (rc == 0 && o->check)
+            rc = o->check(field, why);
+        return rc;
+    }
+    return hp_err_set(why, HP_ENOTFOUND, "\"%s\" is not a per-tenant limit", key);
+}
+
+void hp_config_limits_write_json(const hp_limits_config_t *l, hp_buf_t *out)
+{
+    hp_buf_putc(out, '{');
+    bool first = true;
+    for (size_t i = 0; i < HP_ARRAY_LEN(options); i++) {
+        const option_t *o = &options[i];
+        if (o->yaml == NULL || strncmp(o->yaml, LIMITS_PREFIX, strlen(LIMITS_PREFIX)) != 0)
+            continue;
+        const void *field = (const char *)l + (o->off - offsetof(hp_config_t, limits));
+        hp_buf_printf(out, "%s\"%s\":", first ? "" : ",", o->yaml + strlen(LIMITS_PREFIX));
+        first = false;
+        if (o->type == OPT_DURATION || o->type == OPT_MDURATION) {
+            hp_buf_putc(out, '"');
+            type_ops[o->type].format(field, out);
+            hp_buf_putc(out, '"');
+        } else {
+            type_ops[o->type].format(field, out);
+        }
+    }
+    hp_buf_putc(out, '}');
+}

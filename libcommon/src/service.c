@@ -68,6 +68,43 @@ static void handle_config(void *ctx, const hp_http_request_t *req, hp_http_respo
     hp_config_dump_yaml(&s->cfg, &resp->body);
 }
 
+/* GET /api/v1/tenant_limits: the requesting tenant's effective limits
+ * (the configuration's, with its runtime overrides), as JSON. */
+static void handle_tenant_limits(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    hp_service_t *s = ctx;
+    hp_str_t tenant;
+    hp_err_t err;
+    if (hp_tenant_from_request(&s->cfg, req, &tenant, &err) != 0) {
+        hp_http_error(resp, err.code == HP_EAUTH ? 401 : 400, err.msg);
+        return;
+    }
+    hp_limits_config_t l;
+    hp_overrides_get(s->overrides, tenant, &l);
+    resp->content_type = "application/json";
+    hp_config_limits_write_json(&l, &resp->body);
+}
+
+static void on_overrides_timer(uv_timer_t *t)
+{
+    hp_service_t *s = t->data;
+    hp_overrides_reload(s->overrides);
+}
+
+/* Closes the handles that keep the loop alive on their own. */
+static void close_loop_handles(hp_service_t *s)
+{
+    if (s->signals_ok) {
+        uv_close((uv_handle_t *)&s->sig_term, NULL);
+        uv_close((uv_handle_t *)&s->sig_int, NULL);
+        s->signals_ok = false;
+    }
+    if (s->timer_ok) {
+        uv_close((uv_handle_t *)&s->overrides_timer, NULL);
+        s->timer_ok = false;
+    }
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     hp_service_t *s = h->data;
@@ -98,6 +135,9 @@ int hp_service_start(hp_service_t *s, hp_err_t *err)
         return hp_err_set(err, rc, "cannot start %lld worker threads",
                           (long long)s->cfg.server.worker_threads);
     s->metrics = hp_metrics_new();
+    rc = hp_overrides_new(&s->cfg, s->metrics, &s->overrides, err);
+    if (rc != 0)
+        return rc;
     hp_http_config_t hc = {s->cfg.server.http_listen_address, (int)s->cfg.server.http_listen_port,
                            http_body_limit(s), 0, s->cfg.server.graceful_shutdown_timeout_ms};
     rc = hp_http_server_new(&s->loop, s->pool, &hc, &s->http, err);
@@ -107,12 +147,20 @@ int hp_service_start(hp_service_t *s, hp_err_t *err)
     hp_http_route_inline(s->http, "GET", "/ready", handle_ready, s);
     hp_http_route_inline(s->http, "GET", "/metrics", handle_metrics, s);
     hp_http_route_inline(s->http, "GET", "/config", handle_config, s);
+    hp_http_route(s->http, "GET", "/api/v1/tenant_limits", handle_tenant_limits, s);
     uv_signal_init(&s->loop, &s->sig_term);
     uv_signal_init(&s->loop, &s->sig_int);
     s->sig_term.data = s->sig_int.data = s;
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     s->signals_ok = true;
+    if (s->cfg.runtime_config.file && s->cfg.runtime_config.file[0]) {
+        uint64_t every = (uint64_t)s->cfg.runtime_config.reload_period_ms;
+        uv_timer_init(&s->loop, &s->overrides_timer);
+        s->overrides_timer.data = s;
+        uv_timer_start(&s->overrides_timer, on_overrides_timer, every, every);
+        s->timer_ok = true;
+    }
     HP_INFO("listening", "http=%s:%d", s->cfg.server.http_listen_address, hp_http_port(s->http));
     return 0;
 }
@@ -143,22 +191,14 @@ void hp_service_run(hp_service_t *s)
     if (s->http && !s->http_stopped)
         hp_http_server_stop(s->http);
     s->http_stopped = true;
-    if (s->signals_ok) {
-        uv_close((uv_handle_t *)&s->sig_term, NULL);
-        uv_close((uv_handle_t *)&s->sig_int, NULL);
-        s->signals_ok = false;
-    }
+    close_loop_handles(s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 
 void hp_service_fini(hp_service_t *s)
 {
-    if (s->loop_ok && s->signals_ok) {
-        /* first: the signal handles would keep every uv_run below going */
-        uv_close((uv_handle_t *)&s->sig_term, NULL);
-        uv_close((uv_handle_t *)&s->sig_int, NULL);
-        s->signals_ok = false;
-    }
+    if (s->loop_ok) /* first: these handles would keep every uv_run below going */
+        close_loop_handles(s);
     if (s->http && s->loop_ok && !s->http_stopped) {
         /* a start that failed half-way: stop HTTP and let it close first */
         hp_http_server_stop(s->http);
@@ -177,6 +217,8 @@ void hp_service_fini(hp_service_t *s)
     if (s->loop_ok)
         uv_loop_close(&s->loop);
     s->loop_ok = false;
+    hp_overrides_free(s->overrides);
+    s->overrides = NULL;
     hp_metrics_free(s->metrics);
     s->metrics = NULL;
     hp_config_fini(&s->cfg);

@@ -37,7 +37,7 @@ cl = Cluster(ingesters=1, rf=1, flags=FLAGS)
 try:
     ing, gw = cl.ingester_url(0), f"http://127.0.0.1:{cl.base + 40}"
     data = open(F, "rb").read()
-    base = (time.time_ns() - 3600 * 10**9) // 10**9 * 10**9
+    base = (time.time_ns() - 3000 * 10**9) // 10**9 * 10**9  # 50 min back: old, inside the 1 h window
     acked = 0
     for i in range(BLOCKS):  # one profile per 1 s window: one block each
         body, ct = multipart([("profile", "profile.pprof", retime(data, base + i * 10**9 + 10**6))])

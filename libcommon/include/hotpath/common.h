@@ -122,6 +122,9 @@ size_t hp_sort_unique_strs(char **v, size_t n);
  * monotonic millisecond clock. */
 int64_t hp_now_ms(void);
 int64_t hp_now_ns(void);
+/* Unix nanoseconds as UTC RFC 3339 to the second ("2026-11-26T01:30:00Z")
+ * into buf (n ≥ 21); returns buf. */
+const char *hp_fmt_rfc3339(int64_t ns, char *buf, size_t n);
 int64_t hp_mono_ms(void);
 
 /* pthread_cond_wait for at most ms milliseconds (mu held, as for any

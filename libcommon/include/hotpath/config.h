@@ -32,6 +32,13 @@ typedef struct hp_limits_config {
     int64_t max_flamegraph_nodes_default; /* 8192 */
     int64_t max_flamegraph_nodes_max;     /* 1048576 */
     int64_t max_query_length_ms;          /* 0 = off */
+    double ingestion_rate_mb;             /* per tenant, across all distributors; 4 */
+    double ingestion_burst_size_mb;       /* 2 */
+    int64_t reject_older_than_ms;         /* profiles older than now - this are refused; 1h (0 = off) */
+    int64_t reject_newer_than_ms;         /* profiles newer than now + this are refused; 10m (0 = off) */
+    int64_t max_local_series_per_tenant;  /* active series per ingester; 0 = off */
+    int64_t max_global_series_per_tenant; /* across ingesters (each takes its share × RF); 5000; 0 = off */
+    int64_t compactor_blocks_retention_period_ms; /* 0 = keep forever */
 } hp_limits_config_t;
 
 typedef struct hp_config {
@@ -65,6 +72,7 @@ typedef struct hp_config {
         int64_t replication_factor; /* 1 (Pyroscope's default); the local cluster runs 3 */
         int64_t push_timeout_ms;    /* 5s */
         bool zone_awareness;
+        char *ring_members;         /* distributors (for the global ingestion rate); "" = alone */
     } distributor;
 
     struct {
@@ -111,12 +119,12 @@ typedef struct hp_config {
         int64_t compaction_delay_ms;             /* 15m: a window is compacted once its end is this old */
         int64_t deletion_delay_ms;               /* 12h: marked blocks are deleted this long after */
         int64_t partial_block_deletion_delay_ms; /* 24h: blocks without meta.json (0 = never) */
-        char *blocks_retention_period;           /* Prometheus duration ("7d"); "0" = keep forever */
         char *ring_members;                      /* compactors; "" = this one owns every tenant */
     } compactor;
 
     struct {
-        char *file; /* per-tenant overrides (YAML), re-read by the compactor every cycle */
+        char *file;             /* per-tenant overrides (YAML): limits.h */
+        int64_t reload_period_ms; /* how often it is re-read: 10s */
     } runtime_config;
 
     hp_limits_config_t limits;
@@ -137,6 +145,16 @@ void hp_config_usage(hp_buf_t *out);
 
 /* Writes the effective configuration as YAML, secrets masked. */
 void hp_config_dump_yaml(const hp_config_t *cfg, hp_buf_t *out);
+
+/* Sets one per-tenant limit in l by its YAML name under `limits:` (the
+ * key an overrides file uses, e.g. "ingestion_rate_mb"), parsed and
+ * checked as the configuration does. HP_ENOTFOUND for a name that is not
+ * a limit; HP_EINVAL with why for a bad value. */
+int hp_config_limit_parse(hp_limits_config_t *l, const char *key, const char *text, hp_err_t *why) HP_WUR;
+
+/* Writes l as a JSON object keyed by the limits' YAML names (durations as
+ * Go/Prometheus duration strings, sizes as numbers). */
+void hp_config_limits_write_json(const hp_limits_config_t *l, hp_buf_t *out);
 
 /* Parses a Go duration ("1h30m", "250ms", "0") into milliseconds. */
 int hp_parse_duration_ms(const char *s, int64_t *ms) HP_WUR;

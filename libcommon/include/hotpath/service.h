@@ -21,6 +21,7 @@
 #include "hotpath/buf.h"
 #include "hotpath/config.h"
 #include "hotpath/http.h"
+#include "hotpath/limits.h"
 #include "hotpath/metrics.h"
 #include "hotpath/objstore.h"
 #include "hotpath/pool.h"
@@ -43,14 +44,16 @@ typedef struct hp_service {
     uv_loop_t loop;
     hp_pool_t *pool;
     hp_metrics_t *metrics;
+    hp_overrides_t *overrides; /* per-tenant limits (-runtime-config.file) */
     hp_http_server_t *http;
     uv_signal_t sig_term, sig_int;
+    uv_timer_t overrides_timer; /* re-reads -runtime-config.file */
     hp_ready_fn ready_fn;
     void *ready_ctx;
     hp_stop_fn stop_fn;
     void *stop_ctx;
     int64_t started_ms;
-    bool loop_ok, signals_ok, http_stopped;
+    bool loop_ok, signals_ok, http_stopped, timer_ok;
 } hp_service_t;
 
 /* Loads the configuration from argv and sets up logging. Returns 0, or 1
