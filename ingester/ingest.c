@@ -130,6 +130,7 @@ typedef struct prepared {
     hp_buf_t scratch; /* the decompressed pprof */
     hp_pprof_t p;
     hp_labels_t base;
+    hp_limits_config_t lim; /* what it was checked against; depth and symbol truncation apply */
 } prepared_t;
 
 static void prepared_fini(prepared_t *x)
@@ -143,7 +144,8 @@ static size_t limit_or_max(int64_t v) { return v > 0 ? (size_t)v : SIZE_MAX; }
 
 /* The ingester checks what it stores itself: a peer on the RPC port is not
  * trusted to have validated it. */
-static int check_write(const ing_t *g, const Hotpath__V1__ProfileWrite *w, const hp_labels_t *base, hp_err_t *err)
+static int check_write(const hp_limits_config_t *l, const Hotpath__V1__ProfileWrite *w, const hp_labels_t *base,
+                       hp_err_t *err)
 {
     if (w->id.len != 16)
         return hp_err_set(err, HP_EINVAL, "profile ID must be 16 bytes, got %zu", w->id.len);
@@ -151,29 +153,30 @@ static int check_write(const ing_t *g, const Hotpath__V1__ProfileWrite *w, const
         return hp_err_set(err, HP_EINVAL, "profile time must be positive, got %lld", (long long)w->time_nanos);
     if (hp_labels_get(base, HP_LABEL_NAME).n == 0)
         return hp_err_set(err, HP_EINVAL, "series labels have no __name__");
-    hp_label_limits_t lim = {(size_t)g->cfg->limits.max_label_names_per_series,
-                             (size_t)g->cfg->limits.max_label_name_length,
-                             (size_t)g->cfg->limits.max_label_value_length};
+    hp_label_limits_t lim = {(size_t)l->max_label_names_per_series, (size_t)l->max_label_name_length,
+                             (size_t)l->max_label_value_length};
     return hp_labels_validate(base, &lim, err);
 }
 
-static int prepare(const ing_t *g, const Hotpath__V1__ProfileWrite *w, prepared_t *x, hp_err_t *err)
+/* Decodes and checks w against lim (the tenant's limits for a push). */
+static int prepare(const hp_limits_config_t *lim, const Hotpath__V1__ProfileWrite *w, prepared_t *x, hp_err_t *err)
 {
     memset(x, 0, sizeof(*x));
     x->w = w;
+    x->lim = *lim;
     for (size_t i = 0; i < w->n_labels; i++)
         hp_labels_add(&x->base, hp_str_c(w->labels[i]->name), hp_str_c(w->labels[i]->value));
     hp_labels_sort(&x->base);
-    int rc = check_write(g, w, &x->base, err);
+    int rc = check_write(lim, w, &x->base, err);
     const uint8_t *data;
     size_t n;
     if (rc == 0)
-        rc = hp_maybe_gunzip(w->pprof.data, w->pprof.len, limit_or_max(g->cfg->limits.max_profile_size_bytes),
-                             &x->scratch, &data, &n, err);
-    int64_t max_samples = g->cfg->limits.max_profile_stacktrace_samples;
-    hp_pprof_limits_t lim = {max_samples > 0 ? (uint32_t)HP_MIN(max_samples, UINT32_MAX) : 0, 0, 0};
+        rc = hp_maybe_gunzip(w->pprof.data, w->pprof.len, limit_or_max(lim->max_profile_size_bytes), &x->scratch,
+                             &data, &n, err);
+    int64_t max_samples = lim->max_profile_stacktrace_samples;
+    hp_pprof_limits_t dlim = {max_samples > 0 ? (uint32_t)HP_MIN(max_samples, UINT32_MAX) : 0, 0, 0};
     if (rc == 0)
-        rc = hp_pprof_decode(&x->p, data, n, &lim, err);
+        rc = hp_pprof_decode(&x->p, data, n, &dlim, err);
     return rc;
 }
 
@@ -193,8 +196,8 @@ static void commit(ing_t *g, hp_head_t *h, prepared_t *x)
     hp_labels_init(&labels);
     pthread_rwlock_wrlock(&h->lock);
     size_t series_before = h->n_series, sym_before = hp_symdb_bytes(h->symdb);
-    c.stacks = sample_stacks(h, p, (size_t)g->cfg->limits.max_profile_stacktrace_depth,
-                             (size_t)g->cfg->limits.max_profile_symbol_value_length);
+    c.stacks = sample_stacks(h, p, (size_t)x->lim.max_profile_stacktrace_depth,
+                             (size_t)x->lim.max_profile_symbol_value_length);
     for (size_t gi = 0; gi < n_groups; gi++) {
         order_by_stack(&groups[gi], c.stacks, order);
         for (uint32_t st = 0; st < p->n_sample_types; st++)
@@ -254,9 +257,11 @@ static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_e
         return hp_err_set(err, HP_EINVAL, "ingester.Push: malformed request");
     prepared_t *x = hp_xcalloc(req->n_profiles + 1, sizeof(*x));
     hp_head_t **heads = hp_xcalloc(req->n_profiles + 1, sizeof(*heads));
+    hp_limits_config_t lim; /* the tenant's: a distributor checked the same */
+    hp_overrides_get(g->svc->overrides, call->tenant, &lim);
     size_t n = 0;
     for (; n < req->n_profiles && rc == 0; n++)
-        rc = prepare(g, req->profiles[n], &x[n], err);
+        rc = prepare(&lim, req->profiles[n], &x[n], err);
     if (rc == 0) {
         /* the heads are held (as writers) from the WAL append to the commit,
          * so a flush cannot drop a segment with records not yet stored */
@@ -304,8 +309,13 @@ static int replay_one(void *ctx, hp_str_t segment, const uint8_t *rec, size_t n)
     Hotpath__V1__ProfileWrite *w = hotpath__v1__profile_write__unpack(NULL, n, rec);
     if (w == NULL)
         return -1;
+    /* An acknowledged record is stored whatever the limits say now (they
+     * may have been lowered since); only truncation applies. */
+    hp_limits_config_t lim = g->cfg->limits;
+    lim.max_label_names_per_series = lim.max_label_name_length = lim.max_label_value_length = 0;
+    lim.max_profile_size_bytes = lim.max_profile_stacktrace_samples = 0;
     prepared_t x;
-    int rc = prepare(g, w, &x, &err);
+    int rc = prepare(&lim, w, &x, &err);
     hp_head_t *h = rc == 0 ? ing_head_for_segment(g, ing_tenant(g, tenant, true), segment) : NULL;
     if (h) {
         commit(g, h, &x);

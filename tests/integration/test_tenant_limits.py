@@ -37,6 +37,8 @@ write_overrides("""overrides:
     max_label_names_per_series: 4
   history:
     reject_older_than: 3h
+  roomy:
+    max_label_names_per_series: 40
 """)
 cl = Cluster(ingesters=1, flags=["-auth.multitenancy-enabled=true", f"-runtime-config.file={RUNTIME}",
                                  "-distributor.ingestion-rate-limit-mb=4",  # the default; the launcher sets 0
@@ -100,6 +102,14 @@ try:
     st, body, _ = push("strict", "labels", labels=many)
     c.check(st == 422 and b"label" in body, f"'strict' (4 labels at most) refuses 5: {st} {body[:200]!r}")
     c.check(push("anyone", "labels", labels=many)[0] == 200, "the default (30) takes them")
+
+    # A raised limit holds end to end: the ingesters apply the tenant's limits too.
+    wide = ",".join(f"l{i}={i}" for i in range(30))
+    st, body, _ = push("roomy", "wide", labels=wide)
+    c.check(st == 200, f"'roomy' (40 labels) stores 33: {st} {body[:200]!r}")
+    st, r = render(cl.qry, TID, '{service_name="wide",l29="29"}', headers={"X-Scope-OrgID": "roomy"})
+    c.check(st == 200 and r["flamebearer"]["numTicks"] > 0, f"and its series is queryable: {st}")
+    c.check(push("anyone", "wide", labels=wide)[0] == 422, "the default (30) refuses them")
 
     # Editing the file: the new limit applies without a restart.
     write_overrides("""overrides:
