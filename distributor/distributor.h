@@ -91,8 +91,9 @@ int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t le
  * never fits. */
 int dist_rate_take(dist_t *d, hp_str_t tenant, const hp_limits_config_t *lim, size_t bytes, hp_err_t *err) HP_WUR;
 
-/* Writes profiles to their ingesters (replication factor, quorum). */
-int dist_forward(dist_t *d, hp_str_t tenant, dist_profile_t *profiles, size_t n,
+/* Writes profiles to their ingesters (replication factor, quorum), telling
+ * each ingester its share of the tenant's series limit (lim). */
+int dist_forward(dist_t *d, hp_str_t tenant, const hp_limits_config_t *lim, dist_profile_t *profiles, size_t n,
                  hp_err_t *err) HP_WUR;
 
 /* Counts a discarded profile under Pyroscope's reason names. */

@@ -104,7 +104,28 @@ static size_t target_for(size_t member, size_t *slot_of_member, size_t *member_o
     return slot_of_member[member];
 }
 
-int dist_forward(dist_t *d, hp_str_t tenant, dist_profile_t *profiles, size_t n, hp_err_t *err)
+/* The tenant's active-series limit per ingester: max_global_series_per_tenant
+ * spread over the members that take writes, each holding RF copies
+ * (rounded up), capped by max_local_series_per_tenant; 0 = none. */
+static uint64_t series_limit(const hp_ring_view_t *v, size_t rf, const hp_limits_config_t *lim)
+{
+    size_t writers = 0;
+    for (size_t i = 0; i < hp_ring_view_size(v); i++) {
+        hp_member_info_t m;
+        hp_ring_view_member(v, i, &m);
+        writers += m.state == HP_MEMBER_ACTIVE && m.healthy;
+    }
+    uint64_t share = 0;
+    if (lim->max_global_series_per_tenant > 0 && writers > 0)
+        share = ((uint64_t)lim->max_global_series_per_tenant * rf + writers - 1) / writers;
+    uint64_t local = lim->max_local_series_per_tenant > 0 ? (uint64_t)lim->max_local_series_per_tenant : 0;
+    if (share == 0 || (local > 0 && local < share))
+        return local;
+    return share;
+}
+
+int dist_forward(dist_t *d, hp_str_t tenant, const hp_limits_config_t *lim, dist_profile_t *profiles, size_t n,
+                 hp_err_t *err)
 {
     hp_ring_view_t *v = hp_members_view(d->members);
     size_t members = hp_ring_view_size(v);
@@ -137,6 +158,9 @@ int dist_forward(dist_t *d, hp_str_t tenant, dist_profile_t *profiles, size_t n,
         }
     }
     hp_rpc_target_t *targets = hp_xcalloc(nt + 1, sizeof(*targets));
+    uint64_t max_series = series_limit(v, rf, lim);
+    for (size_t s = 0; rc == 0 && max_series > 0 && s < (n > 1 ? nt : 1); s++)
+        hp_pb_put_uint(&bodies[s], 2, max_series);
     if (rc == 0) {
         for (size_t s = 0; s < nt; s++) {
             const hp_buf_t *body = n > 1 ? &bodies[s] : &bodies[0];

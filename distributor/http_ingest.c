@@ -317,7 +317,7 @@ static int ingest_text(dist_t *d, hp_str_t tenant, const hp_http_request_t *req,
     if (rc == 0 && tb.n > 0 && (rc = dist_rate_take(d, tenant, lim, total_bytes(tb.prof, tb.n), err)) != 0)
         tb.reason = "rate_limited";
     if (rc == 0 && tb.n > 0)
-        rc = dist_forward(d, tenant, tb.prof, tb.n, err);
+        rc = dist_forward(d, tenant, lim, tb.prof, tb.n, err);
     *stored = rc == 0 ? tb.n : 0;
     *reason = tb.reason;
     text_batch_fini(&tb);
@@ -338,7 +338,7 @@ static void ingest_error(dist_t *d, hp_str_t tenant, const hp_http_request_t *re
         status = 422;
     if (reason == NULL)
         reason = err->code == HP_ETOOLARGE ? "profile_size_limit"
-                 : err->code == HP_ELIMIT  ? "rate_limited"
+                 : err->code == HP_ELIMIT  ? "series_limit" /* from an ingester; the rate sets its own */
                  : err->code == HP_EUNAVAIL ? NULL
                                             : "malformed_profile";
     if (reason)
@@ -406,7 +406,7 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
         if (rc == 0 && prof.raw != NULL && (rc = dist_rate_take(d, tenant, &lim, prof.bytes, &err)) != 0)
             reason = "rate_limited";
         if (rc == 0 && prof.raw != NULL)
-            rc = dist_forward(d, tenant, &prof, 1, &err);
+            rc = dist_forward(d, tenant, &lim, &prof, 1, &err);
         stored = prof.raw ? 1 : 0;
     }
     if (rc != 0)

@@ -103,7 +103,7 @@ static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_respons
     if (rc == 0 && n && (rc = dist_rate_take(d, tenant, &lim, bytes, &err)) != 0)
         reason = "rate_limited";
     if (rc == 0 && n)
-        rc = dist_forward(d, tenant, profiles, n, &err);
+        rc = dist_forward(d, tenant, &lim, profiles, n, &err);
     if (rc == 0) {
         dist_count_received(d, tenant, n, req->body.n);
         resp->content_type = codec == HP_CONNECT_JSON ? "application/json" : "application/proto";
@@ -115,7 +115,9 @@ static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_respons
         if (err.code == HP_ETOOLARGE)
             err.code = HP_EINVAL;
         if (err.code == HP_EINVAL || err.code == HP_ELIMIT)
-            dist_count_discarded(d, tenant, reason ? reason : "malformed_profile", req->body.n);
+            dist_count_discarded(d, tenant,
+                                 reason ? reason : err.code == HP_ELIMIT ? "series_limit" : "malformed_profile",
+                                 req->body.n);
         hp_connect_error(resp, &err);
     }
     hp_metric_observe(d->push_seconds, (double)(hp_mono_ms() - t0) / 1000.0);

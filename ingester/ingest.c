@@ -215,6 +215,76 @@ static void commit(ing_t *g, hp_head_t *h, prepared_t *x)
     hp_arena_fini(&arena);
 }
 
+/* How many series x would add to h: its (group, sample type) series with a
+ * non-zero value that h does not have yet; *have is h's series count.
+ * Takes h's read lock. */
+static size_t new_series(hp_head_t *h, const prepared_t *x, size_t *have)
+{
+    const hp_pprof_t *p = &x->p;
+    hp_arena_t arena;
+    hp_arena_init(&arena, 16 * 1024);
+    hp_sample_group_t *groups;
+    size_t n_groups, added = 0;
+    hp_profile_group_samples(p, &arena, &groups, &n_groups);
+    hp_labels_t labels;
+    hp_labels_init(&labels);
+    hp_str_t metric = hp_labels_get(&x->base, HP_LABEL_NAME);
+    pthread_rwlock_rdlock(&h->lock);
+    *have = h->n_series;
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        for (uint32_t st = 0; st < p->n_sample_types; st++) {
+            bool any = false;
+            for (uint32_t k = 0; k < groups[gi].n && !any; k++)
+                any = p->values[p->samples[groups[gi].samples[k]].val_off + st] != 0;
+            if (!any)
+                continue;
+            hp_profile_series_labels(p, st, metric, &x->base, &groups[gi].labels, &arena, &labels);
+            added += hp_head_find_series(h, &labels, hp_labels_fingerprint(&labels)) == NULL;
+        }
+    }
+    pthread_rwlock_unlock(&h->lock);
+    hp_labels_fini(&labels);
+    hp_profile_groups_fini(groups, n_groups);
+    hp_arena_fini(&arena);
+    return added;
+}
+
+/* HP_ELIMIT when the writes would take a head of the tenant past max
+ * active series (0 = no limit). A head is one time window, so its series
+ * are the tenant's active series there. Profiles of one request that land
+ * in the same head are counted together. */
+static int check_series(hp_head_t *const *heads, const prepared_t *x, size_t n, uint64_t max, hp_err_t *err)
+{
+    if (max == 0)
+        return 0;
+    /* per distinct head (a request spans few windows): its count and what is added */
+    struct {
+        hp_head_t *h;
+        size_t have, add;
+    } *per = hp_xcalloc(n + 1, sizeof(*per));
+    size_t nd = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t d = 0, have;
+        while (d < nd && per[d].h != heads[k])
+            d++;
+        size_t add = new_series(heads[k], &x[k], &have); /* two adding one series overcount: the safe side */
+        if (d == nd)
+            per[nd++].h = heads[k];
+        per[d].have = have;
+        per[d].add += add;
+    }
+    int rc = 0;
+    for (size_t d = 0; d < nd && rc == 0; d++)
+        if (per[d].add > 0 && per[d].have + per[d].add > max)
+            rc = hp_err_set(err, HP_ELIMIT,
+                            "series limit reached: the tenant has %zu active series on this ingester and the "
+                            "push adds %zu, over its share of %llu (max_global_series_per_tenant × replication "
+                            "factor / ingesters, or max_local_series_per_tenant)",
+                            per[d].have, per[d].add, (unsigned long long)max);
+    free(per);
+    return rc;
+}
+
 /* Appends the writes to the WAL in one batch, each under its head's
  * segment; durable when it returns 0. */
 static int wal_log(ing_t *g, const prepared_t *x, hp_head_t *const *heads, size_t n, hp_err_t *err)
@@ -268,7 +338,9 @@ static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_e
         ing_tenant_t *t = ing_tenant(g, call->tenant, true);
         for (size_t i = 0; i < n; i++)
             heads[i] = ing_head_for_write(g, t, x[i].w->time_nanos);
-        rc = wal_log(g, x, heads, n, err);
+        rc = check_series(heads, x, n, req->max_series, err);
+        if (rc == 0)
+            rc = wal_log(g, x, heads, n, err);
         for (size_t i = 0; i < n; i++) {
             if (rc == 0)
                 commit(g, heads[i], &x[i]);

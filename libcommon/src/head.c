@@ -92,6 +92,17 @@ uint32_t hp_head_type_index(hp_head_t *h, hp_str_t type_id)
     return (uint32_t)h->n_types++;
 }
 
+const hp_series_t *hp_head_find_series(const hp_head_t *h, const hp_labels_t *labels, uint64_t fp)
+{
+    uint64_t key = fp, idx;
+    while (hp_u64map_get(&h->by_fp, key, &idx)) {
+        if (hp_labels_equal(&h->series[idx]->labels, labels))
+            return h->series[idx];
+        key++;
+    }
+    return NULL;
+}
+
 hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp, bool *created)
 {
     uint64_t key = fp, idx;

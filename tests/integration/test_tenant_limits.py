@@ -4,8 +4,9 @@ cluster runs: GET /api/v1/tenant_limits shows each tenant's effective
 limits; the ingestion rate (a token bucket per tenant) answers 429 with the
 limit in the message and counts reason="rate_limited"; profiles outside the
 ingestion window get 400 with the window, unless the tenant's override
-widens it; a tenant's own label limit applies to it alone; and editing the
-file changes the limits without a restart. Tenants never see each other's
+widens it; a tenant's own label limit applies to it alone (in the
+ingesters too); the active-series limit answers 429; and editing the file
+changes the limits without a restart. Tenants never see each other's
 data."""
 import json
 import os
@@ -39,6 +40,8 @@ write_overrides("""overrides:
     reject_older_than: 3h
   roomy:
     max_label_names_per_series: 40
+  few:
+    max_global_series_per_tenant: 3
 """)
 cl = Cluster(ingesters=1, flags=["-auth.multitenancy-enabled=true", f"-runtime-config.file={RUNTIME}",
                                  "-distributor.ingestion-rate-limit-mb=4",  # the default; the launcher sets 0
@@ -110,6 +113,15 @@ try:
     st, r = render(cl.qry, TID, '{service_name="wide",l29="29"}', headers={"X-Scope-OrgID": "roomy"})
     c.check(st == 200 and r["flamebearer"]["numTicks"] > 0, f"and its series is queryable: {st}")
     c.check(push("anyone", "wide", labels=wide)[0] == 422, "the default (30) refuses them")
+
+    # Active series: 3 for 'few' (1 ingester, RF 1); go_mix.cpu is 2 series per service.
+    c.check(push("few", "s1")[0] == 200, "'few': the first service's 2 series fit")
+    st, body, _ = push("few", "s2")
+    c.check(st == 429 and b"series limit" in body, f"'few': 2 more would make 4 > 3: {st} {body[:200]!r}")
+    c.check(push("few", "s1")[0] == 200, "'few': more profiles of existing series still fit")
+    c.check(metric(cl.dist, 'hotpath_discarded_profiles_total{reason="series_limit",tenant="few"}') == 1,
+            "the refusal is counted as series_limit")
+    c.check(push("anyone", "s2")[0] == 200, "other tenants are not limited by it")
 
     # Editing the file: the new limit applies without a restart.
     write_overrides("""overrides:

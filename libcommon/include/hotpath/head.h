@@ -94,6 +94,9 @@ void hp_head_unref(hp_head_t *h); /* NULL-safe */
 /* The series with these labels (sorted) and fingerprint, created (labels
  * copied into the head) when new. Write lock held. */
 hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp, bool *created);
+/* The series with these labels (fingerprint fp), or NULL; creates nothing.
+ * Read lock held. */
+const hp_series_t *hp_head_find_series(const hp_head_t *h, const hp_labels_t *labels, uint64_t fp);
 
 /* Appends a profile to s unless the same (time, ID) is already stored.
  * stacks/values: n pairs sorted by stack with no duplicates. Returns false
