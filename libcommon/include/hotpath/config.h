@@ -127,6 +127,16 @@ typedef struct hp_config {
         int64_t reload_period_ms; /* how often it is re-read: 10s */
     } runtime_config;
 
+    struct {
+        char *targets;       /* [service=]http://host:port or [service=]dns+name:port, comma-separated */
+        char *profiles;      /* "profile,allocs,goroutine,mutex,block" */
+        int64_t interval_ms; /* 15s */
+        int64_t cpu_seconds; /* the CPU profile's length: 10 */
+        int64_t timeout_ms;  /* per fetch (the CPU profile adds its length): 10s */
+        char *push_url;      /* the distributor: http://127.0.0.1:4040 */
+        char *tenant;        /* X-Scope-OrgID of the pushes ("" = none) */
+    } scrape;
+
     hp_limits_config_t limits;
 } hp_config_t;
 
