@@ -130,16 +130,18 @@ typedef enum {
     FMT_LINES,
     FMT_SPEEDSCOPE,
     FMT_JFR,
-    FMT_LEGACY,
+    FMT_TREE,
+    FMT_TRIE,
     FMT_UNKNOWN
 } fmt_t;
 
 static fmt_t body_format(const hp_http_request_t *req, const ingest_meta_t *m)
 {
     hp_str_t ct = hp_http_header(req, "content-type");
-    if (hp_str_eq_c(m->format, "trie") || hp_str_eq_c(m->format, "tree") ||
-        hp_str_eq_c(ct, "binary/octet-stream+trie") || hp_str_eq_c(ct, "binary/octet-stream+tree"))
-        return FMT_LEGACY;
+    if (hp_str_eq_c(m->format, "trie") || hp_str_eq_c(ct, "binary/octet-stream+trie"))
+        return FMT_TRIE;
+    if (hp_str_eq_c(m->format, "tree") || hp_str_eq_c(ct, "binary/octet-stream+tree"))
+        return FMT_TREE;
     if (hp_str_eq_c(m->format, "lines"))
         return FMT_LINES;
     if (hp_str_eq_c(m->format, "jfr"))
@@ -246,15 +248,16 @@ static int text_finish(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_te
     return rc;
 }
 
-/* Folded ("groups") and lines uploads: one profile. */
-static int ingest_folded(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_str_t body, bool lines,
+/* Folded ("groups"), lines, tree and trie uploads: one profile. */
+static int ingest_folded(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_str_t body, fmt_t f,
                          text_batch_t *tb, hp_arena_t *a, hp_err_t *err)
 {
     hp_text_profile_t p;
     int rc = text_start(d, m, m->app, m->sample_rate, &p, tb, err);
     if (rc != 0)
         return rc;
-    rc = hp_folded_parse(&p, body, lines, err);
+    rc = f == FMT_TREE || f == FMT_TRIE ? hp_tree_parse(&p, body, f == FMT_TRIE, err)
+                                        : hp_folded_parse(&p, body, f == FMT_LINES, err);
     if (rc == 0)
         rc = text_finish(d, tenant, m, &p, tb, a, err);
     hp_text_profile_fini(&p);
@@ -313,7 +316,7 @@ static int ingest_text(dist_t *d, hp_str_t tenant, const hp_http_request_t *req,
     int rc = text_body(lim, req, &scratch, &body, err);
     if (rc == 0)
         rc = f == FMT_SPEEDSCOPE ? ingest_speedscope(d, tenant, m, body, &tb, req->arena, err)
-                                 : ingest_folded(d, tenant, m, body, f == FMT_LINES, &tb, req->arena, err);
+                                 : ingest_folded(d, tenant, m, body, f, &tb, req->arena, err);
     if (rc == 0 && tb.n > 0 && (rc = dist_rate_take(d, tenant, lim, total_bytes(tb.prof, tb.n), err)) != 0)
         tb.reason = "rate_limited";
     if (rc == 0 && tb.n > 0)
@@ -389,9 +392,9 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
                         "unknown format '%.*s': expected pprof, jfr, speedscope, lines, groups (folded), trie or tree",
                         (int)HP_MIN(m.format.n, 64), m.format.p);
         err.detail = HP_PPROF_EWIRE;
-    } else if (rc == 0 && (f == FMT_JFR || f == FMT_LEGACY)) {
-        rc = hp_err_set(&err, HP_EUNSUPPORTED, "format %.*s is not supported yet: send pprof, folded stacks, "
-                        "lines or speedscope", (int)HP_MIN(m.format.n, 32), m.format.n ? m.format.p : "trie");
+    } else if (rc == 0 && f == FMT_JFR) {
+        rc = hp_err_set(&err, HP_EUNSUPPORTED, "format jfr is not supported yet: send pprof, folded stacks, "
+                        "lines, speedscope, tree or trie");
     } else if (rc == 0 && f != FMT_PPROF && f != FMT_MULTIPART) {
         rc = ingest_text(d, tenant, req, &m, f, &lim, &stored, &reason, &err);
     } else if (rc == 0) {

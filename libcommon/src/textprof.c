@@ -199,6 +199,119 @@ int hp_folded_parse(hp_text_profile_t *p, hp_str_t body, bool one_per_line, hp_e
     return rc;
 }
 
+/* ---- legacy tree and trie ---- */
+
+typedef struct tcur {
+    const uint8_t *p, *end, *start;
+} tcur_t;
+
+static bool tcur_uvarint(tcur_t *c, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (c->p >= c->end)
+            return false;
+        uint8_t b = *c->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (b < 0x80) {
+            *v = x;
+            return shift < 63 || b <= 1;
+        }
+    }
+    return false;
+}
+
+/* One node: name (pointing into the body), value, child count. */
+static bool tcur_node(tcur_t *c, hp_str_t *name, uint64_t *value, uint64_t *children)
+{
+    uint64_t n;
+    if (!tcur_uvarint(c, &n) || n > (uint64_t)(c->end - c->p))
+        return false;
+    *name = (hp_str_t){(const char *)c->p, (size_t)n};
+    c->p += n;
+    /* each child takes at least 3 bytes: a bound on what a count may claim */
+    return tcur_uvarint(c, value) && tcur_uvarint(c, children) && *children <= (uint64_t)(c->end - c->p) / 3;
+}
+
+typedef struct tframe {
+    uint64_t left;  /* children still to read */
+    size_t key_len; /* trie: the key's length before this node's fragment */
+} tframe_t;
+
+/* Adds the trie key's stack (split at ';'). */
+static int add_key(hp_text_profile_t *p, const hp_buf_t *key, uint64_t value, hp_str_t **frames, size_t *cap,
+                   hp_err_t *err)
+{
+    hp_str_t k = {key->len ? (const char *)key->data : "", key->len};
+    if (!hp_utf8_valid(k.p, k.n))
+        return hp_err_set(err, HP_EINVAL, "trie: a key is not valid UTF-8");
+    size_t n = split_frames(k, frames, cap);
+    return hp_text_profile_add(p, *frames, n, (double)value, err);
+}
+
+/* One whole tree (or trie) from c. */
+static int parse_one_tree(hp_text_profile_t *p, tcur_t *c, bool trie, hp_err_t *err)
+{
+    tframe_t *st = NULL;
+    size_t depth = 0, cap = 0, fcap = 0, pcap = 0;
+    hp_str_t *path = NULL, *frames = NULL;
+    hp_buf_t key = HP_BUF_INIT;
+    int rc = 0;
+    bool root = true;
+    do {
+        if (!root && st[depth - 1].left == 0) { /* a node is done: back to its parent */
+            depth--;
+            key.len = st[depth].key_len;
+            continue;
+        }
+        if (!root)
+            st[depth - 1].left--;
+        hp_str_t name;
+        uint64_t value, children;
+        if (!tcur_node(c, &name, &value, &children)) {
+            rc = hp_err_set(err, HP_EINVAL, "%s: truncated or malformed node at byte %zu", trie ? "trie" : "tree",
+                            (size_t)(c->p - c->start));
+            break;
+        }
+        HP_GROW(st, cap, depth + 1);
+        st[depth] = (tframe_t){children, key.len};
+        if (trie) {
+            hp_buf_append(&key, name.p, name.n);
+            if (value > 0)
+                rc = add_key(p, &key, value, &frames, &fcap, err);
+        } else if (!root) { /* path[0 .. depth) are the frames below the root */
+            if (!hp_utf8_valid(name.p, name.n)) {
+                rc = hp_err_set(err, HP_EINVAL, "tree: the name ending at byte %zu is not valid UTF-8",
+                                (size_t)(c->p - c->start));
+                break;
+            }
+            HP_GROW(path, pcap, depth);
+            path[depth - 1] = name;
+            if (value > 0)
+                rc = hp_text_profile_add(p, path, depth, (double)value, err);
+        }
+        depth++;
+        root = false;
+    } while (rc == 0 && depth > 0);
+    free(st);
+    free(path);
+    free(frames);
+    hp_buf_fini(&key);
+    return rc;
+}
+
+int hp_tree_parse(hp_text_profile_t *p, hp_str_t body, bool trie, hp_err_t *err)
+{
+    tcur_t c = {(const uint8_t *)body.p, (const uint8_t *)body.p + body.n, (const uint8_t *)body.p};
+    int rc = 0;
+    if (body.n == 0)
+        return 0;
+    do
+        rc = parse_one_tree(p, &c, trie, err);
+    while (rc == 0 && trie && c.p < c.end); /* tries may follow each other; a tree's trailing bytes are ignored */
+    return rc;
+}
+
 /* ---- speedscope ---- */
 
 static const char speedscope_schema[] = "https://www.speedscope.app/file-format-schema.json";

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Profiles that arrive as text on /ingest, converted as Pyroscope does:
-folded "groups" (the default; gzip too), `lines`, and speedscope files (the
-public goldens), with the profile type from the app name's suffix and CPU
+folded "groups" (the default; gzip too), `lines`, speedscope files (the
+public goldens) and the legacy binary `tree` and `trie`, with the profile type from the app name's suffix and CPU
 and wall counts turned into nanoseconds with sampleRate — then queried back
 as flame graphs whose totals and per-function self values are exact. Bad
 text bodies get their status and a message."""
@@ -11,7 +11,7 @@ import os
 import time
 import urllib.parse
 
-from harness import PYRO, Checks, Cluster, connect_json, flame_self, http, render
+from harness import PYRO, Checks, Cluster, connect_json, enc_varint, flame_self, http, render
 
 c = Checks()
 cl = Cluster(ingesters=1)
@@ -97,6 +97,23 @@ try:
                          {"format": "speedscope"}, {"Content-Type": "application/json"})
     ticks, _ = flame("memory:samples:bytes::", '{service_name="tx_ss_bytes",profile_name="one"}')
     c.check(st == 200 and ticks == 14, f"speedscope bytes: {st} {body[:200]!r}, total {ticks}")
+
+    # Pyroscope's legacy binary formats: a tree (frames) and a trie (key fragments)
+    def node(name, value, children):
+        return enc_varint(len(name)) + name + enc_varint(value) + enc_varint(children)
+
+    tree = node(b"", 0, 2) + node(b"main", 0, 1) + node(b"work", 4, 0) + node(b"gc", 1, 0)
+    st, body, _ = ingest(tree, "tx_tree.cpu", {"format": "tree"}, {"Content-Type": "application/octet-stream"})
+    ticks, selfs = flame(CPU, '{service_name="tx_tree"}')
+    c.check(st == 200 and ticks == 50_000_000 and selfs.get("work") == 40_000_000,
+            f"tree: {st} {body[:200]!r}, total {ticks}, self {selfs}")
+    trie = node(b"", 0, 1) + node(b"main;", 0, 2) + node(b"work", 4, 0) + node(b"io", 2, 0)
+    st, body, _ = ingest(trie, "tx_trie.cpu", {}, {"Content-Type": "binary/octet-stream+trie"})
+    ticks, selfs = flame(CPU, '{service_name="tx_trie"}')
+    c.check(st == 200 and ticks == 60_000_000 and selfs.get("io") == 20_000_000,
+            f"trie (by Content-Type): {st} {body[:200]!r}, total {ticks}, self {selfs}")
+    st, body, _ = ingest(node(b"", 0, 3), "tx_trie.cpu", {"format": "trie"})
+    c.check(st == 422 and b"trie" in body, f"a truncated trie: {st} {body[:200]!r}")
 
     ts = types()
     for want in (CPU, "memory:alloc_objects:count::", "wall:wall:nanoseconds:cpu:nanoseconds", "memory:samples:bytes::"):

@@ -280,6 +280,78 @@ static void test_speedscope(void)
     }
 }
 
+/* Appends one serialized node: uvarint name length, name, value, children. */
+static void put_node(hp_buf_t *b, const char *name, uint64_t value, uint64_t children)
+{
+    hp_buf_put_varint(b, strlen(name));
+    hp_buf_append(b, name, strlen(name));
+    hp_buf_put_varint(b, value);
+    hp_buf_put_varint(b, children);
+}
+
+static char *tree_collapse(const hp_buf_t *in, bool trie, int *rc, hp_err_t *err)
+{
+    hp_text_type_t t = {"memory", "x", "count"};
+    hp_text_profile_t p;
+    hp_text_profile_init(&p, &t, 0, 0, 0, NULL);
+    *rc = hp_tree_parse(&p, (hp_str_t){(const char *)in->data, in->len}, trie, err);
+    char *r = NULL;
+    if (*rc == 0) {
+        hp_buf_t pb = HP_BUF_INIT;
+        hp_text_profile_encode(&p, &pb);
+        char types[128];
+        r = collapse(&pb, types, sizeof(types));
+        hp_buf_fini(&pb);
+    }
+    hp_text_profile_fini(&p);
+    return r;
+}
+
+/* Pyroscope's legacy tree and trie uploads. */
+static void test_tree_trie(void)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_err_t err;
+    int rc;
+    /* tree: root, a (b: 3), c: 2 — the root is not a frame */
+    put_node(&b, "", 0, 2);
+    put_node(&b, "a", 1, 1);
+    put_node(&b, "b", 3, 0);
+    put_node(&b, "c", 2, 0);
+    char *r = tree_collapse(&b, false, &rc, &err);
+    CHECK(r != NULL && strcmp(r, "a 1\na;b 3\nc 2\n") == 0);
+    free(r);
+    /* trie: keys "a;b" 3 and "a;c" 2 as fragments, then a second trie */
+    hp_buf_reset(&b);
+    put_node(&b, "", 0, 1);
+    put_node(&b, "a;", 0, 2);
+    put_node(&b, "b", 3, 0);
+    put_node(&b, "c", 2, 0);
+    put_node(&b, "x;y", 4, 0);
+    r = tree_collapse(&b, true, &rc, &err);
+    CHECK(r != NULL && strcmp(r, "a;b 3\na;c 2\nx;y 4\n") == 0);
+    free(r);
+    /* truncated, and a child count the bytes cannot hold */
+    hp_buf_reset(&b);
+    put_node(&b, "", 0, 2);
+    put_node(&b, "a", 1, 0);
+    r = tree_collapse(&b, false, &rc, &err);
+    CHECK(r == NULL && rc == HP_EINVAL && strstr(err.msg, "byte") != NULL);
+    hp_buf_reset(&b);
+    put_node(&b, "", 0, 1000000);
+    r = tree_collapse(&b, true, &rc, &err);
+    CHECK(r == NULL && rc == HP_EINVAL);
+    /* deep: 5000 nested frames without recursion */
+    hp_buf_reset(&b);
+    put_node(&b, "", 0, 1);
+    for (int i = 0; i < 5000; i++)
+        put_node(&b, "f", i == 4999 ? 1 : 0, i == 4999 ? 0 : 1);
+    r = tree_collapse(&b, false, &rc, &err);
+    CHECK(rc == 0 && r != NULL);
+    free(r);
+    hp_buf_fini(&b);
+}
+
 /* Mutated folded and speedscope inputs: never a crash, only 0 or an error. */
 static void test_fuzz(void)
 {
@@ -287,14 +359,21 @@ static void test_fuzz(void)
     char *golden = read_file("pyroscope/speedscope/two-sampled.speedscope.json", &n);
     REQUIRE(golden != NULL);
     const char *folded_in = "main;work;spin 3\nmain;work 2\nmain;a;b;c 7\nx 1\n";
+    hp_buf_t tree = HP_BUF_INIT;
+    put_node(&tree, "", 0, 2);
+    put_node(&tree, "main;", 1, 2);
+    put_node(&tree, "work", 3, 1);
+    put_node(&tree, "spin", 5, 0);
+    put_node(&tree, "io", 2, 0);
+    put_node(&tree, "x", 1, 0);
     uint64_t x = 0x9E3779B97F4A7C15ULL;
     char *buf = malloc(n + 1);
     hp_text_type_t cpu = {"process_cpu", "samples", "count"};
     int ok = 0;
     for (int it = 0; it < 3000; it++) {
-        bool ss = it % 2 == 0;
-        size_t len = ss ? n : strlen(folded_in);
-        memcpy(buf, ss ? golden : folded_in, len);
+        bool ss = it % 3 == 0, tr = it % 3 == 1;
+        size_t len = ss ? n : tr ? tree.len : strlen(folded_in);
+        memcpy(buf, ss ? golden : tr ? (const char *)tree.data : folded_in, len);
         for (int k = 0; k < 1 + it % 4; k++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             buf[x % len] = (char)(x >> 32);
@@ -312,6 +391,8 @@ static void test_fuzz(void)
             for (size_t k = 0; rc == 0 && k < s.n; k++)
                 rc = hp_speedscope_add(&s, k, &p, &err);
             hp_speedscope_fini(&s);
+        } else if (tr) {
+            rc = hp_tree_parse(&p, (hp_str_t){buf, len}, it % 2 == 0, &err);
         } else {
             rc = hp_folded_parse(&p, (hp_str_t){buf, len}, it % 4 == 1, &err);
         }
@@ -331,9 +412,10 @@ static void test_fuzz(void)
         }
         hp_text_profile_fini(&p);
     }
-    printf("fuzz: 3000 mutated inputs, %d converted\n", ok);
+    printf("fuzz: 3000 mutated inputs (speedscope, tree/trie, folded), %d converted\n", ok);
     free(buf);
     free(golden);
+    hp_buf_fini(&tree);
 }
 
 int main(void)
@@ -341,6 +423,7 @@ int main(void)
     HP_RUN(test_types);
     HP_RUN(test_folded);
     HP_RUN(test_speedscope);
+    HP_RUN(test_tree_trie);
     HP_RUN(test_fuzz);
     return hp_test_done();
 }

@@ -71,6 +71,16 @@ void hp_text_profile_encode(hp_text_profile_t *p, hp_buf_t *out);
  * invalid UTF-8. */
 int hp_folded_parse(hp_text_profile_t *p, hp_str_t body, bool one_per_line, hp_err_t *err) HP_WUR;
 
+/* Pyroscope's legacy binary uploads. Both are a tree written depth first,
+ * each node as uvarint name length, name, uvarint value, uvarint number of
+ * children. format=tree: every node is a frame, its value the frame's self
+ * value; the first node is the root, whose name and value are not a frame.
+ * format=trie: names are fragments of "frame;frame;…" keys — a node's key
+ * is its path's names concatenated — and a node with a value is a stack
+ * with that count; several tries may follow each other. HP_EINVAL naming
+ * the byte offset for truncated or inconsistent data. */
+int hp_tree_parse(hp_text_profile_t *p, hp_str_t body, bool trie, hp_err_t *err) HP_WUR;
+
 /* ---- speedscope ---- */
 
 /* One profile of a speedscope file, after Pyroscope merged those with the
