@@ -92,21 +92,38 @@ static int parse_string(cursor_t *c, char **out, hp_err_t *err)
     return 0;
 }
 
+/* Compiles a regex matcher's value, which starts at char value_at of the
+ * selector (for the error's position). */
+static int compile_regex(cursor_t *c, hp_matcher_t *m, size_t value_at, hp_err_t *err)
+{
+    size_t bad_at;
+    hp_err_t why;
+    if (hp_regex_compile(m->value, &m->re, &bad_at, &why) == 0)
+        return 0;
+    return hp_err_set(err, HP_EINVAL, "invalid regex for label '%s' at char %zu of the selector: %s", m->name,
+                      value_at + 2 + bad_at, why.msg);
+}
+
 static int parse_matcher(cursor_t *c, hp_selector_t *sel, hp_err_t *err)
 {
-    hp_matcher_t m = {NULL, NULL, HP_MATCH_EQ};
+    hp_matcher_t m = {NULL, NULL, HP_MATCH_EQ, NULL};
     int rc = parse_name(c, &m.name, err);
     if (rc == 0) {
         skip_ws(c);
         rc = parse_op(c, &m.op, err);
     }
+    size_t value_at = (size_t)(c->p - c->start);
     if (rc == 0) {
         skip_ws(c);
+        value_at = (size_t)(c->p - c->start);
         rc = parse_string(c, &m.value, err);
     }
+    if (rc == 0 && (m.op == HP_MATCH_RE || m.op == HP_MATCH_NRE))
+        rc = compile_regex(c, &m, value_at, err);
     if (rc != 0) {
         free(m.name);
         free(m.value);
+        hp_regex_free(m.re);
         return rc;
     }
     sel->m = hp_xrealloc(sel->m, (sel->n + 1) * sizeof(*sel->m));
@@ -144,24 +161,12 @@ static int parse_braces(cursor_t *c, hp_selector_t *sel, hp_err_t *err)
     return 0;
 }
 
-static int refuse_regex(const hp_selector_t *sel, hp_err_t *err)
-{
-    for (size_t i = 0; i < sel->n; i++)
-        if (sel->m[i].op == HP_MATCH_RE || sel->m[i].op == HP_MATCH_NRE)
-            return hp_err_set(err, HP_EUNSUPPORTED,
-                              "regex matcher on '%s' is not supported yet: use = or !=",
-                              sel->m[i].name);
-    return 0;
-}
-
 int hp_selector_parse(hp_str_t s, hp_selector_t *sel, hp_err_t *err)
 {
     cursor_t c = {s.p, s.p, s.p + s.n};
     sel->m = NULL;
     sel->n = 0;
     int rc = parse_braces(&c, sel, err);
-    if (rc == 0)
-        rc = refuse_regex(sel, err);
     if (rc)
         hp_selector_fini(sel);
     return rc;
@@ -193,6 +198,7 @@ void hp_selector_fini(hp_selector_t *sel)
     for (size_t i = 0; i < sel->n; i++) {
         free(sel->m[i].name);
         free(sel->m[i].value);
+        hp_regex_free(sel->m[i].re);
     }
     free(sel->m);
     sel->m = NULL;
@@ -204,11 +210,14 @@ bool hp_selector_matches(const hp_selector_t *sel, const hp_labels_t *ls)
     for (size_t i = 0; i < sel->n; i++) {
         const hp_matcher_t *m = &sel->m[i];
         hp_str_t v = hp_labels_get(ls, m->name);
+        if (m->op == HP_MATCH_RE || m->op == HP_MATCH_NRE) {
+            if (hp_regex_match(m->re, v.n ? v.p : "", v.n) != (m->op == HP_MATCH_RE))
+                return false;
+            continue;
+        }
         bool eq = hp_str_eq_c(v, m->value);
         if ((m->op == HP_MATCH_EQ && !eq) || (m->op == HP_MATCH_NEQ && eq))
             return false;
-        if (m->op == HP_MATCH_RE || m->op == HP_MATCH_NRE)
-            return false; /* refused at parse time */
     }
     return true;
 }

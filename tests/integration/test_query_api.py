@@ -93,6 +93,20 @@ try:
     selfs = sum(int(v) for l in fgr.get("levels", []) for v in l.get("values", [])[2::4])
     c.check(selfs == 2 * total, f"self values add up to the total: {selfs} != {2 * total}")
 
+    # Regex matchers: anchored RE2, the same answer as the equality.
+    for sel in (r'{service_name=~"qa\\.c.u"}', '{service_name=~"qa.cpu|nothing", env!~"x.*"}'):
+        status, fg = connect_json(cl.qry, "SelectMergeStacktraces", {"profileTypeID": tid, "labelSelector": sel,
+                                                                     "start": str(start), "end": str(end)})
+        got = int(fg.get("flamegraph", {}).get("total", 0)) if status == 200 else status
+        c.check(got == 2 * total, f"regex selector {sel}: total {got}, want {2 * total}")
+    status, fg = connect_json(cl.qry, "SelectMergeStacktraces", {"profileTypeID": tid, "labelSelector": '{service_name=~"qa"}',
+                                                                 "start": str(start), "end": str(end)})
+    c.check(status == 200 and int(fg.get("flamegraph", {}).get("total", 0)) == 0, "regexes are anchored: qa matches nothing")
+    status, r = connect_json(cl.qry, "SelectMergeStacktraces", {"profileTypeID": tid, "labelSelector": '{service_name=~"qa("}',
+                                                                "start": str(start), "end": str(end)})
+    c.check(status == 400 and "invalid regex for label 'service_name'" in r.get("message", ""),
+            f"a bad regex is 400 with its reason: {status} {r}")
+
     # SelectMergeProfile (proto): go tool pprof opens it and agrees.
     status, body, _ = http("POST", f"{cl.qry}/querier.v1.QuerierService/SelectMergeProfile",
                            proto_select(tid, '{service_name="qa.cpu"}', start, end), {"Content-Type": "application/proto"})

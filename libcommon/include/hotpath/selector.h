@@ -6,8 +6,9 @@
  *
  * A parsed selector owns its strings. Matching is against a sorted label
  * set; a matcher on an absent label sees the empty string, as in PromQL.
- * Regex matchers (=~, !~) parse but are refused with HP_EUNSUPPORTED until
- * a linear-time regex engine is wired in (RE2).
+ * Regex matchers (=~, !~) are fully anchored RE2 patterns (regex.h: linear
+ * time, whatever the pattern); a bad one is HP_EINVAL pointing at its
+ * position in the selector.
  *
  * Not for: choosing which series exist (the ingester's index does that).
  */
@@ -16,6 +17,7 @@
 
 #include "hotpath/common.h"
 #include "hotpath/labels.h"
+#include "hotpath/regex.h"
 
 typedef enum { HP_MATCH_EQ = 0, HP_MATCH_NEQ, HP_MATCH_RE, HP_MATCH_NRE } hp_match_op_t;
 
@@ -23,6 +25,7 @@ typedef struct hp_matcher {
     char *name;  /* owned */
     char *value; /* owned */
     hp_match_op_t op;
+    hp_regex_t *re; /* owned; for =~ and !~ */
 } hp_matcher_t;
 
 typedef struct hp_selector {
