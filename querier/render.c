@@ -8,6 +8,7 @@
 
 #include "hotpath/attime.h"
 #include "hotpath/v1/rpc.pb-c.h"
+#include "hotpath/compress.h"
 #include "querier.h"
 #include "types/v1/types.pb-c.h"
 
@@ -144,6 +145,7 @@ typedef struct render_query {
     int64_t start_ms; /* from_ms aligned down to the step: the timeline's first point */
     int64_t max_nodes;
     hp_str_t group_by;
+    bool pprof; /* format=pprof: the merged profile instead of flamebearer JSON */
 } render_query_t;
 
 static int parse_render(qry_t *q, const hp_http_request_t *req, render_query_t *r, hp_err_t *err)
@@ -153,9 +155,10 @@ static int parse_render(qry_t *q, const hp_http_request_t *req, render_query_t *
         return hp_err_set(
             err, HP_EINVAL,
             "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
-    if (hp_http_query(req, "format", &fmt) && fmt.n && !hp_str_eq_c(fmt, "json"))
-        return hp_err_set(err, HP_EUNSUPPORTED, "format=%.*s is not supported yet: use json",
+    if (hp_http_query(req, "format", &fmt) && fmt.n && !hp_str_eq_c(fmt, "json") && !hp_str_eq_c(fmt, "pprof"))
+        return hp_err_set(err, HP_EUNSUPPORTED, "format=%.*s is not supported yet: use json or pprof",
                           (int)HP_MIN(fmt.n, 32), fmt.p);
+    r->pprof = hp_str_eq_c(fmt, "pprof");
     hp_selector_t sel;
     int rc = hp_selector_parse_query(query, &r->type_id, &sel, err);
     if (rc != 0)
@@ -265,8 +268,25 @@ static void write_render(const render_work_t *w, hp_buf_t *b)
     hp_buf_puts(b, ",\"heatmap\":null}");
 }
 
+/* format=pprof: the merged profile over [from, until], gzipped as
+ * net/http/pprof serves it, so `go tool pprof <url>` opens it. */
+static int render_pprof(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *b, hp_err_t *err)
+{
+    qry_select_t s = {r->type_id, r->selector, r->from_ms, r->until_ms, 0};
+    int rc = qry_check_select(q, &s, err);
+    hp_buf_t raw = HP_BUF_INIT;
+    if (rc == 0)
+        rc = qry_merge_pprof(q, tenant, &s, &raw, err);
+    if (rc == 0 && hp_gzip(raw.data, raw.len, 6, b) != 0)
+        rc = hp_err_set(err, HP_EINTERNAL, "cannot gzip the merged profile");
+    hp_buf_fini(&raw);
+    return rc;
+}
+
 static int render(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *b, hp_err_t *err)
 {
+    if (r->pprof)
+        return render_pprof(q, tenant, r, b, err);
     render_work_t w;
     memset(&w, 0, sizeof(w));
     w.q = q;
@@ -302,7 +322,7 @@ static void handle_render(void *ctx, const hp_http_request_t *req, hp_http_respo
     if (rc == 0)
         rc = render(q, tenant, &r, &resp->body, &err);
     if (rc == 0) {
-        resp->content_type = "application/json";
+        resp->content_type = r.pprof ? "application/octet-stream" : "application/json";
     } else {
         hp_buf_reset(&resp->body);
         hp_http_error_from(resp, &err);

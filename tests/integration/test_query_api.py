@@ -123,6 +123,15 @@ try:
     worst = [fn for fn, v in flat.items() if gflat.get(fn, 0) != 2 * v and not fn.startswith("0x")]
     c.check(not worst, f"per-function flat values differ for {worst[:5]}")
 
+    # /pyroscope/render?format=pprof: go tool pprof reads the URL itself.
+    q = urllib.parse.urlencode({"query": tid + '{service_name="qa.cpu"}', "from": str(start // 1000),
+                                "until": str(end // 1000 + 1), "format": "pprof"})
+    top = subprocess.run(["go", "tool", "pprof", "-top", "-symbolize=none", "-unit=ns", f"{cl.qry}/pyroscope/render?{q}"],
+                         capture_output=True, text=True, env=go_env(tmp), timeout=120)
+    m = re.search(r"of (\d+)ns total", top.stdout)
+    c.check(m is not None and int(m.group(1)) == 2 * total,
+            f"go tool pprof -top <render URL with format=pprof>: {top.stdout[:300]} {top.stderr[:300]}")
+
     # SelectMergeProfile (JSON) is a google.v1.Profile in proto3 JSON.
     status, pj = connect_json(cl.qry, "SelectMergeProfile", {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}',
                                                              "start": str(start), "end": str(end)})
