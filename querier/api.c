@@ -209,6 +209,44 @@ static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *
     return 0;
 }
 
+/* One side of a Diff: its merged tree. */
+static int diff_side(qry_t *q, hp_str_t tenant, const Querier__V1__SelectMergeStacktracesRequest *r,
+                     const char *side, hp_tree_t **tree, hp_err_t *err)
+{
+    if (r == NULL)
+        return hp_err_set(err, HP_EINVAL, "Diff needs both a left and a right selection: %s is missing", side);
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
+    int rc = qry_check_select(q, &s, err);
+    if (rc == 0)
+        rc = qry_merge_tree(q, tenant, &s, tree, err);
+    if (rc != 0) {
+        char why[sizeof(err->msg)];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        hp_err_set(err, rc, "%s: %s", side, why);
+    }
+    return rc;
+}
+
+/* Diff: both selections' flame graphs as one FlameGraphDiff (max_nodes
+ * from the left selection, as Pyroscope takes it). */
+static int diff(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    const Querier__V1__DiffRequest *r = (const void *)req;
+    hp_tree_t *left = NULL, *right = NULL;
+    int rc = diff_side(q, tenant, r->left, "left", &left, err);
+    if (rc == 0)
+        rc = diff_side(q, tenant, r->right, "right", &right, err);
+    if (rc == 0) {
+        hp_flamegraph_diff_t d;
+        hp_flamegraph_diff_build(left, right, qry_max_nodes(q, r->left->max_nodes), &d);
+        hp_flamegraph_diff_encode_proto(&d, 1, out);
+        hp_flamegraph_diff_fini(&d);
+    }
+    hp_tree_free(left);
+    hp_tree_free(right);
+    return rc;
+}
+
 static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Querier__V1__SelectMergeProfileRequest *r = (const void *)req;
@@ -318,6 +356,8 @@ static const method_t methods[] = {
      &google__v1__profile__descriptor, merge_profile},
     {"/querier.v1.QuerierService/SelectSeries", &querier__v1__select_series_request__descriptor,
      &querier__v1__select_series_response__descriptor, select_series},
+    {"/querier.v1.QuerierService/Diff", &querier__v1__diff_request__descriptor,
+     &querier__v1__diff_response__descriptor, diff},
 };
 
 typedef struct binding {

@@ -557,3 +557,263 @@ void hp_flamegraph_write_flamebearer(const hp_flamegraph_t *fg, hp_buf_t *out)
     hp_buf_printf(out, "],\"numTicks\":%lld,\"maxSelf\":%lld}", (long long)fg->total,
                   (long long)fg->max_self);
 }
+
+/* ---- diff flame graphs ---- */
+
+/* Grows v (capacity *cap) to at least n entries, the new ones zero. */
+static void grow_zeroed(int64_t **v, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return;
+    size_t old = *cap;
+    HP_GROW(*v, *cap, n);
+    memset(*v + old, 0, (*cap - old) * sizeof(int64_t));
+}
+
+/* Maps every node of src into u (creating the union of paths) and adds
+ * src's self values into self[] (grown to u's size, new slots zeroed). */
+static void map_into(hp_tree_t *u, const hp_tree_t *src, int64_t **self, size_t *cap)
+{
+    uint32_t *name_map = hp_xmalloc((src->n_names + 1) * sizeof(uint32_t));
+    uint32_t *node_map = hp_xmalloc(src->n_nodes * sizeof(uint32_t));
+    for (size_t i = 0; i < src->n_names; i++)
+        name_map[i] = intern_name(u, src->names[i]);
+    node_map[0] = HP_TREE_ROOT;
+    for (size_t i = 1; i < src->n_nodes; i++) {
+        node_map[i] = child_by_id(u, node_map[src->nodes[i].parent], name_map[src->nodes[i].name]);
+        grow_zeroed(self, cap, u->n_nodes);
+        (*self)[node_map[i]] = add_wrap((*self)[node_map[i]], src->nodes[i].self);
+    }
+    free(name_map);
+    free(node_map);
+}
+
+/* Totals from self values over u's structure (children after parents). */
+static int64_t *totals_of(const hp_tree_t *u, const int64_t *self)
+{
+    int64_t *tot = hp_xmalloc(u->n_nodes * sizeof(int64_t));
+    tot[HP_TREE_ROOT] = 0;
+    for (size_t i = 1; i < u->n_nodes; i++)
+        tot[i] = self[i];
+    for (size_t i = u->n_nodes; i-- > 1;)
+        tot[u->nodes[i].parent] = add_wrap(tot[u->nodes[i].parent], tot[i]);
+    return tot;
+}
+
+typedef struct dg_builder {
+    hp_flamegraph_diff_t *d;
+    const int64_t *ls, *rs, *lt, *rt; /* left/right self and total per union node */
+    int64_t min_val;
+    size_t *level_cap;
+    int64_t other_name; /* -1 until used */
+    uint32_t *kids;
+    size_t kids_cap;
+} dg_builder_t;
+
+static void dg_push(dg_builder_t *b, size_t level, const int64_t v[7])
+{
+    hp_flamegraph_diff_t *d = b->d;
+    if (level >= d->n_levels) {
+        size_t n = level + 1;
+        d->levels = hp_xrealloc(d->levels, n * sizeof(*d->levels));
+        d->level_len = hp_xrealloc(d->level_len, n * sizeof(size_t));
+        b->level_cap = hp_xrealloc(b->level_cap, n * sizeof(size_t));
+        for (size_t i = d->n_levels; i < n; i++) {
+            d->levels[i] = NULL;
+            d->level_len[i] = b->level_cap[i] = 0;
+        }
+        d->n_levels = n;
+    }
+    HP_GROW(d->levels[level], b->level_cap[level], d->level_len[level] + 7);
+    memcpy(d->levels[level] + d->level_len[level], v, 7 * sizeof(int64_t));
+    d->level_len[level] += 7;
+    d->max_self = HP_MAX(d->max_self, HP_MAX(v[2], v[5]));
+}
+
+static int64_t dg_other_name(dg_builder_t *b)
+{
+    if (b->other_name < 0) {
+        b->d->names = hp_xrealloc(b->d->names, (b->d->n_names + 1) * sizeof(hp_str_t));
+        b->other_name = (int64_t)b->d->n_names;
+        b->d->names[b->d->n_names++] = HP_STR("other");
+    }
+    return b->other_name;
+}
+
+typedef struct dg_item {
+    uint32_t node; /* NONE = an "other" node */
+    uint32_t level;
+    int64_t xl, xr;
+    int64_t ol, or_; /* an "other" node's left and right totals */
+} dg_item_t;
+
+/* Children of node drawn on their own, sorted by name; the rest's totals
+ * in *ol, *or_. */
+static size_t dg_children(dg_builder_t *b, uint32_t node, int64_t *ol, int64_t *or_)
+{
+    const hp_tree_t *u = b->d->u;
+    size_t n = 0;
+    *ol = *or_ = 0;
+    for (uint32_t c = u->nodes[node].first_child; c != NONE; c = u->nodes[c].next_sibling) {
+        if (b->lt[c] == 0 && b->rt[c] == 0)
+            continue;
+        bool drawn = (b->lt[c] >= b->min_val || b->rt[c] >= b->min_val) &&
+                     !hp_str_eq_c(u->names[u->nodes[c].name], "other");
+        if (!drawn) {
+            *ol = add_wrap(*ol, b->lt[c]);
+            *or_ = add_wrap(*or_, b->rt[c]);
+            continue;
+        }
+        HP_GROW(b->kids, b->kids_cap, n + 1);
+        b->kids[n++] = c;
+    }
+    if (n > 1)
+        qsort_r(b->kids, n, sizeof(uint32_t), cmp_child_name, (void *)u);
+    return n;
+}
+
+static void dg_walk(dg_builder_t *b, hp_u64map_t *name_idx)
+{
+    const hp_tree_t *u = b->d->u;
+    dg_item_t *st = NULL;
+    size_t sp = 0, cap = 0;
+    HP_GROW(st, cap, 1);
+    st[sp++] = (dg_item_t){HP_TREE_ROOT, 0, 0, 0, 0, 0};
+    while (sp) {
+        dg_item_t it = st[--sp];
+        if (it.node == NONE) {
+            int64_t v[7] = {it.xl, it.ol, it.ol, it.xr, it.or_, it.or_, dg_other_name(b)};
+            dg_push(b, it.level, v);
+            continue;
+        }
+        int64_t name = 0;
+        if (it.node != HP_TREE_ROOT) {
+            bool found;
+            uint64_t *slot = hp_u64map_upsert(name_idx, u->nodes[it.node].name, b->d->n_names, &found);
+            if (!found) {
+                b->d->names = hp_xrealloc(b->d->names, (b->d->n_names + 1) * sizeof(hp_str_t));
+                b->d->names[b->d->n_names++] = u->names[u->nodes[it.node].name];
+            }
+            name = (int64_t)*slot;
+        }
+        int64_t ls = it.node == HP_TREE_ROOT ? 0 : b->ls[it.node], rs = it.node == HP_TREE_ROOT ? 0 : b->rs[it.node];
+        int64_t v[7] = {it.xl, b->lt[it.node], ls, it.xr, b->rt[it.node], rs, name};
+        dg_push(b, it.level, v);
+        int64_t ol, or_;
+        size_t n = dg_children(b, it.node, &ol, &or_);
+        HP_GROW(st, cap, sp + n + 1);
+        int64_t el = add_wrap(it.xl, ls), er = add_wrap(it.xr, rs); /* self first, then children */
+        for (size_t i = 0; i < n; i++)
+            el = add_wrap(el, b->lt[b->kids[i]]), er = add_wrap(er, b->rt[b->kids[i]]);
+        if (ol || or_)
+            st[sp++] = (dg_item_t){NONE, it.level + 1, el, er, ol, or_};
+        for (size_t i = n; i-- > 0;) { /* right to left: the leftmost is visited first */
+            el = sub_wrap(el, b->lt[b->kids[i]]);
+            er = sub_wrap(er, b->rt[b->kids[i]]);
+            st[sp++] = (dg_item_t){b->kids[i], it.level + 1, el, er, 0, 0};
+        }
+    }
+    free(st);
+}
+
+/* x offsets (at `at` in each group of 7) as deltas from the previous node's end. */
+static void dg_delta(hp_flamegraph_diff_t *d, size_t at)
+{
+    for (size_t l = 0; l < d->n_levels; l++) {
+        int64_t prev = 0, *v = d->levels[l];
+        for (size_t i = at; i < d->level_len[l]; i += 7) {
+            int64_t abs_x = v[i];
+            v[i] = sub_wrap(abs_x, prev);
+            prev = add_wrap(abs_x, v[i + 1]);
+        }
+    }
+}
+
+void hp_flamegraph_diff_build(const hp_tree_t *left, const hp_tree_t *right, int64_t max_nodes,
+                              hp_flamegraph_diff_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->u = hp_tree_new();
+    int64_t *ls = NULL, *rs = NULL;
+    size_t lcap = 0, rcap = 0;
+    map_into(d->u, left, &ls, &lcap);
+    map_into(d->u, right, &rs, &rcap);
+    size_t n = d->u->n_nodes;
+    grow_zeroed(&ls, &lcap, n); /* both as long as the union */
+    grow_zeroed(&rs, &rcap, n);
+    int64_t *lt = totals_of(d->u, ls), *rt = totals_of(d->u, rs);
+    int64_t *mx = hp_xmalloc(n * sizeof(int64_t));
+    for (size_t i = 0; i < n; i++)
+        mx[i] = HP_MAX(lt[i], rt[i]);
+    dg_builder_t b = {d, ls, rs, lt, rt, min_value(mx, n, max_nodes), NULL, -1, NULL, 0};
+    free(mx);
+    d->left_ticks = lt[HP_TREE_ROOT];
+    d->right_ticks = rt[HP_TREE_ROOT];
+    d->total = add_wrap(d->left_ticks, d->right_ticks);
+    d->names = hp_xmalloc(sizeof(hp_str_t));
+    d->names[d->n_names++] = HP_STR("total");
+    hp_u64map_t name_idx;
+    hp_u64map_init(&name_idx, 256);
+    dg_walk(&b, &name_idx);
+    dg_delta(d, 0);
+    dg_delta(d, 3);
+    hp_u64map_fini(&name_idx);
+    free(b.level_cap);
+    free(b.kids);
+    free(ls);
+    free(rs);
+    free(lt);
+    free(rt);
+}
+
+void hp_flamegraph_diff_fini(hp_flamegraph_diff_t *d)
+{
+    for (size_t i = 0; i < d->n_levels; i++)
+        free(d->levels[i]);
+    free(d->levels);
+    free(d->level_len);
+    free(d->names);
+    hp_tree_free(d->u);
+    memset(d, 0, sizeof(*d));
+}
+
+void hp_flamegraph_diff_encode_proto(const hp_flamegraph_diff_t *d, uint32_t field, hp_buf_t *out)
+{
+    size_t mark = field ? hp_pb_begin_len(out, field) : 0;
+    for (size_t i = 0; i < d->n_names; i++)
+        hp_pb_put_bytes(out, 1, d->names[i].p, d->names[i].n);
+    for (size_t l = 0; l < d->n_levels; l++) {
+        size_t lm = hp_pb_begin_len(out, 2);
+        hp_pb_put_packed_i64(out, 1, d->levels[l], d->level_len[l]);
+        hp_pb_end_len(out, lm);
+    }
+    hp_pb_put_uint(out, 3, (uint64_t)d->total);
+    hp_pb_put_uint(out, 4, (uint64_t)d->max_self);
+    hp_pb_put_uint(out, 5, (uint64_t)d->left_ticks);
+    hp_pb_put_uint(out, 6, (uint64_t)d->right_ticks);
+    if (field)
+        hp_pb_end_len(out, mark);
+}
+
+void hp_flamegraph_diff_write_flamebearer(const hp_flamegraph_diff_t *d, hp_buf_t *out)
+{
+    hp_buf_puts(out, "{\"names\":[");
+    for (size_t i = 0; i < d->n_names; i++) {
+        if (i)
+            hp_buf_putc(out, ',');
+        hp_buf_put_json_str(out, d->names[i].p, d->names[i].n);
+    }
+    hp_buf_puts(out, "],\"levels\":[");
+    for (size_t l = 0; l < d->n_levels; l++) {
+        if (l)
+            hp_buf_putc(out, ',');
+        hp_buf_putc(out, '[');
+        for (size_t i = 0; i < d->level_len[l]; i++) {
+            if (i)
+                hp_buf_putc(out, ',');
+            hp_buf_put_i64(out, d->levels[l][i]);
+        }
+        hp_buf_putc(out, ']');
+    }
+    hp_buf_printf(out, "],\"numTicks\":%lld,\"maxSelf\":%lld}", (long long)d->total, (long long)d->max_self);
+}

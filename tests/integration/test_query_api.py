@@ -123,6 +123,20 @@ try:
     worst = [fn for fn, v in flat.items() if gflat.get(fn, 0) != 2 * v and not fn.startswith("0x")]
     c.check(not worst, f"per-function flat values differ for {worst[:5]}")
 
+    # Diff: the two selections side by side, 7 values per node.
+    left = {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}', "start": str(start), "end": str(end)}
+    right = dict(left, labelSelector='{service_name="nothing-here"}')
+    status, d = connect_json(cl.qry, "Diff", {"left": left, "right": right})
+    f = d.get("flamegraph", {})
+    lv = f.get("levels", [])
+    c.check(status == 200 and int(f.get("leftTicks", 0)) == 2 * total and int(f.get("rightTicks", 0)) == 0
+            and int(f.get("total", 0)) == 2 * total, f"Diff ticks: {status} {str(d)[:200]}")
+    c.check(lv and all(len(l.get("values", [])) % 7 == 0 for l in lv)
+            and sum(int(v) for l in lv for v in l["values"][2::7]) == 2 * total,
+            "Diff levels: 7 values per node, left self values add up to the left ticks")
+    status, d = connect_json(cl.qry, "Diff", {"left": left})
+    c.check(status == 400 and "right" in d.get("message", ""), f"Diff without a right side: {status} {d}")
+
     # /pyroscope/render?format=pprof: go tool pprof reads the URL itself.
     q = urllib.parse.urlencode({"query": tid + '{service_name="qa.cpu"}', "from": str(start // 1000),
                                 "until": str(end // 1000 + 1), "format": "pprof"})

@@ -825,6 +825,84 @@ static void test_flamegraph_proto(void)
     hp_tree_free(t);
 }
 
+/* Adds "a;b;c"-style stacks. */
+static void add_path(hp_tree_t *t, const char *path, int64_t v)
+{
+    hp_str_t f[16];
+    size_t n = 0;
+    for (const char *p = path; *p && n < 16;) {
+        size_t len = strcspn(p, ";");
+        f[n++] = (hp_str_t){p, len};
+        p += len + (p[len] == ';');
+    }
+    hp_tree_add_stack(t, f, n, v);
+}
+
+/* The diff flame graph: the union of both trees, 7 values per node, x
+ * offsets delta-encoded per side, totals and ticks of each side. */
+static void test_flamegraph_diff(void)
+{
+    hp_tree_t *l = hp_tree_new(), *r = hp_tree_new();
+    add_path(l, "main;a", 3);
+    add_path(l, "main;b", 2);
+    add_path(r, "main;b", 4);
+    add_path(r, "main;c", 1);
+    add_path(r, "main", 1);
+    hp_flamegraph_diff_t d;
+    hp_flamegraph_diff_build(l, r, 0, &d);
+    CHECK_EQ_INT(d.left_ticks, 5);
+    CHECK_EQ_INT(d.right_ticks, 6);
+    CHECK_EQ_INT(d.total, 11);
+    CHECK_EQ_INT(d.max_self, 4);
+    REQUIRE(d.n_levels == 3);
+    /* level 0: total; level 1: main; level 2: a, b, c (by name) */
+    CHECK_EQ_INT(d.level_len[0], 7);
+    int64_t *v0 = d.levels[0];
+    CHECK(v0[0] == 0 && v0[1] == 5 && v0[2] == 0 && v0[3] == 0 && v0[4] == 6 && v0[5] == 0 && v0[6] == 0);
+    int64_t *v1 = d.levels[1];
+    CHECK(v1[1] == 5 && v1[2] == 0 && v1[4] == 6 && v1[5] == 1);
+    CHECK(hp_str_eq_c(d.names[v1[6]], "main"));
+    REQUIRE(d.level_len[2] == 21);
+    int64_t *v2 = d.levels[2];
+    const char *want[] = {"a", "b", "c"};
+    int64_t lt[] = {3, 2, 0}, rt[] = {0, 4, 1};
+    int64_t lx = 0, rx = 1; /* absolute: right starts after main's self of 1 */
+    for (int i = 0; i < 3; i++) {
+        int64_t *n = v2 + 7 * i;
+        CHECK(hp_str_eq_c(d.names[n[6]], want[i]));
+        CHECK(n[1] == lt[i] && n[2] == lt[i] && n[4] == rt[i] && n[5] == rt[i]);
+        CHECK_EQ_INT(n[0], i == 0 ? lx : 0); /* deltas: siblings follow each other */
+        CHECK_EQ_INT(n[3], i == 0 ? rx : 0);
+    }
+    hp_buf_t pb = HP_BUF_INIT;
+    hp_flamegraph_diff_encode_proto(&d, 1, &pb);
+    CHECK(pb.len > 20);
+    hp_buf_fini(&pb);
+    hp_flamegraph_diff_fini(&d);
+
+    /* max_nodes: small children fold into "other" on both sides */
+    for (int i = 0; i < 50; i++) {
+        char p[32];
+        snprintf(p, sizeof(p), "main;f%02d", i);
+        add_path(l, p, 1);
+    }
+    hp_flamegraph_diff_build(l, r, 3, &d); /* the 3rd largest total is 3: c and every fNN fold */
+    bool other = false;
+    for (size_t i = 0; i < d.n_names; i++)
+        other |= hp_str_eq_c(d.names[i], "other");
+    CHECK(other);
+    CHECK_EQ_INT(d.left_ticks, 55);
+    int64_t sum_l = 0, sum_r = 0; /* self values still add up to each side's ticks */
+    for (size_t lv = 0; lv < d.n_levels; lv++)
+        for (size_t i = 0; i < d.level_len[lv]; i += 7)
+            sum_l += d.levels[lv][i + 2], sum_r += d.levels[lv][i + 5];
+    CHECK_EQ_INT(sum_l, 55);
+    CHECK_EQ_INT(sum_r, 6);
+    hp_flamegraph_diff_fini(&d);
+    hp_tree_free(l);
+    hp_tree_free(r);
+}
+
 int main(void)
 {
     HP_RUN(test_add_and_totals);
@@ -846,5 +924,6 @@ int main(void)
     HP_RUN(test_flamegraph_random);
     HP_RUN(test_flamebearer_json);
     HP_RUN(test_flamegraph_proto);
+    HP_RUN(test_flamegraph_diff);
     return hp_test_done();
 }

@@ -88,4 +88,30 @@ void hp_flamegraph_encode_proto(const hp_flamegraph_t *fg, uint32_t field, hp_bu
 /* Flamebearer JSON object: {"names":[…],"levels":[[…],…],"numTicks":N,"maxSelf":M}. */
 void hp_flamegraph_write_flamebearer(const hp_flamegraph_t *fg, hp_buf_t *out);
 
+/* A diff flame graph of two trees (querier.v1.FlameGraphDiff): the union
+ * of both trees' paths, 7 values per node [left x_offset, left total, left
+ * self, right x_offset, right total, right self, name index] (each x delta
+ * encoded against the previous node on the level, per side), children
+ * sorted by name; a node is drawn when either side's total reaches the
+ * max_nodes threshold (computed over max(left, right) totals), the rest of
+ * a parent's children fold into "other". total = left + right ticks. */
+typedef struct hp_flamegraph_diff {
+    hp_str_t *names; /* borrowed from the union tree, which the diff owns */
+    size_t n_names;
+    int64_t **levels;
+    size_t *level_len; /* values per level (multiple of 7) */
+    size_t n_levels;
+    int64_t total, max_self, left_ticks, right_ticks;
+    hp_tree_t *u; /* owned: the union of the names */
+} hp_flamegraph_diff_t;
+
+void hp_flamegraph_diff_build(const hp_tree_t *left, const hp_tree_t *right, int64_t max_nodes,
+                              hp_flamegraph_diff_t *d);
+void hp_flamegraph_diff_fini(hp_flamegraph_diff_t *d);
+/* querier.v1.FlameGraphDiff wire encoding as field `field` (0: bare). */
+void hp_flamegraph_diff_encode_proto(const hp_flamegraph_diff_t *d, uint32_t field, hp_buf_t *out);
+/* Flamebearer JSON of a diff ("double" format): {"names":…,"levels":…,
+ * "numTicks":N,"maxSelf":M} with 7 values per node. */
+void hp_flamegraph_diff_write_flamebearer(const hp_flamegraph_diff_t *d, hp_buf_t *out);
+
 #endif
