@@ -209,6 +209,40 @@ static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *
     return 0;
 }
 
+/* GetProfileStats: every process's answer (ingesters and store-gateways:
+ * all time), the earliest oldest and the latest newest. */
+static int profile_stats(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout(q, "query.ProfileStats", tenant, 1, NULL, 0, &t, &n, err);
+    Types__V1__GetProfileStatsResponse resp = TYPES__V1__GET_PROFILE_STATS_RESPONSE__INIT;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        Types__V1__GetProfileStatsResponse *r =
+            types__v1__get_profile_stats_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (r == NULL) {
+            rc = hp_err_set(err, HP_EUNAVAIL, "GetProfileStats: malformed reply from %s",
+                            hp_rpc_client_url(t[i].client));
+            break;
+        }
+        if (r->data_ingested) {
+            bool first = !resp.data_ingested;
+            resp.oldest_profile_time = first ? r->oldest_profile_time
+                                             : HP_MIN(resp.oldest_profile_time, r->oldest_profile_time);
+            resp.newest_profile_time = first ? r->newest_profile_time
+                                             : HP_MAX(resp.newest_profile_time, r->newest_profile_time);
+            resp.data_ingested = true;
+        }
+        types__v1__get_profile_stats_response__free_unpacked(r, NULL);
+    }
+    qry_targets_free(t, n);
+    if (rc == 0) {
+        hp_buf_reserve(out, types__v1__get_profile_stats_response__get_packed_size(&resp) + 1);
+        out->len += types__v1__get_profile_stats_response__pack(&resp, out->data + out->len);
+    }
+    return rc;
+}
+
 /* One side of a Diff: its merged tree. */
 static int diff_side(qry_t *q, hp_str_t tenant, const Querier__V1__SelectMergeStacktracesRequest *r,
                      const char *side, hp_tree_t **tree, hp_err_t *err)
@@ -358,6 +392,8 @@ static const method_t methods[] = {
      &querier__v1__select_series_response__descriptor, select_series},
     {"/querier.v1.QuerierService/Diff", &querier__v1__diff_request__descriptor,
      &querier__v1__diff_response__descriptor, diff},
+    {"/querier.v1.QuerierService/GetProfileStats", &types__v1__get_profile_stats_request__descriptor,
+     &types__v1__get_profile_stats_response__descriptor, profile_stats},
 };
 
 typedef struct binding {

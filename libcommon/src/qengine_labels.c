@@ -149,6 +149,41 @@ static int handle_profile_types(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     return rc;
 }
 
+/* query.ProfileStats: whether the tenant has data here, and the times of
+ * its oldest and newest profile (types.v1.GetProfileStatsResponse, ms). */
+typedef struct stats_ctx {
+    int64_t lo, hi; /* ns */
+    bool any;
+} stats_ctx_t;
+
+static void stats_of_head(void *ctx, const hp_head_t *h)
+{
+    stats_ctx_t *c = ctx;
+    for (size_t i = 0; i < h->n_series; i++) {
+        const hp_series_t *s = h->series[i];
+        if (s->n_profiles == 0 || s->min_t > s->max_t)
+            continue;
+        c->lo = c->any ? HP_MIN(c->lo, s->min_t) : s->min_t;
+        c->hi = c->any ? HP_MAX(c->hi, s->max_t) : s->max_t;
+        c->any = true;
+    }
+}
+
+static int handle_profile_stats(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    hp_qengine_t *qe = ctx;
+    stats_ctx_t c = {0, 0, false};
+    int rc = qe_for_each_head(qe, call->tenant, INT64_MIN, INT64_MAX, stats_of_head, &c, err);
+    if (rc != 0)
+        return rc;
+    Types__V1__GetProfileStatsResponse resp = TYPES__V1__GET_PROFILE_STATS_RESPONSE__INIT;
+    resp.data_ingested = c.any;
+    resp.oldest_profile_time = c.any ? c.lo / 1000000 : 0;
+    resp.newest_profile_time = c.any ? c.hi / 1000000 : 0;
+    qe_pack_into(&resp.base, out);
+    return 0;
+}
+
 /* LabelNames and LabelValues: the names, or the values of one label, of
  * the series the matchers select. */
 typedef struct names_ctx {
@@ -287,6 +322,7 @@ static int handle_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp
 void qe_register_labels(hp_qengine_t *qe, hp_rpc_server_t *rpc)
 {
     hp_rpc_server_handle(rpc, "query.ProfileTypes", handle_profile_types, qe);
+    hp_rpc_server_handle(rpc, "query.ProfileStats", handle_profile_stats, qe);
     hp_rpc_server_handle(rpc, "query.LabelNames", handle_label_names, qe);
     hp_rpc_server_handle(rpc, "query.LabelValues", handle_label_values, qe);
     hp_rpc_server_handle(rpc, "query.Series", handle_series, qe);

@@ -123,6 +123,12 @@ try:
     worst = [fn for fn, v in flat.items() if gflat.get(fn, 0) != 2 * v and not fn.startswith("0x")]
     c.check(not worst, f"per-function flat values differ for {worst[:5]}")
 
+    # GetProfileStats: data, and the oldest and newest profile times (ms).
+    status, ps = connect_json(cl.qry, "GetProfileStats", {})
+    oldest, newest = int(ps.get("oldestProfileTime", 0)), int(ps.get("newestProfileTime", 0))
+    c.check(status == 200 and ps.get("dataIngested") is True and start <= oldest <= newest <= end,
+            f"GetProfileStats: {status} {ps} within [{start}, {end}]")
+
     # Diff: the two selections side by side, 7 values per node.
     left = {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}', "start": str(start), "end": str(end)}
     right = dict(left, labelSelector='{service_name="nothing-here"}')
