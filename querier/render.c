@@ -90,7 +90,15 @@ static int64_t int_param(const hp_http_request_t *req, const char *name, int64_t
 }
 
 /* Flamebearer metadata: units and sample rate as Pyroscope exports them. */
+static void write_metadata_format(hp_buf_t *b, const hp_profile_type_t *pt, const char *format);
+
 static void write_metadata(hp_buf_t *b, const hp_profile_type_t *pt)
+{
+    write_metadata_format(b, pt, "single");
+}
+
+/* Pyroscope's flamebearer metadata; format "single" or "double" (diff). */
+static void write_metadata_format(hp_buf_t *b, const hp_profile_type_t *pt, const char *format)
 {
     static const char *const object_types[] = {"inuse_objects", "alloc_objects", "goroutine", "samples"};
     const char *units = NULL;
@@ -102,7 +110,7 @@ static void write_metadata(hp_buf_t *b, const hp_profile_type_t *pt)
         units = "samples";
         rate = 1000000000;
     }
-    hp_buf_puts(b, "\"metadata\":{\"format\":\"single\",\"spyName\":\"\",\"sampleRate\":");
+    hp_buf_printf(b, "\"metadata\":{\"format\":\"%s\",\"spyName\":\"\",\"sampleRate\":", format);
     hp_buf_put_i64(b, rate);
     hp_buf_puts(b, ",\"units\":");
     if (units)
@@ -441,9 +449,94 @@ static void handle_labels(void *ctx, const hp_http_request_t *req, hp_http_respo
     handle_legacy_names(ctx, req, resp, false);
 }
 
+/* ---- /pyroscope/render-diff ---- */
+
+/* One side of a render-diff: its query (type and selector) and range. */
+typedef struct diff_side {
+    char *type_id;
+    const char *selector; /* arena */
+    int64_t from_ms, until_ms;
+} diff_side_t;
+
+static int parse_side(const hp_http_request_t *req, const char *side, diff_side_t *d, hp_err_t *err)
+{
+    char qn[32], fn[32], un[32];
+    snprintf(qn, sizeof(qn), "%sQuery", side);
+    snprintf(fn, sizeof(fn), "%sFrom", side);
+    snprintf(un, sizeof(un), "%sUntil", side);
+    hp_str_t query;
+    if (!hp_http_query(req, qn, &query) || query.n == 0)
+        return hp_err_set(err, HP_EINVAL, "%s is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{…}", qn);
+    hp_selector_t sel;
+    int rc = hp_selector_parse_query(query, &d->type_id, &sel, err);
+    if (rc != 0)
+        return rc;
+    hp_selector_fini(&sel);
+    const char *brace = memchr(query.p, '{', query.n);
+    d->selector = brace ? hp_arena_strndup(req->arena, brace, query.n - (size_t)(brace - query.p)) : "{}";
+    return time_params(req, fn, un, &d->from_ms, &d->until_ms, err);
+}
+
+/* GET /pyroscope/render-diff: the Diff of two queries of one profile type
+ * as flamebearer JSON in the "double" format, with leftTicks/rightTicks. */
+static int render_diff(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, hp_buf_t *b, hp_err_t *err)
+{
+    diff_side_t l = {0}, r = {0};
+    hp_tree_t *lt = NULL, *rt = NULL;
+    int rc = parse_side(req, "left", &l, err);
+    if (rc == 0)
+        rc = parse_side(req, "right", &r, err);
+    if (rc == 0 && strcmp(l.type_id, r.type_id) != 0)
+        rc = hp_err_set(err, HP_EINVAL, "leftQuery and rightQuery must have the same profile type: %s vs %s",
+                        l.type_id, r.type_id);
+    qry_select_t ls = {l.type_id, l.selector, l.from_ms, l.until_ms, 0};
+    qry_select_t rs = {r.type_id, r.selector, r.from_ms, r.until_ms, 0};
+    if (rc == 0 && (rc = qry_check_select(q, &ls, err)) == 0 && (rc = qry_check_select(q, &rs, err)) == 0 &&
+        (rc = qry_merge_tree(q, tenant, &ls, &lt, err)) == 0)
+        rc = qry_merge_tree(q, tenant, &rs, &rt, err);
+    hp_profile_type_t pt;
+    if (rc == 0)
+        rc = hp_profile_type_parse(hp_str_c(l.type_id), &pt, err);
+    if (rc == 0) {
+        hp_flamegraph_diff_t d;
+        hp_flamegraph_diff_build(lt, rt, qry_max_nodes(q, int_param(req, "maxNodes", int_param(req, "max-nodes", 0))),
+                                 &d);
+        hp_buf_puts(b, "{\"version\":1,\"flamebearer\":");
+        hp_flamegraph_diff_write_flamebearer(&d, b);
+        hp_buf_putc(b, ',');
+        write_metadata_format(b, &pt, "double");
+        hp_buf_printf(b, ",\"leftTicks\":%lld,\"rightTicks\":%lld}", (long long)d.left_ticks,
+                      (long long)d.right_ticks);
+        hp_flamegraph_diff_fini(&d);
+    }
+    hp_tree_free(lt);
+    hp_tree_free(rt);
+    free(l.type_id);
+    free(r.type_id);
+    return rc;
+}
+
+static void handle_render_diff(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    qry_t *q = ctx;
+    hp_err_t err;
+    hp_err_clear(&err);
+    hp_str_t tenant;
+    int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
+    if (rc == 0)
+        rc = render_diff(q, tenant, req, &resp->body, &err);
+    if (rc == 0) {
+        resp->content_type = "application/json";
+    } else {
+        hp_buf_reset(&resp->body);
+        hp_http_error_from(resp, &err);
+    }
+}
+
 void qry_register_render(qry_t *q)
 {
     hp_http_route(q->svc->http, "GET", "/pyroscope/render", handle_render, q);
+    hp_http_route(q->svc->http, "GET", "/pyroscope/render-diff", handle_render_diff, q);
     hp_http_route(q->svc->http, "GET", "/pyroscope/label-values", handle_label_values, q);
     hp_http_route(q->svc->http, "GET", "/pyroscope/labels", handle_labels, q);
 }

@@ -143,6 +143,22 @@ try:
     status, d = connect_json(cl.qry, "Diff", {"left": left})
     c.check(status == 400 and "right" in d.get("message", ""), f"Diff without a right side: {status} {d}")
 
+    # /pyroscope/render-diff: the same as flamebearer JSON ("double")
+    q = urllib.parse.urlencode({"leftQuery": tid + '{service_name="qa.cpu"}', "leftFrom": str(start // 1000),
+                                "leftUntil": str(end // 1000 + 1), "rightQuery": tid + '{service_name="qa.cpu"}',
+                                "rightFrom": str(start // 1000), "rightUntil": str(end // 1000 + 1)})
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/render-diff?{q}")
+    rd = json.loads(body) if status == 200 else {}
+    c.check(status == 200 and rd.get("leftTicks") == 2 * total and rd.get("rightTicks") == 2 * total
+            and rd.get("metadata", {}).get("format") == "double"
+            and rd.get("flamebearer", {}).get("numTicks") == 4 * total,
+            f"render-diff: {status} {body[:200]!r}")
+    q = urllib.parse.urlencode({"leftQuery": tid + "{}", "leftFrom": "now-1h", "leftUntil": "now",
+                                "rightQuery": "memory:alloc_space:bytes:space:bytes{}", "rightFrom": "now-1h",
+                                "rightUntil": "now"})
+    status, body, _ = http("GET", f"{cl.qry}/pyroscope/render-diff?{q}")
+    c.check(status == 400 and b"same profile type" in body, f"render-diff of two types: {status} {body[:200]!r}")
+
     # /pyroscope/render?format=pprof: go tool pprof reads the URL itself.
     q = urllib.parse.urlencode({"query": tid + '{service_name="qa.cpu"}', "from": str(start // 1000),
                                 "until": str(end // 1000 + 1), "format": "pprof"})
