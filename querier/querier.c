@@ -483,6 +483,8 @@ static int select_fanout_try(qry_t *q, const char *method, hp_str_t tenant, cons
     Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
     sel.profile_type = (char *)s->type_id;
     sel.label_selector = (char *)(s->selector ? s->selector : "");
+    sel.profile_id.data = (uint8_t *)s->profile_id;
+    sel.profile_id.len = s->profile_id ? 16 : 0;
     sel.start = s->start_ms;
     sel.end = s->end_ms;
     hp_rpc_target_t *t1 = NULL;
@@ -608,6 +610,8 @@ static int check_bytes(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_
     Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
     sel.profile_type = (char *)s->type_id;
     sel.label_selector = (char *)(s->selector ? s->selector : "");
+    sel.profile_id.data = (uint8_t *)s->profile_id;
+    sel.profile_id.len = s->profile_id ? 16 : 0;
     sel.start = s->start_ms;
     sel.end = s->end_ms;
     hp_buf_t body = HP_BUF_INIT;

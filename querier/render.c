@@ -9,6 +9,9 @@
 #include "hotpath/attime.h"
 #include "hotpath/v1/rpc.pb-c.h"
 #include "hotpath/compress.h"
+#include "hotpath/hashmap.h"
+#include "hotpath/head.h"
+#include "hotpath/pprof.h"
 #include "querier.h"
 #include "types/v1/types.pb-c.h"
 
@@ -533,10 +536,242 @@ static void handle_render_diff(void *ctx, const hp_http_request_t *req, hp_http_
     }
 }
 
+/* ---- /api/v1/profiles and /api/v1/profile: single profiles ---- */
+
+/* A query parameter "type{selector}" into its type and selector (arena). */
+static int query_param(const hp_http_request_t *req, char **type_id, const char **selector, hp_err_t *err)
+{
+    hp_str_t query;
+    if (!hp_http_query(req, "query", &query) || query.n == 0)
+        return hp_err_set(err, HP_EINVAL,
+                          "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
+    hp_selector_t sel;
+    int rc = hp_selector_parse_query(query, type_id, &sel, err);
+    if (rc != 0)
+        return rc;
+    hp_selector_fini(&sel);
+    const char *brace = memchr(query.p, '{', query.n);
+    *selector = brace ? hp_arena_strndup(req->arena, brace, query.n - (size_t)(brace - query.p)) : "{}";
+    return 0;
+}
+
+/* Writes 16 bytes as a UUID (8-4-4-4-12 hex). */
+static void put_uuid(hp_buf_t *b, const uint8_t id[16])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            hp_buf_putc(b, '-');
+        hp_buf_putc(b, hex[id[i] >> 4]);
+        hp_buf_putc(b, hex[id[i] & 15]);
+    }
+}
+
+/* A UUID (with or without dashes) into 16 bytes. */
+static bool parse_uuid(hp_str_t s, uint8_t out[16])
+{
+    size_t k = 0;
+    int hi = -1;
+    for (size_t i = 0; i < s.n; i++) {
+        char ch = s.p[i];
+        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (ch == '-')
+            continue;
+        if (v < 0 || k >= 16)
+            return false;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[k++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return k == 16 && hi < 0;
+}
+
+typedef struct listed {
+    Hotpath__V1__ProfileEntry *e;
+    uint64_t fp;
+} listed_t;
+
+static int cmp_listed(const void *a, const void *b)
+{
+    const listed_t *x = a, *y = b;
+    if (x->e->time_nanos != y->e->time_nanos)
+        return x->e->time_nanos < y->e->time_nanos ? 1 : -1;
+    return x->fp < y->fp ? -1 : x->fp > y->fp;
+}
+
+/* GET /api/v1/profiles?query=&from=&until=&limit=: the individual profiles
+ * the selection matches, newest first, each once however many replicas and
+ * blocks hold it. */
+static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, hp_buf_t *b, hp_err_t *err)
+{
+    char *type_id = NULL;
+    const char *selector;
+    int64_t from_ms, until_ms;
+    int rc = query_param(req, &type_id, &selector, err);
+    if (rc == 0)
+        rc = time_params(req, "from", "until", &from_ms, &until_ms, err);
+    int64_t limit = HP_MIN(HP_MAX(int_param(req, "limit", 100), 1), 10000);
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
+    hp_buf_t body = HP_BUF_INIT;
+    if (rc == 0) {
+        qry_select_t s = {type_id, selector, from_ms, until_ms, 0, NULL};
+        rc = qry_check_select(q, &s, err);
+        sel.profile_type = type_id;
+        sel.label_selector = (char *)selector;
+        sel.start = from_ms;
+        sel.end = until_ms;
+        sel.limit = limit;
+        hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&sel) + 1);
+        body.len = hotpath__v1__select_request__pack(&sel, body.data);
+    }
+    if (rc == 0)
+        rc = qry_fanout(q, "query.ListProfiles", tenant, from_ms, body.data, body.len, &t, &n, err);
+    Hotpath__V1__ProfileList **lists = hp_xcalloc(n + 1, sizeof(*lists));
+    listed_t *all = NULL;
+    size_t na = 0, cap = 0;
+    hp_u64map_t seen;
+    hp_u64map_init(&seen, 256);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        lists[i] = hotpath__v1__profile_list__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (lists[i] == NULL) {
+            rc = hp_err_set(err, HP_EUNAVAIL, "ListProfiles: malformed reply from %s", hp_rpc_client_url(t[i].client));
+            break;
+        }
+        for (size_t k = 0; k < lists[i]->n_profiles; k++) {
+            Hotpath__V1__ProfileEntry *e = lists[i]->profiles[k];
+            hp_labels_t ls;
+            hp_labels_init(&ls);
+            for (size_t j = 0; j < e->n_labels; j++)
+                hp_labels_add(&ls, hp_str_c(e->labels[j]->name), hp_str_c(e->labels[j]->value));
+            uint64_t fp = hp_labels_fingerprint(&ls);
+            hp_labels_fini(&ls);
+            uint8_t key[16];
+            hp_profile_key(fp, e->time_nanos, e->id.len == 16 ? e->id.data : (const uint8_t *)"0123456789abcdef", key);
+            uint64_t k64;
+            memcpy(&k64, key, 8);
+            bool found;
+            hp_u64map_upsert(&seen, k64, 1, &found); /* a replica's or a block's copy: once */
+            if (found)
+                continue;
+            HP_GROW(all, cap, na + 1);
+            all[na++] = (listed_t){e, fp};
+        }
+    }
+    if (rc == 0) {
+        if (na > 1)
+            qsort(all, na, sizeof(*all), cmp_listed);
+        hp_buf_puts(b, "{\"profiles\":[");
+        for (size_t i = 0; i < na && i < (size_t)limit; i++) {
+            const Hotpath__V1__ProfileEntry *e = all[i].e;
+            hp_buf_puts(b, i ? ",{\"labels\":{" : "{\"labels\":{");
+            for (size_t j = 0; j < e->n_labels; j++) {
+                if (j)
+                    hp_buf_putc(b, ',');
+                hp_buf_put_json_str(b, e->labels[j]->name, strlen(e->labels[j]->name));
+                hp_buf_putc(b, ':');
+                hp_buf_put_json_str(b, e->labels[j]->value, strlen(e->labels[j]->value));
+            }
+            hp_buf_printf(b, "},\"timestamp\":%lld,\"profileId\":\"", (long long)e->time_nanos);
+            if (e->id.len == 16)
+                put_uuid(b, e->id.data);
+            hp_buf_printf(b, "\",\"total\":%lld}", (long long)e->total);
+        }
+        hp_buf_puts(b, "]}");
+    }
+    hp_u64map_fini(&seen);
+    free(all);
+    for (size_t i = 0; i < n; i++)
+        if (lists[i])
+            hotpath__v1__profile_list__free_unpacked(lists[i], NULL);
+    free(lists);
+    qry_targets_free(t, n);
+    hp_buf_fini(&body);
+    free(type_id);
+    return rc;
+}
+
+/* GET /api/v1/profile?query=&id=&timestamp=: one profile (every series of
+ * that push the selection matches: its label groups) as gzipped pprof. */
+static int get_profile(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, hp_buf_t *b, hp_err_t *err)
+{
+    char *type_id = NULL;
+    const char *selector;
+    int rc = query_param(req, &type_id, &selector, err);
+    hp_str_t v;
+    uint8_t id[16];
+    if (rc == 0 && (!hp_http_query(req, "id", &v) || !parse_uuid(v, id)))
+        rc = hp_err_set(err, HP_EINVAL, "id must be a profile ID as /api/v1/profiles lists it (a UUID)");
+    int64_t ts = 0;
+    if (rc == 0 && (!hp_http_query(req, "timestamp", &v) || hp_attime_parse(v, hp_now_ns(), &ts, err) != 0))
+        rc = hp_err_set(err, HP_EINVAL, "timestamp must be the profile's time as /api/v1/profiles lists it (ns)");
+    hp_buf_t raw = HP_BUF_INIT;
+    if (rc == 0) {
+        qry_select_t s = {type_id, selector, ts / 1000000, ts / 1000000, 0, id};
+        if ((rc = qry_check_select(q, &s, err)) == 0)
+            rc = qry_merge_pprof(q, tenant, &s, &raw, err);
+    }
+    if (rc == 0) { /* nothing matched: the merge is a profile without samples */
+        hp_pprof_t p;
+        memset(&p, 0, sizeof(p));
+        hp_err_t why;
+        bool empty = hp_pprof_decode(&p, raw.data, raw.len, NULL, &why) != 0 || p.n_samples == 0;
+        hp_pprof_fini(&p);
+        if (empty)
+            rc = hp_err_set(err, HP_ENOTFOUND, "no profile with that ID at that time matches the query");
+    }
+    if (rc == 0 && hp_gzip(raw.data, raw.len, 6, b) != 0)
+        rc = hp_err_set(err, HP_EINTERNAL, "cannot gzip the profile");
+    hp_buf_fini(&raw);
+    free(type_id);
+    return rc;
+}
+
+static void handle_list_profiles(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    qry_t *q = ctx;
+    hp_err_t err;
+    hp_err_clear(&err);
+    hp_str_t tenant;
+    int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
+    if (rc == 0)
+        rc = list_profiles(q, tenant, req, &resp->body, &err);
+    if (rc == 0) {
+        resp->content_type = "application/json";
+    } else {
+        hp_buf_reset(&resp->body);
+        hp_http_error_from(resp, &err);
+    }
+}
+
+static void handle_get_profile(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    qry_t *q = ctx;
+    hp_err_t err;
+    hp_err_clear(&err);
+    hp_str_t tenant;
+    int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
+    if (rc == 0)
+        rc = get_profile(q, tenant, req, &resp->body, &err);
+    if (rc == 0) {
+        resp->content_type = "application/octet-stream";
+    } else {
+        hp_buf_reset(&resp->body);
+        hp_http_error_from(resp, &err);
+    }
+}
+
 void qry_register_render(qry_t *q)
 {
     hp_http_route(q->svc->http, "GET", "/pyroscope/render", handle_render, q);
     hp_http_route(q->svc->http, "GET", "/pyroscope/render-diff", handle_render_diff, q);
+    hp_http_route(q->svc->http, "GET", "/api/v1/profiles", handle_list_profiles, q);
+    hp_http_route(q->svc->http, "GET", "/api/v1/profile", handle_get_profile, q);
     hp_http_route(q->svc->http, "GET", "/pyroscope/label-values", handle_label_values, q);
     hp_http_route(q->svc->http, "GET", "/pyroscope/labels", handle_labels, q);
 }

@@ -237,6 +237,11 @@ int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_
     q->session = r->session;
     q->keep = r->keep.data;
     q->keep_len = r->keep.len;
+    if (r->profile_id.len != 0 && r->profile_id.len != 16) {
+        hp_select_fini(q);
+        return hp_err_set(err, HP_EINVAL, "select: profile_id must be 16 bytes, got %zu", r->profile_id.len);
+    }
+    q->profile_id = r->profile_id.len ? r->profile_id.data : NULL;
     return 0;
 }
 

@@ -65,6 +65,7 @@ void hp_qengine_register(hp_qengine_t *qe, hp_rpc_server_t *rpc)
     qe_register_labels(qe, rpc);
     qe_register_merges(qe, rpc);
     qe_register_timeline(qe, rpc);
+    qe_register_list(qe, rpc);
 }
 
 /* ---- sessions ---- */
@@ -361,7 +362,8 @@ static int visit(const hp_head_t *h, const hp_select_t *q, const qe_ref_t *refs,
         size_t lo, hi;
         hp_series_profile_range(s, q->start_ns, q->end_ns, &lo, &hi);
         for (size_t p = lo; p < hi; p++)
-            fn(ctx, h, (uint32_t)i, s, &s->profiles[p]);
+            if (q->profile_id == NULL || memcmp(s->profiles[p].id, q->profile_id, 16) == 0)
+                fn(ctx, h, (uint32_t)i, s, &s->profiles[p]);
     }
     return 0;
 }

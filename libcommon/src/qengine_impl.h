@@ -61,6 +61,7 @@ int qe_handle_select_keys(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, h
 void qe_register_labels(hp_qengine_t *qe, hp_rpc_server_t *rpc);    /* qengine_labels.c */
 void qe_register_merges(hp_qengine_t *qe, hp_rpc_server_t *rpc);    /* qengine_merge.c */
 void qe_register_timeline(hp_qengine_t *qe, hp_rpc_server_t *rpc);  /* qengine_series.c */
+void qe_register_list(hp_qengine_t *qe, hp_rpc_server_t *rpc);      /* qengine_list.c */
 
 /* Appends a packed protobuf message to out. */
 void qe_pack_into(const ProtobufCMessage *m, hp_buf_t *out);

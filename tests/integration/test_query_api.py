@@ -159,6 +159,32 @@ try:
     status, body, _ = http("GET", f"{cl.qry}/pyroscope/render-diff?{q}")
     c.check(status == 400 and b"same profile type" in body, f"render-diff of two types: {status} {body[:200]!r}")
 
+    # Single profiles: listed (newest first, each once), and one fetched as pprof.
+    q = urllib.parse.urlencode({"query": tid + '{service_name="qa.cpu"}', "from": str(start // 1000),
+                                "until": str(end // 1000 + 1)})
+    status, body, _ = http("GET", f"{cl.qry}/api/v1/profiles?{q}")
+    listed = json.loads(body).get("profiles", []) if status == 200 else []
+    c.check(status == 200 and len(listed) == 2 and all(p["total"] == total for p in listed)
+            and listed[0]["timestamp"] >= listed[1]["timestamp"]
+            and all(p["labels"].get("service_name") == "qa.cpu" for p in listed),
+            f"/api/v1/profiles lists the 2 pushed profiles: {status} {body[:300]!r}")
+    if listed:
+        one = listed[0]
+        q1 = urllib.parse.urlencode({"query": tid + '{service_name="qa.cpu"}', "id": one["profileId"],
+                                     "timestamp": str(one["timestamp"])})
+        top = subprocess.run(["go", "tool", "pprof", "-top", "-symbolize=none", "-unit=ns",
+                              f"{cl.qry}/api/v1/profile?{q1}"], capture_output=True, text=True, env=go_env(tmp),
+                             timeout=120)
+        m = re.search(r"of (\d+)ns total", top.stdout)
+        c.check(m is not None and int(m.group(1)) == total,
+                f"/api/v1/profile fetches that one profile: {top.stdout[:200]} {top.stderr[:200]}")
+    q1 = urllib.parse.urlencode({"query": tid + "{}", "id": "00000000-0000-0000-0000-000000000000",
+                                 "timestamp": str(start * 1000000)})
+    status, body, _ = http("GET", f"{cl.qry}/api/v1/profile?{q1}")
+    c.check(status == 404, f"an unknown profile: {status} {body[:100]!r}")
+    status, body, _ = http("GET", f"{cl.qry}/api/v1/profile?query={urllib.parse.quote(tid + '{}')}&id=xyz&timestamp=1")
+    c.check(status == 400 and b"UUID" in body, f"a bad id: {status} {body[:100]!r}")
+
     # /pyroscope/render?format=pprof: go tool pprof reads the URL itself.
     q = urllib.parse.urlencode({"query": tid + '{service_name="qa.cpu"}', "from": str(start // 1000),
                                 "until": str(end // 1000 + 1), "format": "pprof"})

@@ -123,6 +123,7 @@ typedef struct hp_select {
     uint64_t session;         /* 0: every selected profile */
     const uint8_t *keep;      /* with a session: one bit per session key (borrowed from the request) */
     size_t keep_len;
+    const uint8_t *profile_id; /* 16 bytes: only that profile (borrowed); NULL: every one */
 } hp_select_t;
 
 /* Parses a SelectRequest (r may be NULL: a malformed request). Times are

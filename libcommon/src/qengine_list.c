@@ -1,0 +1,119 @@
+/* query.ListProfiles: the individual profiles a selection matches, the
+ * newest first, at most a limit of them (a min-heap on time keeps the
+ * newest while visiting, so memory is bounded by the limit). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpath/buf.h"
+#include "hotpath/v1/rpc.pb-c.h"
+#include "qengine_impl.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 10000
+
+typedef struct entry {
+    int64_t t, total;
+    uint8_t id[16];
+    hp_buf_t labels; /* the series' labels, encoded as ProfileEntry field 1 */
+} entry_t;
+
+typedef struct list_ctx {
+    entry_t *heap; /* min-heap on t: heap[0] is the oldest kept */
+    size_t n, limit;
+} list_ctx_t;
+
+static void sift_up(entry_t *h, size_t i)
+{
+    while (i > 0 && h[(i - 1) / 2].t > h[i].t) {
+        entry_t x = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = x;
+        i = (i - 1) / 2;
+    }
+}
+
+static void sift_down(entry_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && h[l].t < h[m].t)
+            m = l;
+        if (r < n && h[r].t < h[m].t)
+            m = r;
+        if (m == i)
+            return;
+        entry_t x = h[i];
+        h[i] = h[m];
+        h[m] = x;
+        i = m;
+    }
+}
+
+/* Keeps the profile when it is among the newest `limit` so far. Read lock
+ * held: the labels are encoded now. */
+static void add_entry(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s, const hp_series_profile_t *p)
+{
+    list_ctx_t *c = ctx;
+    entry_t *e;
+    if (c->n < c->limit) {
+        e = &c->heap[c->n++];
+        memset(e, 0, sizeof(*e));
+    } else if (p->t > c->heap[0].t) {
+        e = &c->heap[0]; /* replaces the oldest */
+        hp_buf_reset(&e->labels);
+    } else {
+        return;
+    }
+    e->t = p->t;
+    e->total = p->total;
+    memcpy(e->id, p->id, 16);
+    hp_labels_encode(&s->labels, 1, &e->labels);
+    if (e == &c->heap[0] && c->n == c->limit)
+        sift_down(c->heap, c->n, 0);
+    else
+        sift_up(c->heap, c->n - 1);
+}
+
+static int cmp_newest(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    return x->t < y->t ? 1 : x->t > y->t ? -1 : memcmp(x->id, y->id, 16);
+}
+
+static int handle_list_profiles(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
+{
+    hp_qengine_t *qe = ctx;
+    Hotpath__V1__SelectRequest *req = hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
+    hp_select_t q;
+    int rc = hp_select_parse(req, &q, err);
+    list_ctx_t c = {NULL, 0, LIST_DEFAULT};
+    if (req && req->limit > 0)
+        c.limit = (size_t)HP_MIN(req->limit, LIST_MAX);
+    c.heap = hp_xcalloc(c.limit + 1, sizeof(entry_t));
+    if (rc == 0)
+        rc = qe_select(qe, call->tenant, &q, NULL, add_entry, NULL, &c, err);
+    if (rc == 0 && c.n > 1)
+        qsort(c.heap, c.n, sizeof(entry_t), cmp_newest);
+    for (size_t i = 0; i < c.n; i++) {
+        if (rc == 0) { /* ProfileList.profiles (1): ProfileEntry */
+            size_t m = hp_pb_begin_len(out, 1);
+            hp_buf_append(out, c.heap[i].labels.data, c.heap[i].labels.len);
+            hp_pb_put_uint(out, 2, (uint64_t)c.heap[i].t);
+            hp_pb_put_bytes(out, 3, c.heap[i].id, 16);
+            if (c.heap[i].total != 0)
+                hp_pb_put_uint(out, 4, (uint64_t)c.heap[i].total);
+            hp_pb_end_len(out, m);
+        }
+        hp_buf_fini(&c.heap[i].labels);
+    }
+    free(c.heap);
+    hp_select_fini(&q);
+    if (req)
+        hotpath__v1__select_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+void qe_register_list(hp_qengine_t *qe, hp_rpc_server_t *rpc)
+{
+    hp_rpc_server_handle(rpc, "query.ListProfiles", handle_list_profiles, qe);
+}
