@@ -1,10 +1,12 @@
 /* POST /ingest (and /pyroscope/ingest): Pyroscope's legacy ingest API. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "distributor.h"
 #include "hotpath/attime.h"
 #include "hotpath/compress.h"
+#include "hotpath/jfr.h"
 #include "hotpath/log.h"
 #include "hotpath/multipart.h"
 #include "hotpath/pprof.h"
@@ -328,6 +330,99 @@ static int ingest_text(dist_t *d, hp_str_t tenant, const hp_http_request_t *req,
     return rc;
 }
 
+/* ---- JFR ---- */
+
+/* The recording and its LabelsSnapshot: a multipart body's `jfr` and
+ * `labels` parts, or the whole body; each gunzipped when it is gzip. */
+static int jfr_inputs(const hp_http_request_t *req, size_t limit, hp_buf_t *jbuf, hp_buf_t *lbuf, hp_str_t *jfr,
+                      hp_str_t *labels, hp_err_t *err)
+{
+    hp_str_t j = req->body, l = {NULL, 0};
+    if (is_multipart(req)) {
+        hp_str_t boundary;
+        hp_multipart_part_t parts[16];
+        size_t n;
+        int rc = hp_multipart_boundary(hp_http_header(req, "content-type"), &boundary, err);
+        if (rc == 0)
+            rc = hp_multipart_parse(boundary, req->body, parts, HP_ARRAY_LEN(parts), &n, err);
+        if (rc != 0)
+            return rc;
+        const hp_multipart_part_t *pj = hp_multipart_find(parts, n, "jfr"), *pl = hp_multipart_find(parts, n, "labels");
+        if (pj == NULL)
+            return hp_err_set(err, HP_EINVAL, "multipart body has no 'jfr' part");
+        j = pj->data;
+        if (pl)
+            l = pl->data;
+    }
+    const uint8_t *d;
+    size_t dn;
+    int rc = hp_maybe_gunzip((const uint8_t *)j.p, j.n, limit, jbuf, &d, &dn, err);
+    *jfr = (hp_str_t){(const char *)d, dn};
+    if (rc == 0 && l.n) {
+        rc = hp_maybe_gunzip((const uint8_t *)l.p, l.n, limit, lbuf, &d, &dn, err);
+        *labels = (hp_str_t){(const char *)d, dn};
+    }
+    return rc;
+}
+
+/* A JFR upload: one profile per (kind, label set) of the recording, each
+ * converted to pprof, accepted and forwarded together. */
+static int ingest_jfr(dist_t *d, hp_str_t tenant, const hp_http_request_t *req, const ingest_meta_t *m,
+                      const hp_limits_config_t *lim, size_t *stored, const char **reason, hp_err_t *err)
+{
+    hp_buf_t jbuf = HP_BUF_INIT, lbuf = HP_BUF_INIT;
+    hp_str_t jfr = {NULL, 0}, lab = {NULL, 0};
+    int64_t dlim = d->cfg->limits.ingestion_decompressed_body_limit_bytes;
+    int rc = jfr_inputs(req, dlim > 0 ? (size_t)dlim : SIZE_MAX, &jbuf, &lbuf, &jfr, &lab, err);
+    if (rc == HP_EINVAL)
+        err->detail = HP_PPROF_EWIRE; /* not a readable body: 400 */
+    hp_labels_t base, ls;
+    hp_labels_init(&base);
+    hp_labels_init(&ls);
+    client_labels(m, m->app, &base);
+    hp_jfr_result_t res;
+    memset(&res, 0, sizeof(res));
+    hp_jfr_params_t params = {m->from_ns, m->until_ns > m->from_ns ? m->until_ns : m->from_ns,
+                              m->sample_rate > 0 && m->sample_rate <= UINT32_MAX ? (uint32_t)m->sample_rate : 100,
+                              &base, false};
+    hp_jfr_limits_t jl = {0, lim->max_profile_stacktrace_depth > 0 ? (uint32_t)lim->max_profile_stacktrace_depth : 0};
+    if (rc == 0)
+        rc = hp_jfr_convert((const uint8_t *)jfr.p, jfr.n, (const uint8_t *)lab.p, lab.n, &params, &jl, &res, err);
+    dist_profile_t *prof = hp_xcalloc(res.n + 1, sizeof(*prof));
+    size_t n = 0;
+    for (size_t i = 0; i < res.n && rc == 0; i++) {
+        hp_labels_copy(&ls, &base);
+        for (size_t k = 0; k < res.v[i].labels.n; k++)
+            hp_labels_set(&ls, res.v[i].labels.v[k].name, res.v[i].labels.v[k].value);
+        hp_labels_set(&ls, HP_STR(HP_LABEL_NAME), hp_str_c(res.v[i].metric));
+        dist_input_t in = {tenant, &ls, NULL, m->from_ns, HP_STR(""), lim};
+        rc = dist_accept(d, &in, res.v[i].pprof.data, res.v[i].pprof.len, req->arena, &prof[n], err);
+        if (rc != 0)
+            *reason = prof[n].reason;
+        if (rc == 0 && prof[n].raw)
+            n++;
+        else
+            hp_labels_fini(&prof[n].labels);
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += prof[i].bytes;
+    if (rc == 0 && n > 0 && (rc = dist_rate_take(d, tenant, lim, bytes, err)) != 0)
+        *reason = "rate_limited";
+    if (rc == 0 && n > 0)
+        rc = dist_forward(d, tenant, lim, prof, n, err);
+    *stored = rc == 0 ? n : 0;
+    for (size_t i = 0; i < n; i++)
+        hp_labels_fini(&prof[i].labels);
+    free(prof);
+    hp_jfr_result_fini(&res);
+    hp_labels_fini(&base);
+    hp_labels_fini(&ls);
+    hp_buf_fini(&jbuf);
+    hp_buf_fini(&lbuf);
+    return rc;
+}
+
 /* Pyroscope's /ingest statuses: 400 for what cannot be read (and a time
  * outside the ingestion window), 422 for what was read but is refused,
  * 413 for too large, 429 for limits. reason (NULL: from the error class)
@@ -393,8 +488,7 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
                         (int)HP_MIN(m.format.n, 64), m.format.p);
         err.detail = HP_PPROF_EWIRE;
     } else if (rc == 0 && f == FMT_JFR) {
-        rc = hp_err_set(&err, HP_EUNSUPPORTED, "format jfr is not supported yet: send pprof, folded stacks, "
-                        "lines, speedscope, tree or trie");
+        rc = ingest_jfr(d, tenant, req, &m, &lim, &stored, &reason, &err);
     } else if (rc == 0 && f != FMT_PPROF && f != FMT_MULTIPART) {
         rc = ingest_text(d, tenant, req, &m, f, &lim, &stored, &reason, &err);
     } else if (rc == 0) {
