@@ -95,16 +95,25 @@ static bool is_multipart(const hp_http_request_t *req)
     return ct.n >= 19 && strncasecmp(ct.p, "multipart/form-data", 19) == 0;
 }
 
+#define MAX_PARTS 16
+
+/* The parts (at most MAX_PARTS) of a multipart/form-data body. */
+static int multipart_parts(const hp_http_request_t *req, hp_multipart_part_t *parts, size_t *n, hp_err_t *err)
+{
+    hp_str_t boundary;
+    int rc = hp_multipart_boundary(hp_http_header(req, "content-type"), &boundary, err);
+    if (rc == 0)
+        rc = hp_multipart_parse(boundary, req->body, parts, MAX_PARTS, n, err);
+    return rc;
+}
+
 /* Finds the profile (and its sample_type_config) in a multipart body. */
 static int read_multipart(const hp_http_request_t *req, hp_str_t *profile, hp_stc_t *stc,
                           hp_err_t *err)
 {
-    hp_str_t boundary;
-    hp_multipart_part_t parts[16];
+    hp_multipart_part_t parts[MAX_PARTS];
     size_t n;
-    int rc = hp_multipart_boundary(hp_http_header(req, "content-type"), &boundary, err);
-    if (rc == 0)
-        rc = hp_multipart_parse(boundary, req->body, parts, HP_ARRAY_LEN(parts), &n, err);
+    int rc = multipart_parts(req, parts, &n, err);
     if (rc != 0)
         return rc;
     if (hp_multipart_find(parts, n, "prev_profile"))
@@ -339,12 +348,9 @@ static int jfr_inputs(const hp_http_request_t *req, size_t limit, hp_buf_t *jbuf
 {
     hp_str_t j = req->body, l = {NULL, 0};
     if (is_multipart(req)) {
-        hp_str_t boundary;
-        hp_multipart_part_t parts[16];
+        hp_multipart_part_t parts[MAX_PARTS];
         size_t n;
-        int rc = hp_multipart_boundary(hp_http_header(req, "content-type"), &boundary, err);
-        if (rc == 0)
-            rc = hp_multipart_parse(boundary, req->body, parts, HP_ARRAY_LEN(parts), &n, err);
+        int rc = multipart_parts(req, parts, &n, err);
         if (rc != 0)
             return rc;
         const hp_multipart_part_t *pj = hp_multipart_find(parts, n, "jfr"), *pl = hp_multipart_find(parts, n, "labels");

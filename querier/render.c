@@ -519,21 +519,30 @@ static int render_diff(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, 
     return rc;
 }
 
-static void handle_render_diff(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+/* Serves one of this file's GET endpoints: the tenant, then fn writing the
+ * body (content type on success), or the error as text with its status. */
+typedef int (*serve_fn)(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, hp_buf_t *b, hp_err_t *err);
+
+static void serve(qry_t *q, const hp_http_request_t *req, hp_http_response_t *resp, serve_fn fn,
+                  const char *content_type)
 {
-    qry_t *q = ctx;
     hp_err_t err;
     hp_err_clear(&err);
     hp_str_t tenant;
     int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
     if (rc == 0)
-        rc = render_diff(q, tenant, req, &resp->body, &err);
+        rc = fn(q, tenant, req, &resp->body, &err);
     if (rc == 0) {
-        resp->content_type = "application/json";
+        resp->content_type = content_type;
     } else {
         hp_buf_reset(&resp->body);
         hp_http_error_from(resp, &err);
     }
+}
+
+static void handle_render_diff(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
+{
+    serve(ctx, req, resp, render_diff, "application/json");
 }
 
 /* ---- /api/v1/profiles and /api/v1/profile: single profiles ---- */
@@ -553,41 +562,6 @@ static int query_param(const hp_http_request_t *req, char **type_id, const char 
     const char *brace = memchr(query.p, '{', query.n);
     *selector = brace ? hp_arena_strndup(req->arena, brace, query.n - (size_t)(brace - query.p)) : "{}";
     return 0;
-}
-
-/* Writes 16 bytes as a UUID (8-4-4-4-12 hex). */
-static void put_uuid(hp_buf_t *b, const uint8_t id[16])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            hp_buf_putc(b, '-');
-        hp_buf_putc(b, hex[id[i] >> 4]);
-        hp_buf_putc(b, hex[id[i] & 15]);
-    }
-}
-
-/* A UUID (with or without dashes) into 16 bytes. */
-static bool parse_uuid(hp_str_t s, uint8_t out[16])
-{
-    size_t k = 0;
-    int hi = -1;
-    for (size_t i = 0; i < s.n; i++) {
-        char ch = s.p[i];
-        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        if (ch == '-')
-            continue;
-        if (v < 0 || k >= 16)
-            return false;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            out[k++] = (uint8_t)(hi << 4 | v);
-            hi = -1;
-        }
-    }
-    return k == 16 && hi < 0;
 }
 
 typedef struct listed {
@@ -678,8 +652,9 @@ static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req
                 hp_buf_put_json_str(b, e->labels[j]->value, strlen(e->labels[j]->value));
             }
             hp_buf_printf(b, "},\"timestamp\":%lld,\"profileId\":\"", (long long)e->time_nanos);
+            char uuid[40];
             if (e->id.len == 16)
-                put_uuid(b, e->id.data);
+                hp_buf_puts(b, hp_uuid_format(e->id.data, uuid));
             hp_buf_printf(b, "\",\"total\":%lld}", (long long)e->total);
         }
         hp_buf_puts(b, "]}");
@@ -705,7 +680,7 @@ static int get_profile(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, 
     int rc = query_param(req, &type_id, &selector, err);
     hp_str_t v;
     uint8_t id[16];
-    if (rc == 0 && (!hp_http_query(req, "id", &v) || !parse_uuid(v, id)))
+    if (rc == 0 && (!hp_http_query(req, "id", &v) || !hp_uuid_parse(v, id)))
         rc = hp_err_set(err, HP_EINVAL, "id must be a profile ID as /api/v1/profiles lists it (a UUID)");
     int64_t ts = 0;
     if (rc == 0 && (!hp_http_query(req, "timestamp", &v) || hp_attime_parse(v, hp_now_ns(), &ts, err) != 0))
@@ -734,36 +709,12 @@ static int get_profile(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, 
 
 static void handle_list_profiles(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
 {
-    qry_t *q = ctx;
-    hp_err_t err;
-    hp_err_clear(&err);
-    hp_str_t tenant;
-    int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
-    if (rc == 0)
-        rc = list_profiles(q, tenant, req, &resp->body, &err);
-    if (rc == 0) {
-        resp->content_type = "application/json";
-    } else {
-        hp_buf_reset(&resp->body);
-        hp_http_error_from(resp, &err);
-    }
+    serve(ctx, req, resp, list_profiles, "application/json");
 }
 
 static void handle_get_profile(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
 {
-    qry_t *q = ctx;
-    hp_err_t err;
-    hp_err_clear(&err);
-    hp_str_t tenant;
-    int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
-    if (rc == 0)
-        rc = get_profile(q, tenant, req, &resp->body, &err);
-    if (rc == 0) {
-        resp->content_type = "application/octet-stream";
-    } else {
-        hp_buf_reset(&resp->body);
-        hp_http_error_from(resp, &err);
-    }
+    serve(ctx, req, resp, get_profile, "application/octet-stream");
 }
 
 void qry_register_render(qry_t *q)

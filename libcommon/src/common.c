@@ -166,6 +166,42 @@ int64_t hp_now_ns(void) { return clock_ns(CLOCK_REALTIME); }
 int64_t hp_now_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000; }
 int64_t hp_mono_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000; }
 
+bool hp_uuid_parse(hp_str_t s, uint8_t out[16])
+{
+    size_t k = 0;
+    int hi = -1;
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.p[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (c == '-')
+            continue;
+        if (v < 0 || k >= 16)
+            return false;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[k++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return k == 16 && hi < 0;
+}
+
+const char *hp_uuid_format(const uint8_t id[16], char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = buf;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[id[i] >> 4];
+        *p++ = hex[id[i] & 15];
+    }
+    *p = '\0';
+    return buf;
+}
+
 const char *hp_fmt_rfc3339(int64_t ns, char *buf, size_t n)
 {
     time_t s = (time_t)(ns / 1000000000 - (ns % 1000000000 < 0));

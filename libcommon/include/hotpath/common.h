@@ -122,6 +122,10 @@ size_t hp_sort_unique_strs(char **v, size_t n);
  * monotonic millisecond clock. */
 int64_t hp_now_ms(void);
 int64_t hp_now_ns(void);
+/* A UUID ("8-4-4-4-12" hex, or 32 hex digits; any case) into 16 bytes. */
+bool hp_uuid_parse(hp_str_t s, uint8_t out[16]);
+/* 16 bytes as a lowercase 8-4-4-4-12 UUID into buf (≥ 37 bytes); returns buf. */
+const char *hp_uuid_format(const uint8_t id[16], char *buf);
 /* Unix nanoseconds as UTC RFC 3339 to the second ("2026-11-26T01:30:00Z")
  * into buf (n ≥ 21); returns buf. */
 const char *hp_fmt_rfc3339(int64_t ns, char *buf, size_t n);
