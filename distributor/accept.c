@@ -6,36 +6,13 @@
 #include "hotpath/compress.h"
 #include "hotpath/pprof.h"
 
-/* Parses a UUID ("8-4-4-4-12" hex, or 32 hex digits) into 16 bytes. */
-static bool parse_uuid(hp_str_t s, uint8_t out[16])
-{
-    size_t k = 0;
-    int hi = -1;
-    for (size_t i = 0; i < s.n; i++) {
-        char c = s.p[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (c == '-')
-            continue;
-        if (v < 0 || k >= 16)
-            return false;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            out[k++] = (uint8_t)(hi << 4 | v);
-            hi = -1;
-        }
-    }
-    return k == 16 && hi < 0;
-}
-
 /* The profile's ID: the client's UUID when it gave one, else a hash of the
  * tenant, series and bytes — so a retried push of the same profile gets
  * the same ID and is stored once. */
 static void profile_id(const dist_input_t *in, const hp_labels_t *ls, const uint8_t *raw, size_t len,
                        uint8_t id[16])
 {
-    if (in->client_id.n && parse_uuid(in->client_id, id))
+    if (in->client_id.n && hp_uuid_parse(in->client_id, id))
         return;
     uint64_t seed = hp_labels_fingerprint(ls) ^ XXH3_64bits(in->tenant.p, in->tenant.n);
     XXH128_hash_t h = XXH3_128bits_withSeed(raw, len, seed);
@@ -62,6 +39,7 @@ static int base_labels(const dist_input_t *in, const hp_pprof_t *p, hp_arena_t *
     hp_labels_del_empty(out);
     hp_labels_sanitize_names(out, a);
     hp_labels_del(out, HP_LABEL_DELTA);
+    hp_labels_del(out, "__otel__"); /* an ingest hint (OTLP), not a series label, as in Pyroscope */
     hp_labels_del(out, HP_LABEL_PROFILE_TYPE);
     if (hp_labels_get(out, HP_LABEL_NAME).n == 0)
         hp_labels_set(out, HP_STR(HP_LABEL_NAME), hp_profile_metric_name(p, in->stc));

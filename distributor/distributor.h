@@ -70,6 +70,7 @@ void dist_free(dist_t *d);
 /* HTTP routes. */
 void dist_register_ingest(dist_t *d);
 void dist_register_push(dist_t *d);
+void dist_register_otlp(dist_t *d);
 
 /* err->detail of a profile outside the ingestion window: a 400 on every
  * API (the client sent a bad time), not a 422. */

@@ -19,6 +19,7 @@ int main(int argc, char **argv)
     }
     dist_register_ingest(d);
     dist_register_push(d);
+    dist_register_otlp(d);
     hp_service_run(&svc);
     hp_service_fini(&svc);
     dist_free(d);
