@@ -22,6 +22,19 @@ static void profile_id(const dist_input_t *in, const hp_labels_t *ls, const uint
     id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
 }
 
+/* Pyroscope's discard reason for a label refusal (hp_labels_validate's detail). */
+static const char *label_reason(int detail)
+{
+    switch (detail) {
+    case HP_LABELS_EMISSING: return "missing_labels";
+    case HP_LABELS_ETOO_MANY: return "max_label_names_per_series";
+    case HP_LABELS_ENAME_LONG: return "label_name_too_long";
+    case HP_LABELS_EVALUE_LONG: return "label_value_too_long";
+    case HP_LABELS_EDUPLICATE: return "duplicate_label_names";
+    default: return "invalid_labels";
+    }
+}
+
 static hp_label_limits_t label_limits(const hp_limits_config_t *l)
 {
     hp_label_limits_t lim = {(size_t)l->max_label_names_per_series, (size_t)l->max_label_name_length,
@@ -159,7 +172,7 @@ int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t le
             out->reason = "samples_limit";
         if (rc == 0 && ((rc = base_labels(in, &p, a, &out->labels, err)) != 0 ||
                         (rc = validate_groups(in, &p, &out->labels, a, err)) != 0))
-            out->reason = "invalid_labels";
+            out->reason = label_reason(err->detail);
         if (rc == 0) {
             out->time_nanos = p.time_nanos;
             /* No time, or a 1970 time from clients that sent µs: use `from`. */

@@ -193,39 +193,43 @@ void hp_labels_sanitize_names(hp_labels_t *ls, hp_arena_t *a)
     }
 }
 
+/* hp_err_set with the rule in err->detail. */
+#define LABEL_ERR(rule, ...) (hp_err_set(err, HP_EINVAL, __VA_ARGS__), err->detail = (rule), HP_EINVAL)
+
 int hp_labels_validate(const hp_labels_t *ls, const hp_label_limits_t *lim, hp_err_t *err)
 {
     hp_str_t svc = hp_labels_get(ls, HP_LABEL_SERVICE_NAME);
     if (ls->n == 0)
-        return hp_err_set(err, HP_EINVAL, "error at least one label pair is required per profile");
+        return LABEL_ERR(HP_LABELS_EMISSING, "error at least one label pair is required per profile");
     if (svc.p == NULL || svc.n == 0)
-        return hp_err_set(err, HP_EINVAL, "invalid labels: service name is not provided");
+        return LABEL_ERR(HP_LABELS_EMISSING, "invalid labels: service name is not provided");
     if (lim && lim->max_names && ls->n > lim->max_names)
-        return hp_err_set(err, HP_EINVAL, "profile series has %zu label names; limit %zu", ls->n,
-                          lim->max_names);
+        return LABEL_ERR(HP_LABELS_ETOO_MANY, "profile series has %zu label names; limit %zu", ls->n,
+                         lim->max_names);
     for (size_t i = 0; i < ls->n; i++) {
         const hp_label_t *l = &ls->v[i];
         if (lim && lim->max_name_length && l->name.n > lim->max_name_length)
-            return hp_err_set(err, HP_EINVAL, "label name too long: %zu > %zu: '%.*s…'", l->name.n,
-                              lim->max_name_length, (int)HP_MIN(l->name.n, 64), l->name.p);
+            return LABEL_ERR(HP_LABELS_ENAME_LONG, "label name too long: %zu > %zu: '%.*s…'", l->name.n,
+                             lim->max_name_length, (int)HP_MIN(l->name.n, 64), l->name.p);
         if (lim && lim->max_value_length && l->value.n > lim->max_value_length)
-            return hp_err_set(err, HP_EINVAL,
-                              "label value too long: %zu > %zu for label name '%.*s'", l->value.n,
-                              lim->max_value_length, (int)HP_MIN(l->name.n, 128), l->name.p);
+            return LABEL_ERR(HP_LABELS_EVALUE_LONG, "label value too long: %zu > %zu for label name '%.*s'",
+                             l->value.n, lim->max_value_length, (int)HP_MIN(l->name.n, 128), l->name.p);
         if (!name_valid(l->name))
-            return hp_err_set(err, HP_EINVAL,
-                              "invalid labels: invalid label name '%.*s': names must match "
-                              "[a-zA-Z_][a-zA-Z0-9_]* ('.' becomes '_')",
-                              (int)HP_MIN(l->name.n, 128), l->name.p);
+            return LABEL_ERR(HP_LABELS_EINVALID,
+                             "invalid labels: invalid label name '%.*s': names must match "
+                             "[a-zA-Z_][a-zA-Z0-9_]* ('.' becomes '_')",
+                             (int)HP_MIN(l->name.n, 128), l->name.p);
         if (!hp_utf8_valid(l->value.p, l->value.n))
-            return hp_err_set(err, HP_EINVAL, "invalid label value for '%.*s': not valid UTF-8",
-                              (int)HP_MIN(l->name.n, 128), l->name.p);
+            return LABEL_ERR(HP_LABELS_EINVALID, "invalid label value for '%.*s': not valid UTF-8",
+                             (int)HP_MIN(l->name.n, 128), l->name.p);
         if (i > 0 && hp_str_eq(ls->v[i - 1].name, l->name))
-            return hp_err_set(err, HP_EINVAL, "duplicate label name '%.*s'",
-                              (int)HP_MIN(l->name.n, 128), l->name.p);
+            return LABEL_ERR(HP_LABELS_EDUPLICATE, "duplicate label name '%.*s'", (int)HP_MIN(l->name.n, 128),
+                             l->name.p);
     }
     return 0;
 }
+
+#undef LABEL_ERR
 
 static hp_str_t trim(hp_str_t s)
 {

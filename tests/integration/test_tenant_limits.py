@@ -104,6 +104,8 @@ try:
     many = "a=1,b=2"
     st, body, _ = push("strict", "labels", labels=many)
     c.check(st == 422 and b"label" in body, f"'strict' (4 labels at most) refuses 5: {st} {body[:200]!r}")
+    c.check(metric(cl.dist, 'hotpath_discarded_profiles_total{reason="max_label_names_per_series",tenant="strict"}')
+            == 1, "counted under Pyroscope's reason max_label_names_per_series")
     c.check(push("anyone", "labels", labels=many)[0] == 200, "the default (30) takes them")
 
     # A raised limit holds end to end: the ingesters apply the tenant's limits too.

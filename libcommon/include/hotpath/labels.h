@@ -101,6 +101,17 @@ typedef struct hp_label_limits {
  * non-empty, names match [a-zA-Z_][a-zA-Z0-9_]* (the message names the
  * label and the rule), values valid UTF-8, no duplicate names, and the
  * limits. HP_EINVAL with Pyroscope's wording. */
+/* err->detail of a hp_labels_validate refusal: which rule, so callers can
+ * count it under Pyroscope's discard reason. */
+enum {
+    HP_LABELS_EMISSING = 32,  /* no labels, or no service_name: missing_labels */
+    HP_LABELS_ETOO_MANY,      /* max_label_names_per_series */
+    HP_LABELS_ENAME_LONG,     /* label_name_too_long */
+    HP_LABELS_EVALUE_LONG,    /* label_value_too_long */
+    HP_LABELS_EINVALID,       /* invalid_labels */
+    HP_LABELS_EDUPLICATE,     /* duplicate_label_names */
+};
+
 int hp_labels_validate(const hp_labels_t *ls, const hp_label_limits_t *lim, hp_err_t *err) HP_WUR;
 
 /* Parses an /ingest `name` parameter, `app.name{k1=v1,k2=v2}`, into the app
