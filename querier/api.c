@@ -192,19 +192,28 @@ static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *
     const Querier__V1__SelectMergeStacktracesRequest *r = (const void *)req;
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
     int rc = qry_check_select(q, &s, err);
+    bool tree_bytes = r->format == QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_TREE;
     if (rc == 0 && r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_UNSPECIFIED &&
-        r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_FLAMEGRAPH)
-        rc = hp_err_set(err, HP_EUNSUPPORTED, "format %d is not supported yet: use PROFILE_FORMAT_FLAMEGRAPH",
+        r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_FLAMEGRAPH && !tree_bytes)
+        rc = hp_err_set(err, HP_EUNSUPPORTED,
+                        "format %d is not supported yet: use PROFILE_FORMAT_FLAMEGRAPH or PROFILE_FORMAT_TREE",
                         (int)r->format);
     hp_tree_t *tree = NULL;
     if (rc == 0)
         rc = qry_merge_tree(q, tenant, &s, &tree, err);
     if (rc != 0)
         return rc;
-    hp_flamegraph_t fg;
-    hp_flamegraph_build(tree, qry_max_nodes(q, r->max_nodes), &fg);
-    hp_flamegraph_encode_proto(&fg, 1, out);
-    hp_flamegraph_fini(&fg);
+    if (tree_bytes) { /* SelectMergeStacktracesResponse.tree (2) */
+        hp_buf_t tb = HP_BUF_INIT;
+        hp_tree_encode_pyroscope(tree, qry_max_nodes(q, r->max_nodes), &tb);
+        hp_pb_put_bytes(out, 2, tb.data, tb.len);
+        hp_buf_fini(&tb);
+    } else {
+        hp_flamegraph_t fg;
+        hp_flamegraph_build(tree, qry_max_nodes(q, r->max_nodes), &fg);
+        hp_flamegraph_encode_proto(&fg, 1, out);
+        hp_flamegraph_fini(&fg);
+    }
     hp_tree_free(tree);
     return 0;
 }

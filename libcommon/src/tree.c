@@ -558,6 +558,52 @@ void hp_flamegraph_write_flamebearer(const hp_flamegraph_t *fg, hp_buf_t *out)
                   (long long)fg->max_self);
 }
 
+/* ---- Pyroscope's tree bytes ---- */
+
+typedef struct pt_item {
+    uint32_t node;   /* NONE: an "other" node */
+    int64_t other;   /* its value */
+} pt_item_t;
+
+void hp_tree_encode_pyroscope(const hp_tree_t *t, int64_t max_nodes, hp_buf_t *out)
+{
+    fg_builder_t b;
+    memset(&b, 0, sizeof(b));
+    b.t = t;
+    b.tot = node_totals(t);
+    b.min_val = min_value(b.tot, t->n_nodes, max_nodes);
+    pt_item_t *st = NULL;
+    size_t sp = 0, cap = 0;
+    HP_GROW(st, cap, 1);
+    st[sp++] = (pt_item_t){HP_TREE_ROOT, 0};
+    while (sp) {
+        pt_item_t it = st[--sp];
+        if (it.node == NONE) {
+            hp_buf_put_varint(out, 5);
+            hp_buf_append(out, "other", 5);
+            hp_buf_put_varint(out, (uint64_t)it.other);
+            hp_buf_put_varint(out, 0);
+            continue;
+        }
+        hp_str_t name = it.node == HP_TREE_ROOT ? HP_STR("") : t->names[t->nodes[it.node].name];
+        int64_t self = it.node == HP_TREE_ROOT ? 0 : t->nodes[it.node].self;
+        hp_buf_put_varint(out, name.n);
+        hp_buf_append(out, name.p, name.n);
+        hp_buf_put_varint(out, (uint64_t)HP_MAX(self, 0));
+        int64_t other;
+        size_t n = drawn_children(&b, it.node, &other);
+        hp_buf_put_varint(out, n + (other > 0));
+        HP_GROW(st, cap, sp + n + 1);
+        if (other > 0) /* "other" sorts after the names it stands for: pushed first, read last */
+            st[sp++] = (pt_item_t){NONE, other};
+        for (size_t i = n; i-- > 0;)
+            st[sp++] = (pt_item_t){b.kids[i], 0};
+    }
+    free(st);
+    free(b.kids);
+    free((void *)b.tot);
+}
+
 /* ---- diff flame graphs ---- */
 
 /* Grows v (capacity *cap) to at least n entries, the new ones zero. */

@@ -1,6 +1,8 @@
 /* Unit tests for tree: call trees, their serialization, and flame graphs. */
 #include "hotpath/buf.h"
 #include "hotpath/tree.h"
+#include "hotpath/textprof.h"
+#include "hotpath/pprof.h"
 #include "querier/v1/querier.pb-c.h"
 #include "test.h"
 
@@ -903,6 +905,72 @@ static void test_flamegraph_diff(void)
     hp_tree_free(r);
 }
 
+/* Collects "a;b value" lines of a text profile's pprof, sorted. */
+static int line_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Pyroscope's tree bytes read back by the legacy "tree" ingest parser (the
+ * same layout): the same stacks and self values, "other" when truncated. */
+static void test_tree_bytes(void)
+{
+    hp_tree_t *t = hp_tree_new();
+    add_path(t, "main;a", 3);
+    add_path(t, "main;b", 2);
+    add_path(t, "main", 1);
+    for (int i = 0; i < 6; i++) {
+        char p[16];
+        snprintf(p, sizeof(p), "main;z%d", i);
+        add_path(t, p, 1);
+    }
+    for (int max = 0; max <= 3; max += 3) {
+        hp_buf_t b = HP_BUF_INIT;
+        hp_tree_encode_pyroscope(t, max, &b);
+        hp_text_type_t ty = {"memory", "x", "count"};
+        hp_text_profile_t p;
+        hp_text_profile_init(&p, &ty, 0, 0, 0, NULL);
+        hp_err_t err;
+        REQUIRE(hp_tree_parse(&p, (hp_str_t){(const char *)b.data, b.len}, false, &err) == 0);
+        hp_buf_t pb = HP_BUF_INIT;
+        hp_text_profile_encode(&p, &pb);
+        hp_pprof_t pp;
+        memset(&pp, 0, sizeof(pp));
+        REQUIRE(hp_pprof_decode(&pp, pb.data, pb.len, NULL, &err) == 0);
+        char *lines[32];
+        size_t n = 0;
+        int64_t sum = 0;
+        for (uint32_t i = 0; i < pp.n_samples && n < 32; i++) {
+            const hp_pprof_sample_t *s = &pp.samples[i];
+            hp_buf_t l = HP_BUF_INIT;
+            for (uint32_t k = s->loc_n; k-- > 0;) {
+                const hp_pprof_location_t *loc = &pp.locations[pp.sample_locs[s->loc_off + k]];
+                hp_str_t nm = hp_pprof_str(&pp, pp.functions[pp.lines[loc->line_off].function].name);
+                hp_buf_printf(&l, "%.*s%s", (int)nm.n, nm.p, k ? ";" : "");
+            }
+            hp_buf_printf(&l, " %lld", (long long)pp.values[s->val_off]);
+            sum += pp.values[s->val_off];
+            lines[n++] = strdup(hp_buf_cstr(&l));
+            hp_buf_fini(&l);
+        }
+        qsort(lines, n, sizeof(char *), line_cmp);
+        CHECK_EQ_INT(sum, 12);
+        if (max == 0) {
+            CHECK(n == 9 && strcmp(lines[0], "main 1") == 0 && strcmp(lines[1], "main;a 3") == 0 &&
+                  strcmp(lines[2], "main;b 2") == 0);
+        } else { /* a (3) and b (2) and main: the z's fold into other (6) */
+            CHECK(n == 4 && strcmp(lines[3], "main;other 6") == 0);
+        }
+        for (size_t i = 0; i < n; i++)
+            free(lines[i]);
+        hp_pprof_fini(&pp);
+        hp_buf_fini(&pb);
+        hp_text_profile_fini(&p);
+        hp_buf_fini(&b);
+    }
+    hp_tree_free(t);
+}
+
 int main(void)
 {
     HP_RUN(test_add_and_totals);
@@ -925,5 +993,6 @@ int main(void)
     HP_RUN(test_flamebearer_json);
     HP_RUN(test_flamegraph_proto);
     HP_RUN(test_flamegraph_diff);
+    HP_RUN(test_tree_bytes);
     return hp_test_done();
 }

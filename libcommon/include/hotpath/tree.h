@@ -88,6 +88,13 @@ void hp_flamegraph_encode_proto(const hp_flamegraph_t *fg, uint32_t field, hp_bu
 /* Flamebearer JSON object: {"names":[…],"levels":[[…],…],"numTicks":N,"maxSelf":M}. */
 void hp_flamegraph_write_flamebearer(const hp_flamegraph_t *fg, hp_buf_t *out);
 
+/* Pyroscope's `tree` bytes (SelectMergeStacktraces with PROFILE_FORMAT_TREE):
+ * depth-first from a virtual root, each node uvarint(name length), name,
+ * uvarint(self), uvarint(child count); children in name order, those
+ * whose total is below the max_nodes threshold (≤ 0: none) folded into an
+ * "other" child. Appended to out. */
+void hp_tree_encode_pyroscope(const hp_tree_t *t, int64_t max_nodes, hp_buf_t *out);
+
 /* A diff flame graph of two trees (querier.v1.FlameGraphDiff): the union
  * of both trees' paths, 7 values per node [left x_offset, left total, left
  * self, right x_offset, right total, right self, name index] (each x delta
