@@ -125,8 +125,12 @@ static hp_pprof_limits_t decode_limits(const hp_limits_config_t *l)
 static int check_window(const hp_limits_config_t *l, int64_t t_ns, hp_err_t *err)
 {
     int64_t now = hp_now_ns();
-    int64_t lo = l->reject_older_than_ms > 0 ? now - l->reject_older_than_ms * 1000000 : INT64_MIN;
-    int64_t hi = l->reject_newer_than_ms > 0 ? now + l->reject_newer_than_ms * 1000000 : INT64_MAX;
+    /* saturating: the durations come from configuration and may be huge */
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    if (l->reject_older_than_ms > 0 && __builtin_sub_overflow(now, hp_ms_to_ns_sat(l->reject_older_than_ms), &lo))
+        lo = INT64_MIN;
+    if (l->reject_newer_than_ms > 0 && __builtin_add_overflow(now, hp_ms_to_ns_sat(l->reject_newer_than_ms), &hi))
+        hi = INT64_MAX;
     if (t_ns >= lo && t_ns <= hi)
         return 0;
     char ts[40], a[40], b[40];

@@ -144,7 +144,9 @@ void dist_count_received(dist_t *d, hp_str_t tenant, size_t profiles, size_t byt
 /* ---- ingestion rate ---- */
 
 /* How many distributors share the rate: the healthy members of the
- * distributor ring (at least 1; 1 without a ring). */
+ * distributor ring, counting a member not probed yet as sharing (so a
+ * distributor that just started does not allow the whole rate by itself);
+ * at least 1, and 1 without a ring. */
 static size_t healthy_distributors(dist_t *d)
 {
     if (d->peers == NULL)
@@ -154,7 +156,7 @@ static size_t healthy_distributors(dist_t *d)
     for (size_t i = 0; i < hp_ring_view_size(v); i++) {
         hp_member_info_t m;
         hp_ring_view_member(v, i, &m);
-        n += m.healthy;
+        n += m.healthy || m.last_heartbeat_ms == 0;
     }
     hp_ring_view_release(v);
     return n ? n : 1;
@@ -177,8 +179,29 @@ static dist_bucket_t *bucket(dist_t *d, hp_str_t tenant, double burst, int64_t n
     HP_GROW(d->buckets, d->cap_buckets, d->n_buckets + 1);
     memmove(d->buckets + lo + 1, d->buckets + lo, (d->n_buckets - lo) * sizeof(*d->buckets));
     d->n_buckets++;
-    d->buckets[lo] = (dist_bucket_t){hp_xstrndup(tenant.p, tenant.n), burst, now};
+    d->buckets[lo] = (dist_bucket_t){hp_xstrndup(tenant.p, tenant.n), burst, 0, now};
     return &d->buckets[lo];
+}
+
+#define DIST_SWEEP_MS 10000
+
+/* Drops the buckets idle long enough to be full again: a new bucket starts
+ * full, so forgetting them changes no answer, and tenant IDs seen once do
+ * not pile up. At most every DIST_SWEEP_MS (rate_mu held). */
+static void sweep_buckets(dist_t *d, int64_t now)
+{
+    if (now - d->swept_ms < DIST_SWEEP_MS)
+        return;
+    d->swept_ms = now;
+    size_t w = 0;
+    for (size_t i = 0; i < d->n_buckets; i++) {
+        if ((double)(now - d->buckets[i].last_ms) > d->buckets[i].full_ms) {
+            free(d->buckets[i].tenant);
+            continue;
+        }
+        d->buckets[w++] = d->buckets[i];
+    }
+    d->n_buckets = w;
 }
 
 int dist_rate_take(dist_t *d, hp_str_t tenant, const hp_limits_config_t *lim, size_t bytes, hp_err_t *err)
@@ -190,9 +213,11 @@ int dist_rate_take(dist_t *d, hp_str_t tenant, const hp_limits_config_t *lim, si
     double burst = HP_MAX(lim->ingestion_burst_size_mb * 1e6, 1.0);
     int64_t now = hp_mono_ms();
     pthread_mutex_lock(&d->rate_mu);
+    sweep_buckets(d, now);
     dist_bucket_t *b = bucket(d, tenant, burst, now);
     b->tokens = HP_MIN(burst, b->tokens + rate * (double)(now - b->last_ms) / 1000.0);
     b->last_ms = now;
+    b->full_ms = burst / rate * 1000.0;
     bool ok = (double)bytes <= b->tokens;
     if (ok)
         b->tokens -= (double)bytes;

@@ -24,6 +24,7 @@
 typedef struct dist_bucket {
     char *tenant;
     double tokens;
+    double full_ms;  /* how long an idle bucket takes to refill from empty (burst / rate), at its last use */
     int64_t last_ms; /* monotonic */
 } dist_bucket_t;
 
@@ -40,6 +41,7 @@ typedef struct dist {
     pthread_mutex_t rate_mu;       /* guards buckets */
     dist_bucket_t *buckets;        /* sorted by tenant */
     size_t n_buckets, cap_buckets;
+    int64_t swept_ms;              /* monotonic: when idle buckets were last dropped */
 } dist_t;
 
 /* A profile accepted for ingestion, ready to forward. Strings and bytes

@@ -105,8 +105,9 @@ static size_t target_for(size_t member, size_t *slot_of_member, size_t *member_o
 }
 
 /* The tenant's active-series limit per ingester: max_global_series_per_tenant
- * spread over the members that take writes, each holding RF copies
- * (rounded up), capped by max_local_series_per_tenant; 0 = none. */
+ * spread over the members that take writes, each series held by
+ * min(RF, writers) of them (rounded up), capped by
+ * max_local_series_per_tenant; 0 = none. */
 static uint64_t series_limit(const hp_ring_view_t *v, size_t rf, const hp_limits_config_t *lim)
 {
     size_t writers = 0;
@@ -117,7 +118,7 @@ static uint64_t series_limit(const hp_ring_view_t *v, size_t rf, const hp_limits
     }
     uint64_t share = 0;
     if (lim->max_global_series_per_tenant > 0 && writers > 0)
-        share = ((uint64_t)lim->max_global_series_per_tenant * rf + writers - 1) / writers;
+        share = ((uint64_t)lim->max_global_series_per_tenant * HP_MIN(rf, writers) + writers - 1) / writers;
     uint64_t local = lim->max_local_series_per_tenant > 0 ? (uint64_t)lim->max_local_series_per_tenant : 0;
     if (share == 0 || (local > 0 && local < share))
         return local;

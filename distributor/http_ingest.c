@@ -130,8 +130,10 @@ static int read_multipart(const hp_http_request_t *req, hp_str_t *profile, hp_st
 
 /* How the body is encoded, from `format` and the Content-Type, in
  * Pyroscope's order: trie, tree, lines, jfr, pprof, speedscope, multipart
- * pprof, then folded "groups". Pyroscope reads any other format name as
- * groups too; hotpath takes "groups", "folded" and "collapsed" (and no
+ * pprof, then folded "groups". A multipart/form-data body with
+ * format=pprof is read as multipart too (where Pyroscope would read the
+ * whole body as a pprof and fail). Pyroscope reads any other format name
+ * as groups too; hotpath takes "groups", "folded" and "collapsed" (and no
  * format) as groups and refuses other names (FMT_UNKNOWN: 400), so a typo
  * is not stored as an empty profile. */
 typedef enum {
@@ -158,7 +160,7 @@ static fmt_t body_format(const hp_http_request_t *req, const ingest_meta_t *m)
     if (hp_str_eq_c(m->format, "jfr"))
         return FMT_JFR;
     if (hp_str_eq_c(m->format, "pprof"))
-        return FMT_PPROF;
+        return is_multipart(req) ? FMT_MULTIPART : FMT_PPROF;
     if (hp_str_eq_c(m->format, "speedscope"))
         return FMT_SPEEDSCOPE;
     if (is_multipart(req))
@@ -178,21 +180,35 @@ static int read_pprof_body(const hp_http_request_t *req, fmt_t f, hp_str_t *prof
     return 0;
 }
 
-/* The decoded body of a text upload (gunzipped when it is gzip), within
- * the profile size limit. */
-static int text_body(const hp_limits_config_t *l, const hp_http_request_t *req, hp_buf_t *scratch, hp_str_t *out,
-                     hp_err_t *err)
+/* The bound on a text upload's decoded body: the profile size limit, or
+ * when that is 0 the decompressed-body limit; *name says which. */
+static size_t text_limit(const hp_limits_config_t *l, const char **name)
 {
-    int64_t lim = l->max_profile_size_bytes;
-    const uint8_t *data;
-    size_t n;
-    int rc = hp_maybe_gunzip((const uint8_t *)req->body.p, req->body.n, lim > 0 ? (size_t)lim : SIZE_MAX, scratch,
-                             &data, &n, err);
+    *name = "max_profile_size_bytes";
+    if (l->max_profile_size_bytes > 0)
+        return (size_t)l->max_profile_size_bytes;
+    *name = "ingestion_decompressed_body_limit_bytes";
+    return l->ingestion_decompressed_body_limit_bytes > 0 ? (size_t)l->ingestion_decompressed_body_limit_bytes
+                                                          : SIZE_MAX;
+}
+
+/* The decoded body of a text upload (gunzipped when it is gzip), within
+ * text_limit: a gzip body is never inflated past it. */
+static int text_body(const hp_limits_config_t *l, const hp_http_request_t *req, hp_buf_t *scratch,
+                     hp_str_t *out, hp_err_t *err)
+{
+    const char *name;
+    size_t lim = text_limit(l, &name);
+    const uint8_t *data = NULL;
+    size_t n = 0;
+    int rc = hp_maybe_gunzip((const uint8_t *)req->body.p, req->body.n, lim, scratch, &data, &n, err);
     if (rc == HP_EINVAL)
         err->detail = HP_PPROF_EWIRE;
-    if (rc == 0 && lim > 0 && n > (size_t)lim)
-        rc = hp_err_set(err, HP_ETOOLARGE, "profile of %zu bytes exceeds the size limit (max_profile_size_bytes: %lld)",
-                        n, (long long)lim);
+    if (rc == 0 && n > lim)
+        rc = hp_err_set(err, HP_ETOOLARGE, "profile of %zu bytes exceeds the size limit (%s: %zu)", n, name,
+                        lim);
+    else if (rc == HP_ETOOLARGE)
+        rc = hp_err_set(err, HP_ETOOLARGE, "profile exceeds %zu bytes after decompression (%s)", lim, name);
     *out = (hp_str_t){(const char *)data, n};
     return rc;
 }
@@ -205,6 +221,7 @@ typedef struct text_batch {
     size_t n;
     hp_limits_config_t lim; /* the tenant's */
     const char *reason;     /* why a profile was refused */
+    size_t frames_left, names_left; /* what the upload's profiles may still cost (text_budget) */
 } text_batch_t;
 
 #define TEXT_MAX_PROFILES 16
@@ -216,6 +233,41 @@ static void text_batch_fini(text_batch_t *tb)
         hp_labels_fini(&tb->prof[i].labels);
     }
     hp_labels_fini(&tb->labels);
+}
+
+/* What converting a text body may cost, all its profiles together: 16 Mi
+ * frames and 64 MiB of frame names, or 4 of each per byte of a larger
+ * body. Folded, lines and sampled speedscope bodies stay far below (each
+ * frame takes a byte or more of the body); trees, tries and evented
+ * speedscope files share frames between stacks, and the budget stops those
+ * from costing work out of proportion to their size. */
+#define TEXT_FRAME_BUDGET ((size_t)16 << 20)
+#define TEXT_NAME_BUDGET ((size_t)64 << 20)
+#define TEXT_BUDGET_PER_BYTE 4
+
+static void text_budget(text_batch_t *tb, size_t body_n)
+{
+    size_t scaled = body_n > SIZE_MAX / TEXT_BUDGET_PER_BYTE ? SIZE_MAX : body_n * TEXT_BUDGET_PER_BYTE;
+    tb->frames_left = HP_MAX(TEXT_FRAME_BUDGET, scaled);
+    tb->names_left = HP_MAX(TEXT_NAME_BUDGET, scaled);
+}
+
+/* The conversion limits of the batch's next profile: the tenant's limits
+ * and what is left of the budget (at least 1: 0 would mean none). */
+static hp_text_limits_t text_limits(const text_batch_t *tb)
+{
+    int64_t samples = tb->lim.max_profile_stacktrace_samples, depth = tb->lim.max_profile_stacktrace_depth;
+    int64_t len = tb->lim.max_profile_symbol_value_length;
+    return (hp_text_limits_t){samples > 0 ? (size_t)samples : 0, depth > 0 ? (size_t)depth : 0,
+                              len > 0 ? (size_t)len : 0, HP_MAX(tb->frames_left, 1),
+                              HP_MAX(tb->names_left, 1)};
+}
+
+/* Takes what p cost from the batch's budget. */
+static void text_spend(text_batch_t *tb, const hp_text_profile_t *p)
+{
+    tb->frames_left -= HP_MIN(p->n_frames, tb->frames_left);
+    tb->names_left -= HP_MIN(p->n_name_bytes, tb->names_left);
 }
 
 /* Starts the text profile for app (its type from its suffix) and sets the
@@ -230,8 +282,7 @@ static int text_start(dist_t *d, const ingest_meta_t *m, hp_str_t app, int64_t r
         err->detail = HP_PPROF_EWIRE; /* metadata: 400, as Pyroscope answers */
         return rc;
     }
-    int64_t depth = tb->lim.max_profile_stacktrace_depth, len = tb->lim.max_profile_symbol_value_length;
-    hp_text_limits_t lim = {0, depth > 0 ? (size_t)depth : 0, len > 0 ? (size_t)len : 0};
+    hp_text_limits_t lim = text_limits(tb);
     int64_t dur = m->until_ns > m->from_ns ? m->until_ns - m->from_ns : 0;
     hp_text_profile_init(p, &t, rate, m->from_ns, dur, &lim);
     hp_labels_reset(&tb->labels);
@@ -244,6 +295,7 @@ static int text_start(dist_t *d, const ingest_meta_t *m, hp_str_t app, int64_t r
 static int text_finish(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_text_profile_t *p, text_batch_t *tb,
                        hp_arena_t *a, hp_err_t *err)
 {
+    text_spend(tb, p);
     if (tb->n == TEXT_MAX_PROFILES)
         return hp_err_set(err, HP_EINVAL, "an upload may hold at most %d profiles", TEXT_MAX_PROFILES);
     hp_buf_t *pb = &tb->pprof[tb->n];
@@ -275,6 +327,32 @@ static int ingest_folded(dist_t *d, hp_str_t tenant, const ingest_meta_t *m, hp_
     return rc;
 }
 
+/* Refuses, before converting any of it, a file of more profiles than an
+ * upload may hold, or whose profiles' units name no profile type: with
+ * several profiles in a file each unit is its profile type, and "none"
+ * names none. Pyroscope refuses such a file too ("unknown profile type:
+ * none"; 400). */
+static int check_speedscope(const hp_speedscope_t *s, hp_err_t *err)
+{
+    if (s->n > TEXT_MAX_PROFILES)
+        return hp_err_set(err, HP_EINVAL,
+                          "speedscope: %zu profiles after merging, an upload may hold at most %d", s->n,
+                          TEXT_MAX_PROFILES);
+    for (size_t k = 0; k < s->n && s->n > 1; k++) {
+        if (strcmp(s->v[k].unit, "none") == 0) {
+            hp_err_set(
+                err, HP_EINVAL,
+                "speedscope: profile '%.64s' has unit none: in a file of several profiles each profile's "
+                "unit is its profile type (app.seconds, app.bytes, …) and none names no type, as in "
+                "Pyroscope; send it in a file of its own",
+                s->v[k].name);
+            err->detail = HP_PPROF_EWIRE;
+            return HP_EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* Speedscope uploads: a profile per (merged) speedscope profile, labelled
  * profile_name; with several, each unit is its profile type (app.seconds,
  * app.bytes, …), as Pyroscope does. */
@@ -283,6 +361,8 @@ static int ingest_speedscope(dist_t *d, hp_str_t tenant, const ingest_meta_t *m,
 {
     hp_speedscope_t s;
     int rc = hp_speedscope_parse(body, &s, err);
+    if (rc == 0)
+        rc = check_speedscope(&s, err);
     for (size_t k = 0; k < s.n && rc == 0; k++) {
         hp_str_t app = m->app;
         if (s.n > 1) {
@@ -325,9 +405,12 @@ static int ingest_text(dist_t *d, hp_str_t tenant, const hp_http_request_t *req,
     hp_buf_t scratch = HP_BUF_INIT;
     hp_str_t body;
     int rc = text_body(lim, req, &scratch, &body, err);
+    text_budget(&tb, body.n);
     if (rc == 0)
         rc = f == FMT_SPEEDSCOPE ? ingest_speedscope(d, tenant, m, body, &tb, req->arena, err)
                                  : ingest_folded(d, tenant, m, body, f, &tb, req->arena, err);
+    if (rc == HP_EINVAL && err->detail == HP_TEXT_ESAMPLES)
+        tb.reason = "samples_limit"; /* as dist_accept counts it */
     if (rc == 0 && tb.n > 0 && (rc = dist_rate_take(d, tenant, lim, total_bytes(tb.prof, tb.n), err)) != 0)
         tb.reason = "rate_limited";
     if (rc == 0 && tb.n > 0)
@@ -378,7 +461,7 @@ static int ingest_jfr(dist_t *d, hp_str_t tenant, const hp_http_request_t *req, 
 {
     hp_buf_t jbuf = HP_BUF_INIT, lbuf = HP_BUF_INIT;
     hp_str_t jfr = {NULL, 0}, lab = {NULL, 0};
-    int64_t dlim = d->cfg->limits.ingestion_decompressed_body_limit_bytes;
+    int64_t dlim = lim->ingestion_decompressed_body_limit_bytes;
     int rc = jfr_inputs(req, dlim > 0 ? (size_t)dlim : SIZE_MAX, &jbuf, &lbuf, &jfr, &lab, err);
     if (rc == HP_EINVAL)
         err->detail = HP_PPROF_EWIRE; /* not a readable body: 400 */
@@ -488,6 +571,13 @@ static void handle_ingest(void *ctx, const hp_http_request_t *req, hp_http_respo
     const char *reason = NULL;
     hp_limits_config_t lim;
     hp_overrides_get(d->svc->overrides, tenant, &lim);
+    /* the HTTP layer read at most the configuration's limit; a tenant's
+     * own may be lower */
+    if (rc == 0 && lim.ingestion_body_limit_bytes > 0 && req->body.n > (size_t)lim.ingestion_body_limit_bytes) {
+        rc = hp_err_set(&err, HP_ETOOLARGE, "request body of %zu bytes exceeds ingestion_body_limit_bytes (%lld)",
+                        req->body.n, (long long)lim.ingestion_body_limit_bytes);
+        reason = "body_size_limit";
+    }
     if (rc == 0 && f == FMT_UNKNOWN) {
         rc = hp_err_set(&err, HP_EINVAL,
                         "unknown format '%.*s': expected pprof, jfr, speedscope, lines, groups (folded), trie or tree",

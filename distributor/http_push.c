@@ -63,14 +63,14 @@ static size_t size_limit(int64_t v)
     return v > 0 ? (size_t)v : SIZE_MAX;
 }
 
-/* Decodes the PushRequest: the body as sent is bounded by the ingestion
- * limit, what its Content-Encoding expands to by its own limit. */
-static int decode_push(const dist_t *d, const hp_http_request_t *req, ProtobufCMessage **msg,
+/* Decodes the PushRequest: the body as sent is bounded by the tenant's
+ * ingestion limit, what its Content-Encoding expands to by its own limit. */
+static int decode_push(const hp_limits_config_t *lim, const hp_http_request_t *req, ProtobufCMessage **msg,
                        hp_connect_codec_t *codec, hp_err_t *err)
 {
-    return hp_connect_decode_bounded(
-        req, &push__v1__push_request__descriptor, size_limit(d->cfg->limits.ingestion_body_limit_bytes),
-        size_limit(d->cfg->limits.ingestion_decompressed_body_limit_bytes), msg, codec, err);
+    return hp_connect_decode_bounded(req, &push__v1__push_request__descriptor,
+                                     size_limit(lim->ingestion_body_limit_bytes),
+                                     size_limit(lim->ingestion_decompressed_body_limit_bytes), msg, codec, err);
 }
 
 static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)
@@ -91,7 +91,7 @@ static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_respons
     hp_limits_config_t lim;
     hp_overrides_get(d->svc->overrides, tenant, &lim);
     const char *reason = NULL;
-    int rc = decode_push(d, req, &msg, &codec, &err);
+    int rc = decode_push(&lim, req, &msg, &codec, &err);
     if (rc == 0) {
         const Push__V1__PushRequest *pr = (const Push__V1__PushRequest *)msg;
         profiles = hp_xcalloc(count_samples(pr) + 1, sizeof(*profiles));

@@ -3,12 +3,15 @@
 #include <curl/curl.h>
 #include <netdb.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hotpath/log.h"
 #include "scraper.h"
+
+#define SCR_MAX_TARGET_URL 512
 
 #define MAX_BODY ((size_t)64 << 20) /* a profile larger than this is not fetched */
 #define MAX_ADDRS 64                /* addresses taken from one dns+ entry */
@@ -53,6 +56,9 @@ static int parse_entry(const char *s, scr_entry_t *e, hp_err_t *err)
     size_t n = strlen(start);
     while (n && start[n - 1] == '/')
         n--;
+    if (n > SCR_MAX_TARGET_URL) /* room for the profile's path in a fetch URL */
+        return hp_err_set(err, HP_EINVAL, "scrape target \"%s\": the URL is longer than %d bytes", s,
+                          SCR_MAX_TARGET_URL);
     e->url = hp_xstrndup(start, n);
     return 0;
 }
@@ -225,11 +231,17 @@ static int push(CURL *c, const target_t *t, const char *profile, const hp_buf_t 
 {
     const hp_config_t *cfg = t->s->cfg;
     char name[512];
-    snprintf(name, sizeof(name), "%s{instance=%s}", t->service, t->instance);
+    int nn = snprintf(name, sizeof(name), "%s{instance=%s}", t->service, t->instance);
+    if (nn < 0 || (size_t)nn >= sizeof(name))
+        return hp_err_set(err, HP_EINVAL, "service name and instance of %s are longer than %zu bytes", t->url,
+                          sizeof(name) - 1);
     char *qname = curl_easy_escape(c, name, 0);
-    char url[1024];
-    snprintf(url, sizeof(url), "%s/ingest?name=%s&spyName=scraper&from=%lld&until=%lld",
-             cfg->scrape.push_url, qname ? qname : "", (long long)from_s, (long long)until_s);
+    if (qname == NULL)
+        return hp_err_set(err, HP_ENOMEM, "out of memory escaping the application name");
+    hp_buf_t url = HP_BUF_INIT;
+    hp_buf_printf(&url, "%s/ingest?name=%s&spyName=scraper&from=%lld&until=%lld", cfg->scrape.push_url, qname,
+                  (long long)from_s, (long long)until_s);
+    hp_buf_putc(&url, '\0');
     curl_free(qname);
     body_t resp = {HP_BUF_INIT, false};
     hp_buf_t body = HP_BUF_INIT;
@@ -241,7 +253,7 @@ static int push(CURL *c, const target_t *t, const char *profile, const hp_buf_t 
         h = curl_slist_append(h, tenant);
     }
     curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_URL, (const char *)url.data);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body.data);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -261,6 +273,7 @@ static int push(CURL *c, const target_t *t, const char *profile, const hp_buf_t 
                         (int)HP_MIN(resp.buf.len, 200), resp.buf.data ? (const char *)resp.buf.data : "");
     hp_buf_fini(&resp.buf);
     hp_buf_fini(&body);
+    hp_buf_fini(&url);
     return rc;
 }
 
@@ -334,6 +347,17 @@ static char *host_only(const char *hp)
     return hp_xstrndup(hp, colon ? (size_t)(colon - hp) : strlen(hp));
 }
 
+/* A target's default service name: its host, with the characters an
+ * application name cannot hold (the ':' of an IPv6 address, say) as '_'. */
+static char *default_service(const char *instance)
+{
+    char *h = host_only(instance);
+    for (char *p = h; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-' && *p != '/')
+            *p = '_';
+    return h;
+}
+
 static void add_target(target_t **v, size_t *n, size_t *cap, scr_t *s, const char *url, const char *service)
 {
     HP_GROW(*v, *cap, *n + 1);
@@ -341,7 +365,7 @@ static void add_target(target_t **v, size_t *n, size_t *cap, scr_t *s, const cha
     t->s = s;
     t->url = hp_xstrdup(url);
     t->instance = url_host_port(url);
-    t->service = service ? hp_xstrdup(service) : host_only(t->instance);
+    t->service = service ? hp_xstrdup(service) : default_service(t->instance);
 }
 
 /* Every entry's targets now: DNS entries resolved again (a name that does

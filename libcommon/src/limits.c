@@ -19,11 +19,13 @@ typedef struct tenant_limits {
 
 struct hp_overrides {
     const hp_config_t *cfg;
-    pthread_mutex_t mu; /* guards everything below */
+    pthread_mutex_t mu; /* guards v and n */
     tenant_limits_t *v; /* sorted by tenant */
     size_t n;
-    struct timespec mtime; /* of the file last read */
+    /* the reloader's own (one thread reloads): what the file was when last read */
+    struct timespec mtime;
     off_t size;
+    bool missing; /* it could not be found then */
     hp_metric_t *m_reloads, *m_failures;
 };
 
@@ -180,31 +182,42 @@ static bool file_changed(const hp_overrides_t *o, const struct stat *st)
            st->st_mtim.tv_nsec != o->mtime.tv_nsec;
 }
 
-/* Re-reads the file when it changed (mu held). */
-static void reload_locked(hp_overrides_t *o)
+/* Re-reads the file when it changed, parsing it without the lock (a push
+ * asking for its limits meanwhile gets the previous set) and swapping the
+ * result in under it. A failure is logged and counted once per change of
+ * the file, a missing file once until it is back. */
+static void reload(hp_overrides_t *o)
 {
     const char *path = o->cfg->runtime_config.file;
     struct stat st;
-    if (stat(path, &st) == 0 && !file_changed(o, &st))
+    memset(&st, 0, sizeof(st));
+    bool found = stat(path, &st) == 0;
+    if (found ? !o->missing && !file_changed(o, &st) : o->missing)
         return;
     tenant_limits_t *v;
     size_t n;
     hp_err_t err;
-    if (load_file(path, &o->cfg->limits, &v, &n, &st, &err) != 0) {
+    hp_err_clear(&err);
+    int rc = found ? load_file(path, &o->cfg->limits, &v, &n, &st, &err)
+                   : hp_err_set(&err, HP_EINVAL, "cannot find it: %s", strerror(errno));
+    o->missing = !found;
+    o->mtime = st.st_mtim;
+    o->size = st.st_size;
+    if (rc != 0) {
         char q[600];
         HP_ERROR("runtime config not loaded; the last good overrides stay", "file=%s err=%s", path,
                  hp_log_q(q, sizeof(q), err.msg));
         if (o->m_failures)
             hp_metric_add(o->m_failures, 1);
-        o->mtime = st.st_mtim; /* logged once per change, not at every check */
-        o->size = st.st_size;
         return;
     }
-    free_list(o->v, o->n);
+    pthread_mutex_lock(&o->mu);
+    tenant_limits_t *old = o->v;
+    size_t old_n = o->n;
     o->v = v;
     o->n = n;
-    o->mtime = st.st_mtim;
-    o->size = st.st_size;
+    pthread_mutex_unlock(&o->mu);
+    free_list(old, old_n);
     if (o->m_reloads)
         hp_metric_add(o->m_reloads, 1);
     HP_INFO("runtime config loaded", "file=%s tenants=%zu", path, n);
@@ -255,9 +268,7 @@ void hp_overrides_reload(hp_overrides_t *o)
 {
     if (!has_file(o))
         return;
-    pthread_mutex_lock(&o->mu);
-    reload_locked(o);
-    pthread_mutex_unlock(&o->mu);
+    reload(o);
 }
 
 void hp_overrides_get(hp_overrides_t *o, hp_str_t tenant, hp_limits_config_t *out)

@@ -13,6 +13,7 @@ struct hp_regex {
 };
 
 #define HP_REGEX_MAX_PATTERN 4096
+#define HP_REGEX_MAX_MEM (2 << 20)
 
 extern "C" int hp_regex_compile(const char *pattern, hp_regex_t **out, size_t *bad_at, hp_err_t *err)
 {
@@ -24,11 +25,12 @@ extern "C" int hp_regex_compile(const char *pattern, hp_regex_t **out, size_t *b
     re2::RE2::Options opt;
     opt.set_log_errors(false);
     opt.set_never_capture(true);
-    // anchored at both ends: a (?:…) group keeps alternations inside
-    std::string anchored = "^(?:";
-    anchored.append(pattern, n);
-    anchored += ")$";
-    re2::RE2 *re = new (std::nothrow) re2::RE2(anchored, opt);
+    // a bound on the memory of one matcher (RE2's default is 8 MiB): a
+    // query may compile several, on every process and split interval
+    opt.set_max_mem(HP_REGEX_MAX_MEM);
+    // compiled as written, so an unbalanced pattern ("a)|(b") is an error;
+    // hp_regex_match anchors at both ends (FullMatch)
+    re2::RE2 *re = new (std::nothrow) re2::RE2(re2::StringPiece(pattern, n), opt);
     if (re == nullptr)
         return hp_err_set(err, HP_ENOMEM, "out of memory compiling a regex");
     if (!re->ok()) {

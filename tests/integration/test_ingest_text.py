@@ -4,14 +4,20 @@ folded "groups" (the default; gzip too), `lines`, speedscope files (the
 public goldens) and the legacy binary `tree` and `trie`, with the profile type from the app name's suffix and CPU
 and wall counts turned into nanoseconds with sampleRate — then queried back
 as flame graphs whose totals and per-function self values are exact. Bad
-text bodies get their status and a message."""
+text bodies get their status and a message; bodies built to cost work out
+of proportion to their size (a trie or tree whose stacks share a long
+prefix, thousands of speedscope profiles) are refused quickly, naming the
+limit. A multipart body with format=pprof is read as multipart, and with
+no profile size limit a gzip text body is bounded by the decompressed-body
+limit."""
 import gzip
 import json
 import os
 import time
 import urllib.parse
 
-from harness import PYRO, Checks, Cluster, connect_json, enc_varint, flame_self, http, render
+from harness import (CORPUS, PYRO, Checks, Cluster, compare_render, connect_json, enc_varint, flame_self, http,
+                     multipart, ref_types, render, retime, type_id)
 
 c = Checks()
 cl = Cluster(ingesters=1)
@@ -133,9 +139,69 @@ try:
     expect("speedscope with another schema", ingest(b'{"$schema":"x"}', "tx_bad", {"format": "speedscope"}), 422,
            "unknown schema")
     expect("a bad gzip body", ingest(b"\x1f\x8b\x08\x00garbage", "tx_bad"), 400, "gzip")
+    expect("a count that overflows int64", ingest(b"a;b 9999999999999999999\n", "tx_bad.cpu"), 422,
+           "line 1: count too large")
+
+    # bodies built to be slow: refused quickly, naming the limit
+    chain = node(b"", 0, 1) + b"".join(node(b"f;", 0, 1) for _ in range(1999)) + node(b"f;", 0, 198000)
+    trie = chain + node(b"x", 1, 0) * 198000  # 800 KB: a 2000-frame key, then 198 000 leaves
+    t0 = time.time()
+    expect("a trie whose leaves share a long key", ingest(gzip.compress(trie), "tx_hostile.cpu", {"format": "trie"}),
+           413, "frame budget: more than 16777216 frames")
+    print(f"  (trie refused in {time.time() - t0:.2f} s)")
+    tree = node(b"", 0, 1) + b"".join(node(b"f", 1, 1) for _ in range(199999)) + node(b"f", 1, 0)
+    t0 = time.time()
+    expect("a tree chain with a value at every node", ingest(gzip.compress(tree), "tx_hostile.cpu", {"format": "tree"}),
+           413, "frame budget")
+    print(f"  (tree refused in {time.time() - t0:.2f} s)")
+    many = {"$schema": "https://www.speedscope.app/file-format-schema.json", "shared": {"frames": [{"name": "a"}]},
+            "profiles": [{"type": "sampled", "name": f"p{i}", "unit": "seconds", "startValue": i % 7,
+                          "samples": [[0]], "weights": [1]} for i in range(20000)]}
+    expect("a speedscope file of 20 000 profiles",
+           ingest(json.dumps(many).encode(), "tx_hostile", {"format": "speedscope"}), 422,
+           "20000 profiles in one file, at most 1024")
+    folded_many = b"".join(b"s%d 1\n" % i for i in range(16001))
+    expect("more distinct stacks than max_profile_stacktrace_samples", ingest(folded_many, "tx_hostile.cpu"), 422,
+           "samples count limit (max_profile_stacktrace_samples, limit: 16000)")
+    st, body, _ = ingest(b"same;stack 1\n" * 20000, "tx_repeats", {"format": "groups"})
+    ticks, _ = flame(CPU, '{service_name="tx_repeats"}')
+    c.check(st == 200 and ticks == 20000 * 10_000_000,
+            f"a repeated stack counts once against the samples limit: {st} {body[:200]!r}, total {ticks}")
+
+    # speedscope: several profiles in unit none name no profile type (Pyroscope: "unknown profile type: none")
+    two_none = {"$schema": "https://www.speedscope.app/file-format-schema.json", "shared": {"frames": [{"name": "a"}]},
+                "profiles": [{"type": "sampled", "name": n, "unit": "none", "samples": [[0]], "weights": [1]}
+                             for n in ("one", "two")]}
+    expect("two speedscope profiles in unit none", ingest(json.dumps(two_none).encode(), "tx_ss_none",
+                                                          {"format": "speedscope"}), 400, "has unit none")
+
+    # the Go SDK's multipart body, with format=pprof as some clients add it
+    f = os.path.join(CORPUS, "go", "go_mix.cpu.pb.gz")
+    mp, ct = multipart([("profile", "profile.pprof", retime(open(f, "rb").read(), time.time_ns()))])
+    st, body, _ = ingest(mp, "tx_mp_pprof", {"format": "pprof", "spyName": "gospy"}, {"Content-Type": ct})
+    c.check(st == 200, f"multipart with format=pprof: {st} {body[:200]!r}")
+    for idx, stype, sunit, ptype, punit in ref_types(f):
+        tid = type_id(cl.qry, stype, sunit, ptype, punit)
+        status, r = render(cl.qry, tid, '{service_name="tx_mp_pprof"}') if tid else (None, None)
+        why = compare_render(r, f"{f}.ref/top.{idx}.{stype}.txt") if status == 200 else f"render {status} {r}"
+        c.check(why is None, f"multipart with format=pprof, {stype}: {why}")
+
     st, body, _ = ingest(b"no-count-at-all\n\n", "tx_empty")
     c.check(st == 200, f"a body without any stack is accepted and stores nothing: {st} {body[:100]!r}")
     c.check(http("GET", f"{cl.dist}/ready")[0] == 200, "the distributor is ready after the bad bodies")
+finally:
+    cl.finish(c)
+
+# Without a profile size limit, a text body is bounded by the decompressed-body limit.
+cl = Cluster(ingesters=1, flags=["-validation.max-profile-size-bytes=0",
+                                 "-distributor.ingestion-decompressed-body-limit-bytes=1MiB"])
+try:
+    st, body, _ = ingest(gzip.compress(b"a;b 1\n" * 400000), "tx_unbounded.cpu")  # 2.4 MB inflated, 10 KB sent
+    text = body.decode(errors="replace")
+    c.check(st == 413 and "exceeds 1048576 bytes after decompression (ingestion_decompressed_body_limit_bytes)" in text,
+            f"a gzip text body over the decompressed-body limit: {st} {text[:200]!r}")
+    st, body, _ = ingest(gzip.compress(b"a;b 1\n" * 1000), "tx_unbounded.cpu")
+    c.check(st == 200, f"a gzip text body under it: {st} {body[:200]!r}")
 finally:
     cl.finish(c)
 c.done()

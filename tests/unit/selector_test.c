@@ -157,6 +157,10 @@ static void test_regex_errors(void)
     expect_err("{a=~\"b(\"}", HP_EINVAL, "invalid regex for label 'a' at char 6");
     expect_err("{a=\"x\", bb!~\"[z-a]\"}", HP_EINVAL, "invalid character class range");
     expect_err("{a=~\"b\"", HP_EINVAL, "missing closing '}'");
+    /* unbalanced groups cannot escape the anchoring */
+    expect_err("{a=~\"a)|(b\"}", HP_EINVAL, "invalid regex for label 'a'");
+    /* a pattern too big for a matcher's memory bound: refused, not built */
+    expect_err("{a=~\"((((a{100}){100}){100}){100})\"}", HP_EINVAL, "invalid regex for label 'a'");
     char big[5000];
     memset(big, 'a', sizeof(big));
     memcpy(big, "{x=~\"", 5);

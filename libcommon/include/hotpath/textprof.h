@@ -29,34 +29,60 @@ typedef struct hp_text_type {
  * profile type: x") for a suffix that names no type. */
 int hp_text_type_of_app(hp_str_t app, hp_str_t *base, hp_text_type_t *t, hp_err_t *err) HP_WUR;
 
-/* Limits on what one upload may hold (0 = none). */
+/* Limits on what one upload may hold and cost (0 = none). The two budgets
+ * bound the work of formats whose stacks share frames (a tree's path, a
+ * trie's key prefix, an evented speedscope's open stack), so a small body
+ * cannot cost work out of proportion to its size. */
 typedef struct hp_text_limits {
-    size_t max_stacks;   /* stacks added (a repeated stack counts each time) */
-    size_t max_depth;    /* frames per stack: deeper stacks keep their root-most frames */
-    size_t max_name_len; /* a longer frame name is cut to this many bytes */
+    size_t max_stacks;     /* distinct stacks (after max_depth): the pprof's samples */
+    size_t max_depth;      /* frames per stack: deeper stacks keep their root-most frames */
+    size_t max_name_len;   /* a longer frame name is cut to this many bytes */
+    size_t max_frames;     /* budget: frames added in all, repeated stacks counted each time */
+    size_t max_name_bytes; /* budget: bytes of frame names looked up in all */
 } hp_text_limits_t;
+
+/* err->detail of the error for more than lim.max_stacks distinct stacks. */
+enum { HP_TEXT_ESAMPLES = 64 };
 
 /* One profile being built from stacks. */
 typedef struct hp_text_profile {
     hp_pprof_builder_t *b; /* owned */
     double scale;          /* each value is multiplied by this (sampleRate scaling) */
-    size_t n_stacks;       /* stacks added so far (repeats counted) */
+    size_t n_stacks;       /* distinct stacks added so far (counted when lim.max_stacks is set) */
+    size_t n_frames;       /* frames added so far (budget max_frames) */
+    size_t n_name_bytes;   /* frame-name bytes looked up so far (budget max_name_bytes) */
     hp_text_limits_t lim;
-    uint64_t *locs; /* scratch: one stack's location IDs */
+    uint64_t *locs; /* scratch: one stack's location IDs, leaf first */
     size_t cap_locs;
+    uint64_t *seen; /* hashes of the distinct stacks: open addressing, 0 = empty */
+    size_t seen_mask;
 } hp_text_profile_t;
 
 /* Starts a profile of type t at time_ns lasting duration_ns. With
  * sample_rate > 0 a process_cpu or wall type is stored as cpu (or wall)
  * nanoseconds with period 1e9 / sample_rate (an integer division while
  * sample_rate ≤ 1e9, as Pyroscope computes it) and values multiplied by
- * that period; other types keep their values. */
+ * that period; other types keep their values. lim (borrowed; NULL = no
+ * limits) is copied. */
 void hp_text_profile_init(hp_text_profile_t *p, const hp_text_type_t *t, int64_t sample_rate, int64_t time_ns,
                           int64_t duration_ns, const hp_text_limits_t *lim);
 void hp_text_profile_fini(hp_text_profile_t *p);
 
-/* Adds value (before scaling) to the stack frames[0 .. n), root first.
- * HP_ELIMIT past lim.max_stacks; a zero value adds nothing. */
+/* The location ID of a frame named name (borrowed; cut to
+ * lim.max_name_len), for hp_text_profile_add_locs. HP_ETOOLARGE past the
+ * max_name_bytes budget. */
+int hp_text_profile_loc(hp_text_profile_t *p, hp_str_t name, uint64_t *loc, hp_err_t *err) HP_WUR;
+
+/* Adds value (before scaling) to the stack of location IDs locs[0 .. n),
+ * root first (borrowed; only the root-most lim.max_depth are read); a
+ * zero value adds nothing. HP_ETOOLARGE past the max_frames budget;
+ * HP_EINVAL (detail HP_TEXT_ESAMPLES) for a stack that would be distinct
+ * stack lim.max_stacks + 1. */
+int hp_text_profile_add_locs(hp_text_profile_t *p, const uint64_t *locs, size_t n, double value,
+                             hp_err_t *err) HP_WUR;
+
+/* Adds value (before scaling) to the stack frames[0 .. n), root first:
+ * hp_text_profile_loc of each frame, then hp_text_profile_add_locs. */
 int hp_text_profile_add(hp_text_profile_t *p, const hp_str_t *frames, size_t n, double value,
                         hp_err_t *err) HP_WUR;
 
@@ -67,8 +93,8 @@ void hp_text_profile_encode(hp_text_profile_t *p, hp_buf_t *out);
  * space (Pyroscope's "groups", the /ingest default); lines without a space
  * are skipped. With one_per_line (format=lines) every non-empty line is a
  * stack counted once. Frames are separated by ';', root first. HP_EINVAL
- * naming the line for a count that is not a non-negative integer or for
- * invalid UTF-8. */
+ * naming the line for a count that is not a non-negative integer, a count
+ * above 2^63 - 1 ("count too large") or invalid UTF-8. */
 int hp_folded_parse(hp_text_profile_t *p, hp_str_t body, bool one_per_line, hp_err_t *err) HP_WUR;
 
 /* Pyroscope's legacy binary uploads. Both are a tree written depth first,
@@ -77,8 +103,10 @@ int hp_folded_parse(hp_text_profile_t *p, hp_str_t body, bool one_per_line, hp_e
  * value; the first node is the root, whose name and value are not a frame.
  * format=trie: names are fragments of "frame;frame;…" keys — a node's key
  * is its path's names concatenated — and a node with a value is a stack
- * with that count; several tries may follow each other. HP_EINVAL naming
- * the byte offset for truncated or inconsistent data. */
+ * with that count; several tries may follow each other. Each node costs
+ * O(its name) plus O(stack depth) when it has a value: a path's location
+ * IDs (tree) and a key's frames (trie) are kept as the walk goes down.
+ * HP_EINVAL naming the byte offset for truncated or inconsistent data. */
 int hp_tree_parse(hp_text_profile_t *p, hp_str_t body, bool trie, hp_err_t *err) HP_WUR;
 
 /* ---- speedscope ---- */
@@ -99,9 +127,13 @@ typedef struct hp_speedscope {
     size_t *member_off; /* n + 1 offsets into members */
 } hp_speedscope_t;
 
+/* Most profiles one speedscope file may hold, before merging. */
+#define HP_SPEEDSCOPE_MAX_PROFILES 1024
+
 /* Parses a speedscope JSON file: checks the schema and every profile's
- * type and unit, merges duplicates, orders by start value. HP_EINVAL with
- * the reason for anything else. */
+ * type and unit, merges duplicates (sorting, not pairwise), orders by
+ * start value. HP_EINVAL with the reason for anything else, including
+ * more than HP_SPEEDSCOPE_MAX_PROFILES profiles. */
 int hp_speedscope_parse(hp_str_t body, hp_speedscope_t *s, hp_err_t *err) HP_WUR;
 void hp_speedscope_fini(hp_speedscope_t *s);
 
