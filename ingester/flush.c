@@ -54,6 +54,7 @@ static int encode_head(const hp_head_t *h, hp_block_meta_t *meta, hp_buf_t *data
             o->total = p->total;
             o->stacks = s->stacks + p->off;
             o->values = s->values + p->off;
+            o->spans = s->spans ? s->spans + p->off : NULL;
             o->n = p->n;
         }
         series[n] = (hp_block_series_in_t){&s->labels, profiles[n], s->n_profiles, s->period};
@@ -162,6 +163,7 @@ static int flush_head(ing_t *g, ing_tenant_t *t, hp_head_t *h, hp_err_t *err)
     if (!mine)
         return 0;
     wait_writers(h);
+    ing_active_remove(t, h); /* it takes no writes: its series are active only where another head has them */
     if (h->n_profiles == 0) {
         swap_head_for_block(t, h, NULL);
         return hp_wal_drop(g->wal, hp_str_c(h->segment), err);
@@ -189,6 +191,9 @@ static int flush_head(ing_t *g, ing_tenant_t *t, hp_head_t *h, hp_err_t *err)
         /* try again later; the WAL still has it all, and no local block may
          * claim its segment (a restart would skip the segment's records) */
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        pthread_rwlock_wrlock(&h->lock);
+        ing_active_add(t, h, 0); /* open again: its series are active again */
+        pthread_rwlock_unlock(&h->lock);
         atomic_store(&h->state, HP_HEAD_OPEN);
         hp_metric_add(g->m_flush_errors, 1);
         return rc;

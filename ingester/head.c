@@ -18,6 +18,8 @@ ing_tenant_t *ing_tenant(ing_t *g, hp_str_t name, bool create)
         t = hp_xcalloc(1, sizeof(*t));
         t->name = hp_xstrndup(name.p, name.n);
         pthread_mutex_init(&t->lock, NULL);
+        pthread_mutex_init(&t->active_mu, NULL);
+        hp_u64map_init(&t->active, 64);
         HP_GROW(g->tenants, g->cap_tenants, g->n_tenants + 1);
         g->tenants[g->n_tenants++] = t;
     }
@@ -36,8 +38,82 @@ void ing_tenant_free(ing_tenant_t *t)
         ing_block_unref(t->blocks[i]);
     free(t->blocks);
     pthread_mutex_destroy(&t->lock);
+    hp_u64map_fini(&t->active);
+    pthread_mutex_destroy(&t->active_mu);
     free(t->name);
     free(t);
+}
+
+void ing_active_add(ing_tenant_t *t, const hp_head_t *h, size_t from)
+{
+    pthread_mutex_lock(&t->active_mu);
+    for (size_t i = from; i < h->n_series; i++) {
+        bool found;
+        uint64_t *n = hp_u64map_upsert(&t->active, h->series[i]->fp, 0, &found);
+        if (*n == 0) {
+            t->n_active++;
+            t->n_idle -= found;
+        }
+        (*n)++;
+    }
+    pthread_mutex_unlock(&t->active_mu);
+}
+
+/* Rebuilds the map without its zero entries once they outnumber the live
+ * ones, so series that came and went do not pile up (active_mu held). */
+static void sweep_active(ing_tenant_t *t)
+{
+    if (t->n_idle < 1024 || t->n_idle < t->n_active)
+        return;
+    hp_u64map_t live;
+    hp_u64map_init(&live, t->n_active + 1);
+    size_t it = 0;
+    uint64_t fp, n;
+    while (hp_u64map_next(&t->active, &it, &fp, &n))
+        if (n > 0)
+            hp_u64map_put(&live, fp, n);
+    hp_u64map_fini(&t->active);
+    t->active = live;
+    t->n_idle = 0;
+}
+
+void ing_active_remove(ing_tenant_t *t, hp_head_t *h)
+{
+    pthread_rwlock_rdlock(&h->lock);
+    pthread_mutex_lock(&t->active_mu);
+    for (size_t i = 0; i < h->n_series; i++) {
+        bool found;
+        uint64_t *n = hp_u64map_upsert(&t->active, h->series[i]->fp, 0, &found);
+        if (!found) { /* not counted (cannot happen): leave no trace */
+            t->n_idle++;
+            continue;
+        }
+        if (*n > 0 && --*n == 0) {
+            t->n_active--;
+            t->n_idle++;
+        }
+    }
+    sweep_active(t);
+    pthread_mutex_unlock(&t->active_mu);
+    pthread_rwlock_unlock(&h->lock);
+}
+
+void ing_active_count(ing_tenant_t *t, const uint64_t *fps, size_t n, size_t *new_series, size_t *active)
+{
+    hp_u64map_t seen;
+    hp_u64map_init(&seen, n + 1);
+    *new_series = 0;
+    pthread_mutex_lock(&t->active_mu);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        bool dup;
+        hp_u64map_upsert(&seen, fps[i], 1, &dup);
+        if (!dup && (!hp_u64map_get(&t->active, fps[i], &v) || v == 0))
+            (*new_series)++;
+    }
+    *active = t->n_active;
+    pthread_mutex_unlock(&t->active_mu);
+    hp_u64map_fini(&seen);
 }
 
 /* A new open head for [start, start + width) (one reference: the tenant's),

@@ -36,35 +36,58 @@ static uint32_t *sample_stacks(hp_head_t *h, const hp_pprof_t *p, size_t max_dep
     return stacks;
 }
 
-typedef struct pair {
-    uint32_t stack;
-    int64_t value;
-} pair_t;
+/* Per profile: the span of every sample (hp_profile_sample_span: its
+ * span_id or profile_id label), or NULL when no sample has one, as in most
+ * profiles. */
+static uint64_t *sample_spans(const hp_pprof_t *p)
+{
+    uint64_t *spans = NULL;
+    for (uint32_t i = 0; i < p->n_samples; i++) {
+        uint64_t span = hp_profile_sample_span(p, &p->samples[i]);
+        if (span != 0 && spans == NULL)
+            spans = hp_xcalloc(p->n_samples + 1, sizeof(uint64_t));
+        if (spans)
+            spans[i] = span;
+    }
+    return spans;
+}
 
-/* A group's samples ordered by stack ID, sorted once for all its sample types. */
+/* One stored sample: samples of different spans stay apart, so a span
+ * query can pick them out. */
+typedef struct triple {
+    uint32_t stack;
+    uint64_t span; /* 0: none */
+    int64_t value;
+} triple_t;
+
+/* A group's samples ordered by (stack ID, span), sorted once for all its
+ * sample types. */
 typedef struct order_ctx {
     const uint32_t *stacks;
+    const uint64_t *spans; /* NULL: no sample has a span */
 } order_ctx_t;
 
 static int cmp_by_stack(const void *a, const void *b, void *ctx)
 {
-    const uint32_t *st = ((const order_ctx_t *)ctx)->stacks;
-    uint32_t x = st[*(const uint32_t *)a], y = st[*(const uint32_t *)b];
+    const order_ctx_t *c = ctx;
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    if (c->stacks[i] != c->stacks[j])
+        return c->stacks[i] < c->stacks[j] ? -1 : 1;
+    uint64_t x = c->spans ? c->spans[i] : 0, y = c->spans ? c->spans[j] : 0;
     return x < y ? -1 : x > y;
 }
 
-static void order_by_stack(const hp_sample_group_t *g, const uint32_t *stacks, uint32_t *order)
+static void order_by_stack(const hp_sample_group_t *g, const order_ctx_t *c, uint32_t *order)
 {
     memcpy(order, g->samples, g->n * sizeof(uint32_t));
-    order_ctx_t ctx = {stacks};
     if (g->n > 1)
-        qsort_r(order, g->n, sizeof(uint32_t), cmp_by_stack, &ctx);
+        qsort_r(order, g->n, sizeof(uint32_t), cmp_by_stack, (void *)c);
 }
 
-/* The (stack, value) pairs of one sample type over samples in stack order:
- * zeros dropped, equal stacks summed. */
-static size_t collect_pairs(const hp_pprof_t *p, const uint32_t *order, uint32_t n, uint32_t st,
-                            const uint32_t *stacks, pair_t *out)
+/* The (stack, span, value) samples of one sample type over samples in
+ * (stack, span) order: zeros dropped, equal (stack, span) summed. */
+static size_t collect_samples(const hp_pprof_t *p, const uint32_t *order, uint32_t n, uint32_t st,
+                              const order_ctx_t *c, triple_t *out)
 {
     size_t o = 0;
     for (uint32_t k = 0; k < n; k++) {
@@ -72,13 +95,14 @@ static size_t collect_pairs(const hp_pprof_t *p, const uint32_t *order, uint32_t
         int64_t v = p->values[s->val_off + st];
         if (v == 0)
             continue;
-        uint32_t stack = stacks[order[k]];
-        if (o && out[o - 1].stack == stack)
+        uint32_t stack = c->stacks[order[k]];
+        uint64_t span = c->spans ? c->spans[order[k]] : 0;
+        if (o && out[o - 1].stack == stack && out[o - 1].span == span)
             out[o - 1].value = hp_add_wrap(out[o - 1].value, v);
         else
-            out[o++] = (pair_t){stack, v};
+            out[o++] = (triple_t){stack, span, v};
     }
-    /* equal stacks may sum to zero */
+    /* equal samples may sum to zero */
     size_t w = 0;
     for (size_t i = 0; i < o; i++)
         if (out[i].value != 0)
@@ -93,17 +117,17 @@ typedef struct ingest_ctx {
     const Hotpath__V1__ProfileWrite *w;
     hp_labels_t base; /* borrowed from the prepared write */
     hp_str_t metric;
-    uint32_t *stacks;
+    order_ctx_t samples; /* every sample's stack ID and span */
     hp_arena_t *arena;
     size_t series_written;
 } ingest_ctx_t;
 
-/* Stores one sample type of one group (its samples in stack order) as a
- * profile of its series. */
+/* Stores one sample type of one group (its samples in (stack, span)
+ * order) as a profile of its series. */
 static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const uint32_t *order, uint32_t st,
-                         pair_t *pairs, hp_labels_t *labels)
+                         triple_t *samples, hp_labels_t *labels)
 {
-    size_t n = collect_pairs(c->p, order, grp->n, st, c->stacks, pairs);
+    size_t n = collect_samples(c->p, order, grp->n, st, &c->samples, samples);
     if (n == 0)
         return;
     hp_profile_series_labels(c->p, st, c->metric, &c->base, &grp->labels, c->arena, labels);
@@ -112,16 +136,20 @@ static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const ui
     s->period = c->p->period;
     uint32_t *st_ids = hp_xmalloc(n * sizeof(uint32_t));
     int64_t *vals = hp_xmalloc(n * sizeof(int64_t));
+    uint64_t *spans = c->samples.spans ? hp_xmalloc(n * sizeof(uint64_t)) : NULL;
     for (size_t i = 0; i < n; i++) {
-        st_ids[i] = pairs[i].stack;
-        vals[i] = pairs[i].value;
+        st_ids[i] = samples[i].stack;
+        vals[i] = samples[i].value;
+        if (spans)
+            spans[i] = samples[i].span;
     }
-    if (hp_head_append(c->h, s, c->w->time_nanos, c->w->id.data, st_ids, vals, n)) {
+    if (hp_head_append(c->h, s, c->w->time_nanos, c->w->id.data, st_ids, vals, spans, n)) {
         c->series_written++;
         hp_metric_add(c->g->m_samples, (double)n);
     }
     free(st_ids);
     free(vals);
+    free(spans);
 }
 
 /* A write decoded and validated, ready to store. */
@@ -180,57 +208,60 @@ static int prepare(const hp_limits_config_t *lim, const Hotpath__V1__ProfileWrit
     return rc;
 }
 
-/* Stores a prepared write in head h under the head's write lock. */
-static void commit(ing_t *g, hp_head_t *h, prepared_t *x)
+/* Stores a prepared write in head h of tenant t under the head's write
+ * lock; the series it creates become active. */
+static void commit(ing_t *g, ing_tenant_t *t, hp_head_t *h, prepared_t *x)
 {
     const hp_pprof_t *p = &x->p;
     hp_arena_t arena;
     hp_arena_init(&arena, 64 * 1024);
-    ingest_ctx_t c = {g, h, p, x->w, x->base, hp_labels_get(&x->base, HP_LABEL_NAME), NULL, &arena, 0};
+    ingest_ctx_t c = {.g = g, .h = h, .p = p, .w = x->w, .base = x->base, .arena = &arena};
+    c.metric = hp_labels_get(&x->base, HP_LABEL_NAME);
     hp_sample_group_t *groups;
     size_t n_groups;
     hp_profile_group_samples(p, &arena, &groups, &n_groups);
-    pair_t *pairs = hp_xmalloc((p->n_samples + 1) * sizeof(pair_t));
+    triple_t *samples = hp_xmalloc((p->n_samples + 1) * sizeof(triple_t));
+    c.samples.spans = sample_spans(p); /* outside the lock: it reads only the pprof */
     uint32_t *order = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t));
     hp_labels_t labels;
     hp_labels_init(&labels);
     pthread_rwlock_wrlock(&h->lock);
     size_t series_before = h->n_series, sym_before = hp_symdb_bytes(h->symdb);
-    c.stacks = sample_stacks(h, p, (size_t)x->lim.max_profile_stacktrace_depth,
-                             (size_t)x->lim.max_profile_symbol_value_length);
+    uint32_t *stacks = sample_stacks(h, p, (size_t)x->lim.max_profile_stacktrace_depth,
+                                     (size_t)x->lim.max_profile_symbol_value_length);
+    c.samples.stacks = stacks;
     for (size_t gi = 0; gi < n_groups; gi++) {
-        order_by_stack(&groups[gi], c.stacks, order);
+        order_by_stack(&groups[gi], &c.samples, order);
         for (uint32_t st = 0; st < p->n_sample_types; st++)
-            store_series(&c, &groups[gi], order, st, pairs, &labels);
+            store_series(&c, &groups[gi], order, st, samples, &labels);
     }
     atomic_fetch_add(&h->bytes, hp_symdb_bytes(h->symdb) - sym_before);
     hp_metric_add(g->m_series, (double)(h->n_series - series_before));
+    ing_active_add(t, h, series_before);
     pthread_rwlock_unlock(&h->lock);
     hp_metric_add(g->m_profiles, (double)c.series_written);
-    free(c.stacks);
+    free(stacks);
+    free((void *)c.samples.spans);
     free(order);
-    free(pairs);
+    free(samples);
     hp_labels_fini(&labels);
     hp_profile_groups_fini(groups, n_groups);
     hp_arena_fini(&arena);
 }
 
-/* How many series x would add to h: its (group, sample type) series with a
- * non-zero value that h does not have yet; *have is h's series count.
- * Takes h's read lock. */
-static size_t new_series(hp_head_t *h, const prepared_t *x, size_t *have)
+/* Appends the fingerprints of the series x writes to: its (group, sample
+ * type) series with a non-zero value. */
+static void write_series(const prepared_t *x, uint64_t **fps, size_t *n, size_t *cap)
 {
     const hp_pprof_t *p = &x->p;
     hp_arena_t arena;
     hp_arena_init(&arena, 16 * 1024);
     hp_sample_group_t *groups;
-    size_t n_groups, added = 0;
+    size_t n_groups;
     hp_profile_group_samples(p, &arena, &groups, &n_groups);
     hp_labels_t labels;
     hp_labels_init(&labels);
     hp_str_t metric = hp_labels_get(&x->base, HP_LABEL_NAME);
-    pthread_rwlock_rdlock(&h->lock);
-    *have = h->n_series;
     for (size_t gi = 0; gi < n_groups; gi++) {
         for (uint32_t st = 0; st < p->n_sample_types; st++) {
             bool any = false;
@@ -239,50 +270,36 @@ static size_t new_series(hp_head_t *h, const prepared_t *x, size_t *have)
             if (!any)
                 continue;
             hp_profile_series_labels(p, st, metric, &x->base, &groups[gi].labels, &arena, &labels);
-            added += hp_head_find_series(h, &labels, hp_labels_fingerprint(&labels)) == NULL;
+            HP_GROW(*fps, *cap, *n + 1);
+            (*fps)[(*n)++] = hp_labels_fingerprint(&labels);
         }
     }
-    pthread_rwlock_unlock(&h->lock);
     hp_labels_fini(&labels);
     hp_profile_groups_fini(groups, n_groups);
     hp_arena_fini(&arena);
-    return added;
 }
 
-/* HP_ELIMIT when the writes would take a head of the tenant past max
- * active series (0 = no limit). A head is one time window, so its series
- * are the tenant's active series there. Profiles of one request that land
- * in the same head are counted together. */
-static int check_series(hp_head_t *const *heads, const prepared_t *x, size_t n, uint64_t max, hp_err_t *err)
+/* HP_ELIMIT when the writes would take the tenant's active series on this
+ * ingester (the series of its open heads, each once, whichever time
+ * windows hold them) past max (0 = no limit). Checked before any head is
+ * taken, so a refused push leaves nothing behind. */
+static int check_series(ing_tenant_t *t, const prepared_t *x, size_t n, uint64_t max, hp_err_t *err)
 {
     if (max == 0)
         return 0;
-    /* per distinct head (a request spans few windows): its count and what is added */
-    struct {
-        hp_head_t *h;
-        size_t have, add;
-    } *per = hp_xcalloc(n + 1, sizeof(*per));
-    size_t nd = 0;
-    for (size_t k = 0; k < n; k++) {
-        size_t d = 0, have;
-        while (d < nd && per[d].h != heads[k])
-            d++;
-        size_t add = new_series(heads[k], &x[k], &have); /* two adding one series overcount: the safe side */
-        if (d == nd)
-            per[nd++].h = heads[k];
-        per[d].have = have;
-        per[d].add += add;
-    }
-    int rc = 0;
-    for (size_t d = 0; d < nd && rc == 0; d++)
-        if (per[d].add > 0 && per[d].have + per[d].add > max)
-            rc = hp_err_set(err, HP_ELIMIT,
-                            "series limit reached: the tenant has %zu active series on this ingester and the "
-                            "push adds %zu, over its share of %llu (max_global_series_per_tenant × replication "
-                            "factor / ingesters, or max_local_series_per_tenant)",
-                            per[d].have, per[d].add, (unsigned long long)max);
-    free(per);
-    return rc;
+    uint64_t *fps = NULL;
+    size_t nf = 0, cap = 0, add, have;
+    for (size_t k = 0; k < n; k++)
+        write_series(&x[k], &fps, &nf, &cap);
+    ing_active_count(t, fps, nf, &add, &have);
+    free(fps);
+    if (add > 0 && have + add > max)
+        return hp_err_set(err, HP_ELIMIT,
+                          "series limit reached: the tenant has %zu active series on this ingester and the push "
+                          "adds %zu, over its share of %llu (max_global_series_per_tenant × replication factor / "
+                          "ingesters, or max_local_series_per_tenant)",
+                          have, add, (unsigned long long)max);
+    return 0;
 }
 
 /* Appends the writes to the WAL in one batch, each under its head's
@@ -336,14 +353,14 @@ static int handle_push(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_e
         /* the heads are held (as writers) from the WAL append to the commit,
          * so a flush cannot drop a segment with records not yet stored */
         ing_tenant_t *t = ing_tenant(g, call->tenant, true);
-        for (size_t i = 0; i < n; i++)
+        rc = check_series(t, x, n, req->max_series, err);
+        for (size_t i = 0; i < n && rc == 0; i++)
             heads[i] = ing_head_for_write(g, t, x[i].w->time_nanos);
-        rc = check_series(heads, x, n, req->max_series, err);
         if (rc == 0)
             rc = wal_log(g, x, heads, n, err);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && heads[i]; i++) {
             if (rc == 0)
-                commit(g, heads[i], &x[i]);
+                commit(g, t, heads[i], &x[i]);
             ing_head_write_done(heads[i]);
         }
     }
@@ -388,9 +405,10 @@ static int replay_one(void *ctx, hp_str_t segment, const uint8_t *rec, size_t n)
     lim.max_profile_size_bytes = lim.max_profile_stacktrace_samples = 0;
     prepared_t x;
     int rc = prepare(&lim, w, &x, &err);
-    hp_head_t *h = rc == 0 ? ing_head_for_segment(g, ing_tenant(g, tenant, true), segment) : NULL;
+    ing_tenant_t *t = rc == 0 ? ing_tenant(g, tenant, true) : NULL;
+    hp_head_t *h = t ? ing_head_for_segment(g, t, segment) : NULL;
     if (h) {
-        commit(g, h, &x);
+        commit(g, t, h, &x);
         ing_head_write_done(h);
     }
     prepared_fini(&x);

@@ -51,6 +51,11 @@ typedef struct ing_tenant {
     size_t n_heads, cap_heads;
     ing_block_t **blocks;
     size_t n_blocks, cap_blocks;
+    /* The active series: those of the open heads, each counted once. */
+    pthread_mutex_t active_mu; /* guards the three below; taken after a head's lock */
+    hp_u64map_t active;        /* series fingerprint → open heads holding it (0: none; swept) */
+    size_t n_active;           /* entries above 0 */
+    size_t n_idle;             /* entries at 0 */
 } ing_tenant_t;
 
 typedef struct ing {
@@ -91,6 +96,15 @@ void ing_free(ing_t *g);
 /* The tenant called name, created when create is true; NULL when absent. */
 ing_tenant_t *ing_tenant(ing_t *g, hp_str_t name, bool create);
 void ing_tenant_free(ing_tenant_t *t);
+
+/* The active-series set (what max_*_series_per_tenant limit): series of
+ * h from index `from` on join it when they are created (h's write lock
+ * held); h's series leave it when h stops taking writes, unless another
+ * open head holds them. */
+void ing_active_add(ing_tenant_t *t, const hp_head_t *h, size_t from);
+void ing_active_remove(ing_tenant_t *t, hp_head_t *h);
+/* How many of fps (distinct) are not active, and how many are. */
+void ing_active_count(ing_tenant_t *t, const uint64_t *fps, size_t n, size_t *new_series, size_t *active);
 
 /* An open head of tenant t for the window time_ns falls in, created if
  * needed, with a reference and a writer slot taken: the caller appends to

@@ -31,60 +31,165 @@ static void pack(const ProtobufCMessage *m, hp_buf_t *out)
 
 /* ---- names: LabelNames, LabelValues ---- */
 
-/* Calls method with the request as is, and merges the `names` lists of
- * the replies (types.v1 LabelNames/LabelValues responses share the shape). */
-static int merged_names(qry_t *q, hp_str_t tenant, const char *method, const ProtobufCMessage *req,
-                        int64_t start_ms, hp_buf_t *out, hp_err_t *err)
+/* Calls method with the request as is on every process in range, and
+ * unpacks each reply as desc into (*parts)[i] (n of them; the caller frees
+ * them with free_parts). */
+static int names_fanout(qry_t *q, hp_str_t tenant, const char *method, const ProtobufCMessage *req,
+                        int64_t start_ms, const ProtobufCMessageDescriptor *desc, ProtobufCMessage ***parts,
+                        size_t *n, hp_err_t *err)
 {
     hp_buf_t body = HP_BUF_INIT;
     pack(req, &body);
     hp_rpc_target_t *t = NULL;
-    size_t n = 0;
-    int rc = qry_fanout(q, method, tenant, start_ms, body.data, body.len, &t, &n, err);
+    *n = 0;
+    int rc = qry_fanout(q, method, tenant, start_ms, body.data, body.len, &t, n, err);
     hp_buf_fini(&body);
-    Types__V1__LabelNamesResponse **parts = hp_xcalloc(n + 1, sizeof(*parts));
-    char **all = NULL;
-    size_t total = 0, cap = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        parts[i] = types__v1__label_names_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
-        if (parts[i] == NULL) {
-            rc = hp_err_set(err, HP_EUNAVAIL, "%s: malformed reply from an ingester", method);
-            break;
-        }
-        HP_GROW(all, cap, total + parts[i]->n_names);
-        for (size_t k = 0; k < parts[i]->n_names; k++)
-            all[total++] = parts[i]->names[k];
+    *parts = hp_xcalloc(*n + 1, sizeof(**parts));
+    for (size_t i = 0; i < *n && rc == 0; i++) {
+        (*parts)[i] = protobuf_c_message_unpack(desc, NULL, t[i].resp.len, t[i].resp.data);
+        if ((*parts)[i] == NULL)
+            rc = hp_err_set(err, HP_EUNAVAIL, "%s: malformed reply from %s", method, hp_rpc_client_url(t[i].client));
     }
-    if (rc == 0) {
-        size_t o = hp_sort_unique_strs(all, total);
-        Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
-        resp.names = all;
-        resp.n_names = o;
-        pack(&resp.base, out);
-    }
+    qry_targets_free(t, *n);
+    return rc;
+}
+
+static void free_parts(ProtobufCMessage **parts, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         if (parts[i])
-            types__v1__label_names_response__free_unpacked(parts[i], NULL);
+            protobuf_c_message_free_unpacked(parts[i], NULL);
     free(parts);
+}
+
+/* A label name and the hash of one of its values, from some process. */
+typedef struct name_hash {
+    const char *name;
+    uint64_t h;
+} name_hash_t;
+
+static int cmp_name_hash(const void *a, const void *b)
+{
+    const name_hash_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* The names of every reply with the number of distinct values of each:
+ * the union of the value hashes each process sent, so a value held by
+ * several replicas or blocks counts once. */
+static void encode_cardinality(Types__V1__LabelNamesResponse **parts, size_t n, hp_buf_t *out)
+{
+    name_hash_t *all = NULL;
+    size_t total = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Types__V1__LabelNamesResponse *p = parts[i];
+        for (size_t k = 0; k < p->n_names; k++) {
+            const ProtobufCBinaryData *hs = k < p->n_value_hashes ? &p->value_hashes[k] : NULL;
+            size_t m = hs ? hs->len / 8 : 0;
+            HP_GROW(all, cap, total + m + 1);
+            for (size_t j = 0; j < m; j++)
+                all[total++] = (name_hash_t){p->names[k], hp_load_le64(hs->data + j * 8)};
+            if (m == 0) /* a name without hashes still is a name */
+                all[total++] = (name_hash_t){p->names[k], 0};
+        }
+    }
+    hp_qsort(all, total, sizeof(*all), cmp_name_hash);
+    char **names = hp_xcalloc(total + 1, sizeof(char *));
+    int64_t *card = hp_xcalloc(total + 1, sizeof(int64_t));
+    size_t o = 0;
+    for (size_t i = 0; i < total; i++) {
+        bool new_name = i == 0 || strcmp(all[i].name, all[i - 1].name) != 0;
+        if (new_name)
+            names[o++] = (char *)all[i].name;
+        if (new_name || all[i].h != all[i - 1].h)
+            card[o - 1]++;
+    }
+    Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
+    resp.names = names;
+    resp.n_names = o;
+    resp.estimated_cardinality = card;
+    resp.n_estimated_cardinality = o;
+    pack(&resp.base, out);
+    free(card);
+    free(names);
     free(all);
-    qry_targets_free(t, n);
-    return rc;
 }
 
 static int label_names(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Types__V1__LabelNamesRequest *r = (const Types__V1__LabelNamesRequest *)req;
-    int rc = qry_check_range(q, r->start, r->end, false, err);
-    return rc == 0 ? merged_names(q, tenant, "query.LabelNames", req, r->start, out, err) : rc;
+    int rc = qry_check_range(q, tenant, r->start, r->end, false, err);
+    if (rc != 0)
+        return rc;
+    ProtobufCMessage **parts;
+    size_t n;
+    rc = names_fanout(q, tenant, "query.LabelNames", req, r->start, &types__v1__label_names_response__descriptor,
+                      &parts, &n, err);
+    Types__V1__LabelNamesResponse **ps = (Types__V1__LabelNamesResponse **)parts;
+    if (rc == 0 && r->include_cardinality) {
+        encode_cardinality(ps, n, out);
+    } else if (rc == 0) {
+        char **all = NULL;
+        size_t total = 0, cap = 0;
+        for (size_t i = 0; i < n; i++) {
+            HP_GROW(all, cap, total + ps[i]->n_names + 1);
+            for (size_t k = 0; k < ps[i]->n_names; k++)
+                all[total++] = ps[i]->names[k];
+        }
+        Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
+        resp.n_names = hp_sort_unique_strs(all, total);
+        resp.names = all;
+        pack(&resp.base, out);
+        free(all);
+    }
+    free_parts(parts, n);
+    return rc;
 }
+
+#define QRY_MAX_LABEL_VALUES_LIMIT 1000000
 
 static int label_values(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Types__V1__LabelValuesRequest *r = (const Types__V1__LabelValuesRequest *)req;
     if (r->name == NULL || *r->name == '\0')
         return hp_err_set(err, HP_EINVAL, "name is required");
-    int rc = qry_check_range(q, r->start, r->end, false, err);
-    return rc == 0 ? merged_names(q, tenant, "query.LabelValues", req, r->start, out, err) : rc;
+    if (r->limit < 0)
+        return hp_err_set(err, HP_EINVAL, "limit must be 0 (no limit) or positive, not %lld", (long long)r->limit);
+    int rc = qry_check_range(q, tenant, r->start, r->end, false, err);
+    if (rc != 0)
+        return rc;
+    ProtobufCMessage **parts;
+    size_t n;
+    rc = names_fanout(q, tenant, "query.LabelValues", req, r->start, &types__v1__label_values_response__descriptor,
+                      &parts, &n, err);
+    Types__V1__LabelValuesResponse **ps = (Types__V1__LabelValuesResponse **)parts;
+    if (rc == 0) {
+        /* each process sent its first `limit` values in sort order, so the
+         * first `limit` of the union are among them */
+        char **all = NULL;
+        size_t total = 0, cap = 0;
+        bool truncated = false;
+        for (size_t i = 0; i < n; i++) {
+            HP_GROW(all, cap, total + ps[i]->n_names + 1);
+            for (size_t k = 0; k < ps[i]->n_names; k++)
+                all[total++] = ps[i]->names[k];
+            truncated |= ps[i]->truncated;
+        }
+        Types__V1__LabelValuesResponse resp = TYPES__V1__LABEL_VALUES_RESPONSE__INIT;
+        resp.n_names = hp_sort_unique_strs(all, total);
+        resp.names = all;
+        size_t limit = r->limit > 0 ? (size_t)HP_MIN(r->limit, QRY_MAX_LABEL_VALUES_LIMIT) : SIZE_MAX;
+        if (resp.n_names > limit) {
+            resp.n_names = limit;
+            truncated = true;
+        }
+        resp.truncated = truncated;
+        pack(&resp.base, out);
+        free(all);
+    }
+    free_parts(parts, n);
+    return rc;
 }
 
 /* ---- ProfileTypes ---- */
@@ -99,7 +204,7 @@ static int cmp_type(const void *a, const void *b)
 static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Querier__V1__ProfileTypesRequest *r = (const Querier__V1__ProfileTypesRequest *)req;
-    int rc = qry_check_range(q, r->start, r->end, false, err);
+    int rc = qry_check_range(q, tenant, r->start, r->end, false, err);
     if (rc != 0)
         return rc;
     Hotpath__V1__ProfileTypesRequest ir = HOTPATH__V1__PROFILE_TYPES_REQUEST__INIT;
@@ -150,7 +255,7 @@ static int profile_types(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 static int series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
 {
     const Querier__V1__SeriesRequest *sr = (const Querier__V1__SeriesRequest *)req;
-    int rc = qry_check_range(q, sr->start, sr->end, false, err);
+    int rc = qry_check_range(q, tenant, sr->start, sr->end, false, err);
     if (rc != 0)
         return rc;
     hp_buf_t body = HP_BUF_INIT;
@@ -186,36 +291,77 @@ static int series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf
 
 /* ---- Select* ---- */
 
+/* HP_EUNSUPPORTED for a format other than a flame graph or tree bytes. */
+static int check_tree_format(Querier__V1__ProfileFormat f, hp_err_t *err)
+{
+    if (f == QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_UNSPECIFIED ||
+        f == QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_FLAMEGRAPH ||
+        f == QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_TREE)
+        return 0;
+    return hp_err_set(err, HP_EUNSUPPORTED,
+                      "format %d is not supported yet: use PROFILE_FORMAT_FLAMEGRAPH or PROFILE_FORMAT_TREE",
+                      (int)f);
+}
+
+/* A merged tree as SelectMergeStacktraces/SelectMergeSpanProfile answer
+ * it: flamegraph (field 1), or with PROFILE_FORMAT_TREE Pyroscope's tree
+ * bytes (field 2), max_nodes folding either. */
+static void encode_tree_reply(const qry_t *q, hp_str_t tenant, const hp_tree_t *tree, int64_t max_nodes,
+                              Querier__V1__ProfileFormat f, hp_buf_t *out)
+{
+    if (f == QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_TREE) {
+        hp_buf_t tb = HP_BUF_INIT;
+        hp_tree_encode_pyroscope(tree, qry_max_nodes(q, tenant, max_nodes), &tb);
+        hp_pb_put_bytes(out, 2, tb.data, tb.len);
+        hp_buf_fini(&tb);
+        return;
+    }
+    hp_flamegraph_t fg;
+    hp_flamegraph_build(tree, qry_max_nodes(q, tenant, max_nodes), &fg);
+    hp_flamegraph_encode_proto(&fg, 1, out);
+    hp_flamegraph_fini(&fg);
+}
+
 static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out,
                              hp_err_t *err)
 {
     const Querier__V1__SelectMergeStacktracesRequest *r = (const void *)req;
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
-    int rc = qry_check_select(q, &s, err);
-    bool tree_bytes = r->format == QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_TREE;
-    if (rc == 0 && r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_UNSPECIFIED &&
-        r->format != QUERIER__V1__PROFILE_FORMAT__PROFILE_FORMAT_FLAMEGRAPH && !tree_bytes)
-        rc = hp_err_set(err, HP_EUNSUPPORTED,
-                        "format %d is not supported yet: use PROFILE_FORMAT_FLAMEGRAPH or PROFILE_FORMAT_TREE",
-                        (int)r->format);
+    int rc = qry_check_select(q, tenant, &s, err);
+    if (rc == 0)
+        rc = check_tree_format(r->format, err);
     hp_tree_t *tree = NULL;
     if (rc == 0)
         rc = qry_merge_tree(q, tenant, &s, &tree, err);
     if (rc != 0)
         return rc;
-    if (tree_bytes) { /* SelectMergeStacktracesResponse.tree (2) */
-        hp_buf_t tb = HP_BUF_INIT;
-        hp_tree_encode_pyroscope(tree, qry_max_nodes(q, r->max_nodes), &tb);
-        hp_pb_put_bytes(out, 2, tb.data, tb.len);
-        hp_buf_fini(&tb);
-    } else {
-        hp_flamegraph_t fg;
-        hp_flamegraph_build(tree, qry_max_nodes(q, r->max_nodes), &fg);
-        hp_flamegraph_encode_proto(&fg, 1, out);
-        hp_flamegraph_fini(&fg);
-    }
+    encode_tree_reply(q, tenant, tree, r->max_nodes, r->format, out);
     hp_tree_free(tree);
     return 0;
+}
+
+/* SelectMergeSpanProfile: SelectMergeStacktraces over the samples of the
+ * span_selector's spans only (spans.c); no span selects no sample. */
+static int merge_span_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out,
+                              hp_err_t *err)
+{
+    const Querier__V1__SelectMergeSpanProfileRequest *r = (const void *)req;
+    qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
+    int rc = qry_check_select(q, tenant, &s, err);
+    if (rc == 0)
+        rc = check_tree_format(r->format, err);
+    uint64_t *spans = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = qry_parse_span_selector(r->span_selector, r->n_span_selector, &spans, &n, err);
+    hp_tree_t *tree = NULL;
+    if (rc == 0)
+        rc = qry_merge_span_tree(q, tenant, &s, spans, n, &tree, err);
+    free(spans);
+    if (rc == 0)
+        encode_tree_reply(q, tenant, tree, r->max_nodes, r->format, out);
+    hp_tree_free(tree);
+    return rc;
 }
 
 /* GetProfileStats: every process's answer (ingesters and store-gateways:
@@ -259,7 +405,7 @@ static int diff_side(qry_t *q, hp_str_t tenant, const Querier__V1__SelectMergeSt
     if (r == NULL)
         return hp_err_set(err, HP_EINVAL, "Diff needs both a left and a right selection: %s is missing", side);
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
-    int rc = qry_check_select(q, &s, err);
+    int rc = qry_check_select(q, tenant, &s, err);
     if (rc == 0)
         rc = qry_merge_tree(q, tenant, &s, tree, err);
     if (rc != 0) {
@@ -281,7 +427,7 @@ static int diff(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t
         rc = diff_side(q, tenant, r->right, "right", &right, err);
     if (rc == 0) {
         hp_flamegraph_diff_t d;
-        hp_flamegraph_diff_build(left, right, qry_max_nodes(q, r->left->max_nodes), &d);
+        hp_flamegraph_diff_build(left, right, qry_max_nodes(q, tenant, r->left->max_nodes), &d);
         hp_flamegraph_diff_encode_proto(&d, 1, out);
         hp_flamegraph_diff_fini(&d);
     }
@@ -294,7 +440,7 @@ static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 {
     const Querier__V1__SelectMergeProfileRequest *r = (const void *)req;
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
-    int rc = qry_check_select(q, &s, err);
+    int rc = qry_check_select(q, tenant, &s, err);
     return rc == 0 ? qry_merge_pprof(q, tenant, &s, out, err) : rc;
 }
 
@@ -366,7 +512,7 @@ static int select_series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 {
     const Querier__V1__SelectSeriesRequest *r = (const void *)req;
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
-    int rc = qry_check_select(q, &s, err);
+    int rc = qry_check_select(q, tenant, &s, err);
     if (rc != 0)
         return rc;
     /* below 1 ms the step would truncate to 0, which ingesters read as "default" */
@@ -395,6 +541,9 @@ static const method_t methods[] = {
     {"/querier.v1.QuerierService/SelectMergeStacktraces",
      &querier__v1__select_merge_stacktraces_request__descriptor,
      &querier__v1__select_merge_stacktraces_response__descriptor, merge_stacktraces},
+    {"/querier.v1.QuerierService/SelectMergeSpanProfile",
+     &querier__v1__select_merge_span_profile_request__descriptor,
+     &querier__v1__select_merge_span_profile_response__descriptor, merge_span_profile},
     {"/querier.v1.QuerierService/SelectMergeProfile", &querier__v1__select_merge_profile_request__descriptor,
      &google__v1__profile__descriptor, merge_profile},
     {"/querier.v1.QuerierService/SelectSeries", &querier__v1__select_series_request__descriptor,

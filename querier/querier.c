@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "hotpath/hashmap.h"
+#include "hotpath/limits.h"
 #include "hotpath/log.h"
 #include "hotpath/pprof.h"
 #include "hotpath/ring.h"
@@ -244,7 +245,7 @@ int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, int64_t start_ms, 
     return rc;
 }
 
-int qry_check_select(const qry_t *q, const qry_select_t *s, hp_err_t *err)
+int qry_check_select(const qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *err)
 {
     hp_profile_type_t pt;
     if (s->type_id == NULL || *s->type_id == '\0')
@@ -257,16 +258,27 @@ int qry_check_select(const qry_t *q, const qry_select_t *s, hp_err_t *err)
     if (rc != 0)
         return rc;
     hp_selector_fini(&sel);
-    return qry_check_range(q, s->start_ms, s->end_ms, true, err);
+    return qry_check_range(q, tenant, s->start_ms, s->end_ms, true, err);
 }
 
-int qry_check_range(const qry_t *q, int64_t start_ms, int64_t end_ms, bool end_required, hp_err_t *err)
+void qry_limits(const qry_t *q, hp_str_t tenant, hp_limits_config_t *out)
+{
+    if (q->svc && q->svc->overrides)
+        hp_overrides_get(q->svc->overrides, tenant, out);
+    else
+        *out = q->cfg->limits;
+}
+
+int qry_check_range(const qry_t *q, hp_str_t tenant, int64_t start_ms, int64_t end_ms, bool end_required,
+                    hp_err_t *err)
 {
     if (start_ms < 0 || start_ms > QRY_MAX_TIME_MS || end_ms < 0 || end_ms > QRY_MAX_TIME_MS)
         return hp_err_set(err, HP_EINVAL,
                           "start (%lld) and end (%lld) must be unix milliseconds between 0 and %lld",
                           (long long)start_ms, (long long)end_ms, (long long)QRY_MAX_TIME_MS);
-    int64_t max_len = q->cfg->limits.max_query_length_ms;
+    hp_limits_config_t lim;
+    qry_limits(q, tenant, &lim);
+    int64_t max_len = lim.max_query_length_ms;
     if (end_ms == 0 && end_required)
         return hp_err_set(err, HP_EINVAL, "end is required (unix milliseconds)");
     if (end_ms == 0 && max_len > 0) /* no end would be all time: longer than any limit */
@@ -353,10 +365,12 @@ int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *
     return rc;
 }
 
-int64_t qry_max_nodes(const qry_t *q, int64_t requested)
+int64_t qry_max_nodes(const qry_t *q, hp_str_t tenant, int64_t requested)
 {
-    int64_t max = q->cfg->limits.max_flamegraph_nodes_max;
-    int64_t n = requested > 0 ? requested : q->cfg->limits.max_flamegraph_nodes_default;
+    hp_limits_config_t lim;
+    qry_limits(q, tenant, &lim);
+    int64_t max = lim.max_flamegraph_nodes_max;
+    int64_t n = requested > 0 ? requested : lim.max_flamegraph_nodes_default;
     return max > 0 && n > max ? max : n;
 }
 
@@ -602,7 +616,7 @@ static size_t split_ranges(const qry_t *q, const qry_select_t *s, qry_select_t *
 /* Refuses a selection that would read more than -querier.max-query-bytes:
  * every process estimates from its indexes (query.Estimate), before any
  * sample is read. */
-static int check_bytes(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *err)
+int qry_check_bytes(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *err)
 {
     int64_t limit = q->cfg->querier.max_query_bytes;
     if (limit <= 0)
@@ -647,7 +661,7 @@ int qry_select_fanout(qry_t *q, const char *method, hp_str_t tenant, const qry_s
                       qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
 {
     *n = 0;
-    int brc = check_bytes(q, tenant, s, err);
+    int brc = qry_check_bytes(q, tenant, s, err);
     if (brc != 0)
         return brc;
     qry_select_t *ranges;

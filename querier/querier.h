@@ -73,18 +73,36 @@ void qry_targets_free(hp_rpc_target_t *targets, size_t n);
 
 /* Checks the selection's type, selector and time range (qry_check_range
  * with end required); HP_EINVAL with the reason otherwise. */
-int qry_check_select(const qry_t *q, const qry_select_t *s, hp_err_t *err) HP_WUR;
+int qry_check_select(const qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *err) HP_WUR;
 
 /* Checks a time range in unix ms: 0 <= start <= end <= QRY_MAX_TIME_MS,
- * and the max_query_length limit. end 0 means "no end" (all time for 0/0),
+ * and the tenant's max_query_length limit. end 0 means "no end" (all time for 0/0),
  * refused when end_required or when a max_query_length applies (it would
  * bypass the limit). HP_EINVAL with the reason. */
-int qry_check_range(const qry_t *q, int64_t start_ms, int64_t end_ms, bool end_required,
+int qry_check_range(const qry_t *q, hp_str_t tenant, int64_t start_ms, int64_t end_ms, bool end_required,
                     hp_err_t *err) HP_WUR;
+
+/* Refuses a selection that would read more than -querier.max-query-bytes
+ * (each process estimates from its indexes before reading a sample).
+ * qry_select_fanout checks it; other readers of samples call it first. */
+int qry_check_bytes(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *err) HP_WUR;
 
 /* The merged call tree of a selection (caller frees with hp_tree_free). */
 int qry_merge_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_tree_t **out,
                    hp_err_t *err) HP_WUR;
+
+/* spans.c: SelectMergeSpanProfile. The span IDs of a span_selector
+ * (each 16 hex digits, else HP_EINVAL naming it; at most
+ * HP_SELECT_MAX_SPANS), all-zero ones left out (they match no sample):
+ * *out (caller frees with free()) holds *n_out of them. */
+int qry_parse_span_selector(char *const *ids, size_t n, uint64_t **out, size_t *n_out,
+                            hp_err_t *err) HP_WUR;
+
+/* The merged call tree of the samples of a selection whose span is one
+ * of spans[0..n) (borrowed); empty when n is 0. Caller frees with
+ * hp_tree_free. */
+int qry_merge_span_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, const uint64_t *spans, size_t n,
+                        hp_tree_t **out, hp_err_t *err) HP_WUR;
 
 /* The merged pprof of a selection, encoded into out. */
 int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *out,
@@ -115,8 +133,11 @@ int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **g
                       hp_err_t *err) HP_WUR;
 void qry_series_set_fini(qry_series_set_t *set);
 
-/* The flame graph node limit a request gets: its own if set (capped at
- * the maximum), else the default. */
-int64_t qry_max_nodes(const qry_t *q, int64_t requested);
+/* The flame graph node limit a request of tenant gets: its own if set
+ * (capped at the tenant's maximum), else the tenant's default. */
+int64_t qry_max_nodes(const qry_t *q, hp_str_t tenant, int64_t requested);
+
+/* The tenant's effective limits (configuration + runtime overrides). */
+void qry_limits(const qry_t *q, hp_str_t tenant, hp_limits_config_t *out);
 
 #endif

@@ -1,5 +1,6 @@
 /* The legacy HTTP API the Pyroscope UI and scripts use:
- * GET /pyroscope/render (flamebearer JSON with a timeline),
+ * GET /pyroscope/render (flamebearer JSON with a timeline, or the merged
+ * profile as pprof or as a DOT call graph),
  * GET /pyroscope/label-values and GET /pyroscope/labels. */
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "hotpath/attime.h"
 #include "hotpath/v1/rpc.pb-c.h"
 #include "hotpath/compress.h"
+#include "hotpath/dot.h"
 #include "hotpath/hashmap.h"
 #include "hotpath/head.h"
 #include "hotpath/pprof.h"
@@ -157,19 +159,23 @@ typedef struct render_query {
     int64_t max_nodes;
     hp_str_t group_by;
     bool pprof; /* format=pprof: the merged profile instead of flamebearer JSON */
+    bool dot;   /* format=dot: the merged call graph as Graphviz DOT */
+    int64_t dot_nodes;
 } render_query_t;
 
-static int parse_render(qry_t *q, const hp_http_request_t *req, render_query_t *r, hp_err_t *err)
+static int parse_render(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, render_query_t *r, hp_err_t *err)
 {
     hp_str_t query, fmt;
     if (!hp_http_query(req, "query", &query) || query.n == 0)
         return hp_err_set(
             err, HP_EINVAL,
             "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
-    if (hp_http_query(req, "format", &fmt) && fmt.n && !hp_str_eq_c(fmt, "json") && !hp_str_eq_c(fmt, "pprof"))
-        return hp_err_set(err, HP_EUNSUPPORTED, "format=%.*s is not supported yet: use json or pprof",
+    if (hp_http_query(req, "format", &fmt) && fmt.n && !hp_str_eq_c(fmt, "json") &&
+        !hp_str_eq_c(fmt, "pprof") && !hp_str_eq_c(fmt, "dot"))
+        return hp_err_set(err, HP_EUNSUPPORTED, "format=%.*s is not supported yet: use json, pprof or dot",
                           (int)HP_MIN(fmt.n, 32), fmt.p);
     r->pprof = hp_str_eq_c(fmt, "pprof");
+    r->dot = hp_str_eq_c(fmt, "dot");
     hp_selector_t sel;
     int rc = hp_selector_parse_query(query, &r->type_id, &sel, err);
     if (rc != 0)
@@ -184,7 +190,10 @@ static int parse_render(qry_t *q, const hp_http_request_t *req, render_query_t *
         return rc;
     r->step_ms = point_interval_ms(r->from_ms, r->until_ms);
     r->start_ms = r->from_ms / r->step_ms * r->step_ms;
-    r->max_nodes = qry_max_nodes(q, int_param(req, "maxNodes", int_param(req, "max-nodes", 0)));
+    int64_t nodes = int_param(req, "maxNodes", int_param(req, "max-nodes", 0));
+    r->max_nodes = qry_max_nodes(q, tenant, nodes);
+    /* format=dot draws 100 nodes unless asked, as Pyroscope */
+    r->dot_nodes = qry_max_nodes(q, tenant, nodes > 0 ? nodes : HP_DOT_MAX_NODES);
     if (!hp_http_query(req, "groupBy", &r->group_by))
         r->group_by = HP_STR("");
     return 0;
@@ -284,7 +293,7 @@ static void write_render(const render_work_t *w, hp_buf_t *b)
 static int render_pprof(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *b, hp_err_t *err)
 {
     qry_select_t s = {r->type_id, r->selector, r->from_ms, r->until_ms, 0};
-    int rc = qry_check_select(q, &s, err);
+    int rc = qry_check_select(q, tenant, &s, err);
     hp_buf_t raw = HP_BUF_INIT;
     if (rc == 0)
         rc = qry_merge_pprof(q, tenant, &s, &raw, err);
@@ -294,10 +303,33 @@ static int render_pprof(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_b
     return rc;
 }
 
+/* format=dot: the merged call graph over [from, until] as Graphviz DOT,
+ * drawn as Pyroscope draws it with pprof's graph (dot.h). */
+static int render_dot(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *b, hp_err_t *err)
+{
+    qry_select_t s = {r->type_id, r->selector, r->from_ms, r->until_ms, 0};
+    hp_tree_t *tree = NULL;
+    int rc = qry_check_select(q, tenant, &s, err);
+    if (rc == 0)
+        rc = qry_merge_tree(q, tenant, &s, &tree, err);
+    if (rc == 0) {
+        char *type = hp_xstrndup(r->pt.sample_type.p, r->pt.sample_type.n);
+        char *unit = hp_xstrndup(r->pt.sample_unit.p, r->pt.sample_unit.n);
+        hp_dot_options_t o = {r->dot_nodes, type, unit, r->from_ms * 1000000};
+        hp_dot_write(tree, &o, b);
+        free(type);
+        free(unit);
+    }
+    hp_tree_free(tree);
+    return rc;
+}
+
 static int render(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *b, hp_err_t *err)
 {
     if (r->pprof)
         return render_pprof(q, tenant, r, b, err);
+    if (r->dot)
+        return render_dot(q, tenant, r, b, err);
     render_work_t w;
     memset(&w, 0, sizeof(w));
     w.q = q;
@@ -305,7 +337,7 @@ static int render(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_buf_t *
     w.r = r;
     w.tree_sel = (qry_select_t){r->type_id, r->selector, r->from_ms, r->until_ms, 0};
     w.series_sel = (qry_select_t){r->type_id, r->selector, r->start_ms, r->until_ms, 0};
-    int rc = qry_check_select(q, &w.tree_sel, err);
+    int rc = qry_check_select(q, tenant, &w.tree_sel, err);
     if (rc != 0)
         return rc;
     w.by = hp_xstrndup(r->group_by.p, r->group_by.n);
@@ -329,11 +361,14 @@ static void handle_render(void *ctx, const hp_http_request_t *req, hp_http_respo
     memset(&r, 0, sizeof(r));
     int rc = hp_tenant_from_request(q->cfg, req, &tenant, &err);
     if (rc == 0)
-        rc = parse_render(q, req, &r, &err);
+        rc = parse_render(q, tenant, req, &r, &err);
     if (rc == 0)
         rc = render(q, tenant, &r, &resp->body, &err);
     if (rc == 0) {
-        resp->content_type = r.pprof ? "application/octet-stream" : "application/json";
+        /* for dot, what Go's net/http sniffs from the body Pyroscope writes */
+        resp->content_type = r.pprof ? "application/octet-stream"
+                             : r.dot ? "text/plain; charset=utf-8"
+                                     : "application/json";
     } else {
         hp_buf_reset(&resp->body);
         hp_http_error_from(resp, &err);
@@ -430,7 +465,7 @@ static void handle_legacy_names(qry_t *q, const hp_http_request_t *req, hp_http_
     if (rc == 0)
         rc = time_params(req, "from", "until", &from_ms, &until_ms, &err);
     if (rc == 0)
-        rc = qry_check_range(q, from_ms, until_ms, false, &err);
+        rc = qry_check_range(q, tenant, from_ms, until_ms, false, &err);
     char *name = values ? hp_arena_strndup(req->arena, label.p, label.n) : NULL;
     if (rc == 0)
         rc = legacy_names(q, tenant, name, from_ms, until_ms, &resp->body, &err);
@@ -494,7 +529,7 @@ static int render_diff(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, 
                         l.type_id, r.type_id);
     qry_select_t ls = {l.type_id, l.selector, l.from_ms, l.until_ms, 0};
     qry_select_t rs = {r.type_id, r.selector, r.from_ms, r.until_ms, 0};
-    if (rc == 0 && (rc = qry_check_select(q, &ls, err)) == 0 && (rc = qry_check_select(q, &rs, err)) == 0 &&
+    if (rc == 0 && (rc = qry_check_select(q, tenant, &ls, err)) == 0 && (rc = qry_check_select(q, tenant, &rs, err)) == 0 &&
         (rc = qry_merge_tree(q, tenant, &ls, &lt, err)) == 0)
         rc = qry_merge_tree(q, tenant, &rs, &rt, err);
     hp_profile_type_t pt;
@@ -502,7 +537,7 @@ static int render_diff(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, 
         rc = hp_profile_type_parse(hp_str_c(l.type_id), &pt, err);
     if (rc == 0) {
         hp_flamegraph_diff_t d;
-        hp_flamegraph_diff_build(lt, rt, qry_max_nodes(q, int_param(req, "maxNodes", int_param(req, "max-nodes", 0))),
+        hp_flamegraph_diff_build(lt, rt, qry_max_nodes(q, tenant, int_param(req, "maxNodes", int_param(req, "max-nodes", 0))),
                                  &d);
         hp_buf_puts(b, "{\"version\":1,\"flamebearer\":");
         hp_flamegraph_diff_write_flamebearer(&d, b);
@@ -595,7 +630,9 @@ static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req
     hp_buf_t body = HP_BUF_INIT;
     if (rc == 0) {
         qry_select_t s = {type_id, selector, from_ms, until_ms, 0, NULL};
-        rc = qry_check_select(q, &s, err);
+        rc = qry_check_select(q, tenant, &s, err);
+        if (rc == 0) /* listing decodes the same pages a merge would */
+            rc = qry_check_bytes(q, tenant, &s, err);
         sel.profile_type = type_id;
         sel.label_selector = (char *)selector;
         sel.start = from_ms;
@@ -688,7 +725,7 @@ static int get_profile(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, 
     hp_buf_t raw = HP_BUF_INIT;
     if (rc == 0) {
         qry_select_t s = {type_id, selector, ts / 1000000, ts / 1000000, 0, id};
-        if ((rc = qry_check_select(q, &s, err)) == 0)
+        if ((rc = qry_check_select(q, tenant, &s, err)) == 0)
             rc = qry_merge_pprof(q, tenant, &s, &raw, err);
     }
     if (rc == 0) { /* nothing matched: the merge is a profile without samples */

@@ -19,6 +19,8 @@
 /* No section or page is larger than this once decompressed: writers refuse
  * to produce one, readers refuse to allocate for one. */
 #define HP__BLK_MAX_RAW ((uint64_t)1 << 30)
+/* ... and for the pages one read holds at once (a series' pages in range). */
+#define HP__BLK_MAX_RANGE_RAW ((uint64_t)4 << 30)
 #define HP__BLK_ZSTD_LEVEL 3
 /* A series' profiles are cut into pages of about this many bytes (before
  * compression), so a query for part of a block's time range decodes only
@@ -39,6 +41,13 @@ typedef struct hp__blk_entry {
 
 /* CRC32C (Castagnoli) of p[0..n), continuing from crc (0 to start). */
 uint32_t hp__crc32c(uint32_t crc, const void *p, size_t n);
+
+/* hp_block_write in an older format version this build still reads (2,
+ * without span IDs: a profile with spans is HP_EINVAL) or the current
+ * one. For tests of the readers of older blocks. */
+int hp__block_write_version(uint32_t version, const hp_symdb_t *db, const hp_block_series_in_t *series,
+                            size_t n_series, hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json,
+                            hp_err_t *err) HP_WUR;
 
 /* Appends meta as meta.json (one line, newline-terminated). */
 void hp__block_meta_json(const hp_block_meta_t *m, hp_buf_t *out);

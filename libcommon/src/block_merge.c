@@ -1,7 +1,8 @@
 /* Merging blocks (block_merge.h): one ordered pass over the inputs'
  * series, a k-way merge of each series' pages by (time, ID) that keeps
  * one copy of each profile, then the kept profiles' symbols imported
- * into a new symdb and their stacks remapped, then hp_block_write. */
+ * into a new symdb and their stacks remapped (span IDs carried along),
+ * then hp_block_write. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ typedef struct out_series {
     size_t n, cap;
     uint32_t *stacks;
     int64_t *values;
+    uint64_t *spans; /* parallel to stacks once a profile with spans is taken, else NULL */
     size_t ns, cap_s;
 } out_series_t;
 
@@ -84,6 +86,20 @@ static const hp_labels_t *next_labels(const merger_t *m)
 
 /* ---- one series ---- */
 
+/* Room for n more samples in o; a span column (zeros for the samples
+ * before) once one comes with spans. */
+static void grow_samples(out_series_t *o, size_t n, bool spans)
+{
+    if (o->ns + n > o->cap_s) {
+        HP_GROW(o->stacks, o->cap_s, o->ns + n);
+        o->values = hp_xrealloc(o->values, o->cap_s * sizeof(*o->values));
+        if (o->spans)
+            o->spans = hp_xrealloc(o->spans, o->cap_s * sizeof(*o->spans));
+    }
+    if (spans && o->spans == NULL)
+        o->spans = hp_xcalloc(o->cap_s, sizeof(*o->spans));
+}
+
 /* Appends profile p of input k to o, marking its stacks as sampled. */
 static void take(merger_t *m, out_series_t *o, size_t k, const hp_block_profile_t *p)
 {
@@ -92,10 +108,7 @@ static void take(merger_t *m, out_series_t *o, size_t k, const hp_block_profile_
         o->src = hp_xrealloc(o->src, o->cap * sizeof(*o->src));
         o->off = hp_xrealloc(o->off, o->cap * sizeof(*o->off));
     }
-    if (o->ns + p->n > o->cap_s) {
-        HP_GROW(o->stacks, o->cap_s, o->ns + p->n);
-        o->values = hp_xrealloc(o->values, o->cap_s * sizeof(*o->values));
-    }
+    grow_samples(o, p->n, p->spans != NULL);
     hp_block_profile_in_t *d = &o->profiles[o->n];
     memset(d, 0, sizeof(*d));
     d->t = p->t;
@@ -108,6 +121,10 @@ static void take(merger_t *m, out_series_t *o, size_t k, const hp_block_profile_
         memcpy(o->stacks + o->ns, p->stacks, p->n * sizeof(uint32_t));
         memcpy(o->values + o->ns, p->values, p->n * sizeof(int64_t));
     }
+    if (p->n && o->spans && p->spans)
+        memcpy(o->spans + o->ns, p->spans, p->n * sizeof(uint64_t));
+    else if (p->n && o->spans)
+        memset(o->spans + o->ns, 0, p->n * sizeof(uint64_t));
     for (uint32_t j = 0; j < p->n; j++)
         m->inputs[k].marks[p->stacks[j]] |= STACK_SAMPLED;
     o->ns += p->n;
@@ -197,6 +214,7 @@ static void out_series_fini(out_series_t *o)
     free(o->off);
     free(o->stacks);
     free(o->values);
+    free(o->spans);
 }
 
 /* Merges the series labelled ls from every input that has it. */
@@ -372,45 +390,57 @@ static void import_input(merger_t *m, input_t *x)
 
 /* ---- remapping the kept samples ---- */
 
-typedef struct pair {
+typedef struct sample {
     uint32_t stack;
+    uint64_t span;
     int64_t value;
-} pair_t;
+} sample_t;
 
-static int pair_cmp(const void *a, const void *b)
+static int sample_cmp(const void *a, const void *b)
 {
-    uint32_t x = ((const pair_t *)a)->stack, y = ((const pair_t *)b)->stack;
-    return x < y ? -1 : x > y;
+    const sample_t *x = a, *y = b;
+    if (x->stack != y->stack)
+        return x->stack < y->stack ? -1 : 1;
+    return x->span < y->span ? -1 : x->span > y->span;
 }
 
-/* Rewrites profile i of o with new stack IDs, ascending, equal stacks summed. */
-static void remap_profile(const merger_t *m, out_series_t *o, size_t i, pair_t **buf, size_t *cap)
+/* Rewrites profile i of o with new stack IDs, ascending by (stack, span),
+ * samples of equal (stack, span) summed: two stacks of an input may be one
+ * in the new symdb. */
+static void remap_profile(const merger_t *m, out_series_t *o, size_t i, sample_t **buf, size_t *cap)
 {
     hp_block_profile_in_t *p = &o->profiles[i];
     const uint32_t *map = m->inputs[o->src[i]].stack_map;
     uint32_t *st = o->stacks + o->off[i];
     int64_t *val = o->values + o->off[i];
+    uint64_t *sp = o->spans ? o->spans + o->off[i] : NULL;
     HP_GROW(*buf, *cap, p->n + 1);
     for (uint32_t j = 0; j < p->n; j++)
-        (*buf)[j] = (pair_t){map[st[j]], val[j]};
-    hp_qsort(*buf, p->n, sizeof(pair_t), pair_cmp);
+        (*buf)[j] = (sample_t){map[st[j]], sp ? sp[j] : 0, val[j]};
+    hp_qsort(*buf, p->n, sizeof(sample_t), sample_cmp);
     uint32_t n = 0;
     for (uint32_t j = 0; j < p->n; j++) {
-        if (n > 0 && st[n - 1] == (*buf)[j].stack) {
-            val[n - 1] = hp_add_wrap(val[n - 1], (*buf)[j].value);
+        if (n > 0 && sample_cmp(&(*buf)[n - 1], &(*buf)[j]) == 0) {
+            (*buf)[n - 1].value = hp_add_wrap((*buf)[n - 1].value, (*buf)[j].value);
             continue;
         }
-        st[n] = (*buf)[j].stack;
-        val[n++] = (*buf)[j].value;
+        (*buf)[n++] = (*buf)[j];
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        st[j] = (*buf)[j].stack;
+        val[j] = (*buf)[j].value;
+        if (sp)
+            sp[j] = (*buf)[j].span;
     }
     p->n = n;
     p->stacks = st;
     p->values = val;
+    p->spans = sp;
 }
 
 static void remap_all(merger_t *m)
 {
-    pair_t *buf = NULL;
+    sample_t *buf = NULL;
     size_t cap = 0;
     for (size_t s = 0; s < m->n_out; s++)
         for (size_t i = 0; i < m->out[s].n; i++)

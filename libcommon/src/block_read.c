@@ -506,9 +506,21 @@ uint64_t hp_block_series_page_bytes(const hp_block_t *b, size_t i)
 
 /* ---- pages ---- */
 
-/* One profile's samples: stack deltas (IDs < n_stacks), then values. */
-static int walk_samples(const hp_block_t *b, hp__rd_t *d, const char *what, size_t j, uint64_t cnt,
-                        uint32_t *stk, int64_t *val, hp_err_t *err)
+/* Where a page walk puts what it decodes: nothing in the counting pass
+ * (prof NULL), which only checks and counts; then the arrays sized by it.
+ * The counts run on across the pages of one read. */
+typedef struct page_out {
+    hp_block_profile_t *prof;
+    uint32_t *stacks;
+    int64_t *values;
+    uint64_t *spans;
+    uint64_t n_prof, n, n_spans; /* profiles, samples, samples with a span column */
+} page_out_t;
+
+/* One profile's stack IDs, as deltas (each ID < n_stacks). strict (version
+ * 3 without spans): no stack twice. */
+static int walk_stacks(const hp_block_t *b, hp__rd_t *d, const char *what, size_t j, uint64_t cnt,
+                       bool strict, uint32_t *stk, hp_err_t *err)
 {
     uint64_t prev = 0;
     for (uint64_t k = 0; k < cnt; k++) {
@@ -516,28 +528,88 @@ static int walk_samples(const hp_block_t *b, hp__rd_t *d, const char *what, size
         if (delta >= b->n_stacks - prev)
             return hp__blk_fail(b, err, what, "profile %zu sample %llu: stack ID out of range (%llu stacks)",
                                 j, (unsigned long long)k, (unsigned long long)b->n_stacks);
+        if (strict && k > 0 && delta == 0)
+            return hp__blk_fail(b, err, what, "profile %zu sample %llu: stack repeated (stacks must ascend)",
+                                j, (unsigned long long)k);
         prev += delta;
         if (stk)
             stk[k] = (uint32_t)prev;
     }
-    for (uint64_t k = 0; k < cnt; k++) {
-        int64_t v = hp__rd_s(d);
-        if (val)
-            val[k] = v;
-    }
     return 0;
 }
 
-/* Decodes a page, checking it against its index entry pg. With prof NULL
- * it only validates and counts the samples into *total; otherwise it fills
- * prof[0 .. pg->n_profiles) and the sample arrays stacks / values (sized
- * by the first pass). */
+/* The table of a profile's distinct spans: 1 to cnt of them, non-zero and
+ * strictly ascending. *tab points at them (u64 LE each). */
+static int walk_span_table(const hp_block_t *b, hp__rd_t *d, const char *what, size_t j, uint64_t cnt,
+                           const uint8_t **tab, uint64_t *n_tab, hp_err_t *err)
+{
+    uint64_t n = hp__rd_u(d);
+    if (n == 0 || n > cnt || n > hp__rd_left(d) / 8)
+        return hp__blk_fail(b, err, what, "profile %zu: %llu span IDs for %llu samples is invalid", j,
+                            (unsigned long long)n, (unsigned long long)cnt);
+    *tab = hp__rd_take(d, 8 * n);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t v = hp__get_le64(*tab + 8 * i);
+        if (v == 0 || (i > 0 && v <= hp__get_le64(*tab + 8 * (i - 1))))
+            return hp__blk_fail(b, err, what, "profile %zu: span ID %llu is 0 or not after the one before", j,
+                                (unsigned long long)i);
+    }
+    *n_tab = n;
+    return 0;
+}
+
+/* Version 3's span column of one profile: the span table, then per sample
+ * its index in it + 1 (0: no span). deltas is a cursor at the profile's
+ * stack deltas: where a stack repeats, its span index must grow, so the
+ * samples are strictly ascending by (stack, span). */
+static int walk_spans(const hp_block_t *b, hp__rd_t *d, hp__rd_t deltas, const char *what, size_t j,
+                      uint64_t cnt, uint64_t *spn, hp_err_t *err)
+{
+    const uint8_t *tab = NULL;
+    uint64_t n_tab = 0, prev = 0;
+    int rc = walk_span_table(b, d, what, j, cnt, &tab, &n_tab, err);
+    for (uint64_t k = 0; k < cnt && rc == 0; k++) {
+        uint64_t idx = hp__rd_u(d), delta = hp__rd_u(&deltas);
+        if (idx > n_tab)
+            return hp__blk_fail(b, err, what, "profile %zu sample %llu: span %llu out of range (%llu spans)",
+                                j, (unsigned long long)k, (unsigned long long)idx, (unsigned long long)n_tab);
+        if (k > 0 && delta == 0 && idx <= prev)
+            return hp__blk_fail(b, err, what,
+                                "profile %zu sample %llu: (stack, span) not after the sample before", j,
+                                (unsigned long long)k);
+        prev = idx;
+        if (spn)
+            spn[k] = idx ? hp__get_le64(tab + 8 * (idx - 1)) : 0;
+    }
+    return rc;
+}
+
+/* One profile's samples after its header: stacks, values, and (version 3,
+ * when it has them) spans; into o's arrays unless counting. */
+static int walk_samples(const hp_block_t *b, hp__rd_t *d, const char *what, size_t j, uint64_t cnt,
+                        bool spans, page_out_t *o, hp_err_t *err)
+{
+    hp__rd_t deltas = *d;
+    int rc =
+        walk_stacks(b, d, what, j, cnt, b->version >= 3 && !spans, o->prof ? o->stacks + o->n : NULL, err);
+    for (uint64_t k = 0; k < cnt && rc == 0; k++) {
+        int64_t v = hp__rd_s(d);
+        if (o->prof)
+            o->values[o->n + k] = v;
+    }
+    if (rc == 0 && spans)
+        rc = walk_spans(b, d, deltas, what, j, cnt, o->prof ? o->spans + o->n_spans : NULL, err);
+    return rc;
+}
+
+/* Decodes a page, checking it against its index entry pg. With o->prof
+ * NULL it only validates and counts; otherwise it fills o's arrays (sized
+ * by the counting pass). */
 static int walk_page(const hp_block_t *b, const hp__blk_page_t *pg, const char *what, const uint8_t *raw,
-                     size_t len, hp_block_profile_t *prof, uint32_t *stacks, int64_t *values, uint64_t *total,
-                     hp_err_t *err)
+                     size_t len, page_out_t *o, hp_err_t *err)
 {
     hp__rd_t d = hp__rd(raw, len);
-    uint64_t n = hp__rd_u(&d), tot = 0;
+    uint64_t n = hp__rd_u(&d);
     if (n != pg->n_profiles)
         return hp__blk_fail(b, err, what, "holds %llu profiles, the index says %llu", (unsigned long long)n,
                             (unsigned long long)pg->n_profiles);
@@ -549,23 +621,29 @@ static int walk_page(const hp_block_t *b, const hp__blk_page_t *pg, const char *
         t = (int64_t)((uint64_t)t + dt);
         const uint8_t *id = hp__rd_take(&d, 16);
         int64_t sum = hp__rd_s(&d);
-        uint64_t cnt = hp__rd_u(&d);
+        uint64_t x = hp__rd_u(&d), cnt = b->version >= 3 ? x >> 1 : x; /* version 3: n << 1 | has spans */
+        bool spans = b->version >= 3 && (x & 1);
         if (cnt > hp__rd_left(&d) / 2)
             return hp__blk_fail(b, err, what, "profile %zu: %llu samples cannot fit", j,
                                 (unsigned long long)cnt);
-        int rc = walk_samples(b, &d, what, j, cnt, prof ? stacks + tot : NULL, prof ? values + tot : NULL, err);
+        int rc = walk_samples(b, &d, what, j, cnt, spans, o, err);
         if (rc != 0)
             return rc;
-        if (prof && id) {
-            prof[j] = (hp_block_profile_t){
-                .t = t, .total = sum, .stacks = stacks + tot, .values = values + tot, .n = (uint32_t)cnt};
-            memcpy(prof[j].id, id, 16);
+        if (o->prof && id) {
+            o->prof[o->n_prof] = (hp_block_profile_t){.t = t,
+                                                      .total = sum,
+                                                      .stacks = o->stacks + o->n,
+                                                      .values = o->values + o->n,
+                                                      .spans = spans ? o->spans + o->n_spans : NULL,
+                                                      .n = (uint32_t)cnt};
+            memcpy(o->prof[o->n_prof].id, id, 16);
         }
-        tot += cnt;
+        o->n_prof++;
+        o->n += cnt;
+        o->n_spans += spans ? cnt : 0;
     }
     if (!d.bad && t != pg->max_t)
         return hp__blk_fail(b, err, what, "last profile's time differs from the index's");
-    *total = tot;
     return hp__blk_rd_end(b, &d, what, err);
 }
 
@@ -607,34 +685,38 @@ int hp_block_read_range(hp_block_t *b, size_t i, int64_t start_ns, int64_t end_n
         page->profiles = page->mem;
         return 0;
     }
+    /* every selected page is held decompressed at once: their sum is
+     * bounded too, so a crafted index cannot make us allocate page count ×
+     * the page bound */
+    uint64_t sum = 0;
+    for (size_t k = k0; k < k1; k++)
+        sum += pv[k].raw;
+    if (sum > HP__BLK_MAX_RANGE_RAW)
+        return hp__blk_fail(b, err, "series index",
+                            "series %zu: pages %zu to %zu hold %llu bytes decompressed, more than %llu at once", i,
+                            k0, k1 - 1, (unsigned long long)sum, (unsigned long long)HP__BLK_MAX_RANGE_RAW);
     char what[64];
     snprintf(what, sizeof(what), "series %zu page", i);
     uint8_t **raw = hp_xcalloc(k1 - k0, sizeof(*raw));
-    uint64_t *sums = hp_xcalloc(k1 - k0, sizeof(*sums)), total = 0, n = 0;
+    page_out_t cnt = {0};
     int rc = unpack_pages(b, i, k0, k1, raw, err);
-    for (size_t k = k0; k < k1 && rc == 0; k++) { /* pass 1: check and count */
-        rc = walk_page(b, &pv[k], what, raw[k - k0], pv[k].raw, NULL, NULL, NULL, &sums[k - k0], err);
-        total += sums[k - k0];
-        n += pv[k].n_profiles;
-    }
-    if (rc == 0) { /* pass 2: one allocation for profiles, values and stacks */
-        page->mem = hp_xmalloc(n * sizeof(hp_block_profile_t) + total * (sizeof(int64_t) + 4) + 1);
+    for (size_t k = k0; k < k1 && rc == 0; k++) /* pass 1: check and count */
+        rc = walk_page(b, &pv[k], what, raw[k - k0], pv[k].raw, &cnt, err);
+    if (rc == 0) { /* pass 2: one allocation for profiles, values, spans and stacks */
+        size_t bytes = cnt.n_prof * sizeof(hp_block_profile_t) + cnt.n * (sizeof(int64_t) + 4) +
+                       cnt.n_spans * sizeof(uint64_t);
+        page->mem = hp_xmalloc(bytes + 1);
         page->profiles = page->mem;
-        page->n_profiles = n;
-        int64_t *values = (int64_t *)(page->profiles + n);
-        uint32_t *stacks = (uint32_t *)(values + total);
-        uint64_t at = 0, off = 0;
-        for (size_t k = k0; k < k1 && rc == 0; k++) {
-            rc = walk_page(b, &pv[k], what, raw[k - k0], pv[k].raw, page->profiles + at, stacks + off,
-                           values + off, &sums[k - k0], err);
-            at += pv[k].n_profiles;
-            off += sums[k - k0];
-        }
+        page->n_profiles = cnt.n_prof;
+        page_out_t o = {.prof = page->profiles, .values = (int64_t *)(page->profiles + cnt.n_prof)};
+        o.spans = (uint64_t *)(o.values + cnt.n);
+        o.stacks = (uint32_t *)(o.spans + cnt.n_spans);
+        for (size_t k = k0; k < k1 && rc == 0; k++)
+            rc = walk_page(b, &pv[k], what, raw[k - k0], pv[k].raw, &o, err);
     }
     for (size_t k = k0; k < k1; k++)
         free(raw[k - k0]);
     free(raw);
-    free(sums);
     if (rc != 0)
         hp_block_page_fini(page);
     return rc;

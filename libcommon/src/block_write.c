@@ -33,6 +33,9 @@ typedef struct wr {
     hp_buf_t raw; /* a section or page before compression */
     hp__blk_entry_t sec[4];
     size_t n_sec;
+    uint32_t version;   /* HP_BLOCK_VERSION, or 2 for hp__block_write_version */
+    uint64_t *span_tab; /* one profile's distinct spans, for encoding it */
+    size_t cap_span_tab;
     hp_err_t *err;
 } wr_t;
 
@@ -50,8 +53,15 @@ static void put_delta(hp_buf_t *b, uint64_t v, uint64_t *prev)
 
 /* ---- input checks ---- */
 
-/* A profile's samples reference existing stacks in ascending order. */
-static int check_profile(const hp_block_profile_in_t *p, size_t si, size_t pi, size_t n_stacks, hp_err_t *err)
+static uint64_t span_at(const hp_block_profile_in_t *p, uint32_t k)
+{
+    return p->spans ? p->spans[k] : 0;
+}
+
+/* A profile's samples reference existing stacks in ascending order of
+ * (stack, span), each pair once; spans only where the version has them. */
+static int check_profile(const hp_block_profile_in_t *p, size_t si, size_t pi, size_t n_stacks,
+                         uint32_t version, hp_err_t *err)
 {
     if (p->n > 0 && (p->stacks == NULL || p->values == NULL))
         return hp_err_set(err, HP_EINVAL, "block: series %zu profile %zu: %u samples without arrays", si, pi,
@@ -61,15 +71,24 @@ static int check_profile(const hp_block_profile_in_t *p, size_t si, size_t pi, s
             return hp_err_set(err, HP_EINVAL,
                               "block: series %zu profile %zu: stack ID %u out of range (%zu stacks)", si, pi,
                               p->stacks[k], n_stacks);
+        if (span_at(p, k) != 0 && version < 3)
+            return hp_err_set(err, HP_EINVAL, "block: series %zu profile %zu: version %u has no span IDs", si,
+                              pi, version);
         if (k > 0 && p->stacks[k] < p->stacks[k - 1])
             return hp_err_set(err, HP_EINVAL, "block: series %zu profile %zu: stacks not sorted ascending",
                               si, pi);
+        if (k > 0 && p->stacks[k] == p->stacks[k - 1] && span_at(p, k) <= span_at(p, k - 1))
+            return hp_err_set(err, HP_EINVAL,
+                              "block: series %zu profile %zu: stack %u with span %016llx not after the "
+                              "sample before (samples ascend by stack, then span, each pair once)",
+                              si, pi, p->stacks[k], (unsigned long long)span_at(p, k));
     }
     return 0;
 }
 
 /* Labels sorted by name without duplicates, valid samples. */
-static int check_series(const hp_block_series_in_t *s, size_t si, size_t n_stacks, hp_err_t *err)
+static int check_series(const hp_block_series_in_t *s, size_t si, size_t n_stacks, uint32_t version,
+                        hp_err_t *err)
 {
     if (s->labels == NULL || (s->n_profiles > 0 && s->profiles == NULL))
         return hp_err_set(err, HP_EINVAL, "block: series %zu has no labels or no profile array", si);
@@ -79,7 +98,7 @@ static int check_series(const hp_block_series_in_t *s, size_t si, size_t n_stack
                               "block: series %zu: labels not sorted by name or name \"%.*s\" repeated", si,
                               (int)HP_MIN(s->labels->v[k].name.n, 100), s->labels->v[k].name.p);
     for (size_t j = 0; j < s->n_profiles; j++) {
-        int rc = check_profile(&s->profiles[j], si, j, n_stacks, err);
+        int rc = check_profile(&s->profiles[j], si, j, n_stacks, version, err);
         if (rc != 0)
             return rc;
     }
@@ -233,13 +252,51 @@ static int put_section(wr_t *w, uint32_t id)
 
 /* ---- pages ---- */
 
-/* One profile: time delta, ID, total, then its stacks and values. */
-static void encode_profile(hp_buf_t *raw, const hp_block_profile_in_t *p, int64_t prev_t)
+static int u64_cmp(const void *a, const void *b)
 {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The distinct spans of p (not 0) into w->span_tab, sorted; their count. */
+static size_t span_table(wr_t *w, const hp_block_profile_in_t *p)
+{
+    size_t n = 0;
+    HP_GROW(w->span_tab, w->cap_span_tab, (size_t)p->n + 1);
+    for (uint32_t k = 0; k < p->n; k++)
+        if (span_at(p, k) != 0)
+            w->span_tab[n++] = span_at(p, k);
+    hp_qsort(w->span_tab, n, sizeof(uint64_t), u64_cmp);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o == 0 || w->span_tab[o - 1] != w->span_tab[i])
+            w->span_tab[o++] = w->span_tab[i];
+    return o;
+}
+
+/* Version 3's span column: the table of distinct spans, then per sample
+ * its index in the table + 1 (0: no span). */
+static void encode_spans(wr_t *w, hp_buf_t *raw, const hp_block_profile_in_t *p, size_t n_tab)
+{
+    hp_buf_put_varint(raw, n_tab);
+    for (size_t i = 0; i < n_tab; i++)
+        hp__put_le64(raw, w->span_tab[i]);
+    for (uint32_t k = 0; k < p->n; k++) {
+        uint64_t span = span_at(p, k);
+        const uint64_t *at = span ? bsearch(&span, w->span_tab, n_tab, sizeof(uint64_t), u64_cmp) : NULL;
+        hp_buf_put_varint(raw, at ? (uint64_t)(at - w->span_tab) + 1 : 0);
+    }
+}
+
+/* One profile: time delta, ID, total, sample count (version 3: with a
+ * has-spans bit), its stacks and values, then (version 3) its spans. */
+static void encode_profile(wr_t *w, hp_buf_t *raw, const hp_block_profile_in_t *p, int64_t prev_t)
+{
+    size_t n_tab = w->version >= 3 ? span_table(w, p) : 0;
     hp_buf_put_varint(raw, (uint64_t)p->t - (uint64_t)prev_t);
     hp_buf_append(raw, p->id, 16);
     put_zz(raw, p->total);
-    hp_buf_put_varint(raw, p->n);
+    hp_buf_put_varint(raw, w->version >= 3 ? (uint64_t)p->n << 1 | (n_tab > 0) : p->n);
     uint64_t prev = 0;
     for (uint32_t k = 0; k < p->n; k++) {
         hp_buf_put_varint(raw, p->stacks[k] - prev);
@@ -247,6 +304,8 @@ static void encode_profile(hp_buf_t *raw, const hp_block_profile_in_t *p, int64_
     }
     for (uint32_t k = 0; k < p->n; k++)
         put_zz(raw, p->values[k]);
+    if (n_tab > 0)
+        encode_spans(w, raw, p, n_tab);
 }
 
 /* A page of s: profiles from first on until about HP__BLK_PAGE_TARGET
@@ -256,7 +315,7 @@ static int put_page(wr_t *w, const hp_block_series_in_t *s, size_t first, hp__bl
     hp_buf_t body = HP_BUF_INIT;
     size_t j = first;
     do {
-        encode_profile(&body, &s->profiles[j], j > first ? s->profiles[j - 1].t : s->profiles[first].t);
+        encode_profile(w, &body, &s->profiles[j], j > first ? s->profiles[j - 1].t : s->profiles[first].t);
         j++;
     } while (j < s->n_profiles && body.len < HP__BLK_PAGE_TARGET);
     hp_buf_reset(&w->raw);
@@ -516,7 +575,7 @@ static void put_footer(wr_t *w)
     }
     uint32_t table_len = (uint32_t)(d->len - start);
     uint32_t table_crc = hp__crc32c(0, d->data + start, table_len);
-    hp__put_le32(d, HP_BLOCK_VERSION);
+    hp__put_le32(d, w->version);
     hp__put_le32(d, table_len);
     hp__put_le32(d, table_crc);
     hp_buf_append(d, HP__BLK_MAGIC, 4);
@@ -544,7 +603,7 @@ static void fill_meta(const wr_t *w, hp_block_meta_t *m)
         for (size_t j = 0; j < s->n_profiles; j++)
             m->num_samples += s->profiles[j].n;
     }
-    m->version = HP_BLOCK_VERSION;
+    m->version = w->version;
     m->data_bytes = w->data->len - w->base;
 }
 
@@ -565,7 +624,7 @@ static int write_sections(wr_t *w)
 
 /* Checks every series and the object's limits before anything is written. */
 static int check_inputs(const hp_symdb_t *db, const hp_block_series_in_t *series, size_t n_series,
-                        hp_err_t *err)
+                        uint32_t version, hp_err_t *err)
 {
     if (db == NULL || (series == NULL && n_series > 0))
         return hp_err_set(err, HP_EINVAL, "block: no symdb or no series array");
@@ -573,20 +632,23 @@ static int check_inputs(const hp_symdb_t *db, const hp_block_series_in_t *series
         return hp_err_set(err, HP_ETOOLARGE, "block: %zu series or %zu stacks exceed the format's 2^32",
                           n_series, hp_symdb_n_stacks(db));
     for (size_t i = 0; i < n_series; i++) {
-        int rc = check_series(&series[i], i, hp_symdb_n_stacks(db), err);
+        int rc = check_series(&series[i], i, hp_symdb_n_stacks(db), version, err);
         if (rc != 0)
             return rc;
     }
     return 0;
 }
 
-int hp_block_write(const hp_symdb_t *db, const hp_block_series_in_t *series, size_t n_series,
-                   hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json, hp_err_t *err)
+int hp__block_write_version(uint32_t version, const hp_symdb_t *db, const hp_block_series_in_t *series,
+                            size_t n_series, hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json,
+                            hp_err_t *err)
 {
-    int rc = check_inputs(db, series, n_series, err);
+    if (version < 2 || version > HP_BLOCK_VERSION)
+        return hp_err_set(err, HP_EINVAL, "block: cannot write version %u", version);
+    int rc = check_inputs(db, series, n_series, version, err);
     if (rc != 0)
         return rc;
-    wr_t w = {.db = db, .data = data, .base = data->len, .err = err};
+    wr_t w = {.db = db, .data = data, .base = data->len, .version = version, .err = err};
     w.cctx = ZSTD_createCCtx();
     if (w.cctx == NULL)
         rc = hp_err_set(err, HP_ENOMEM, "block: cannot create a zstd compressor");
@@ -596,7 +658,7 @@ int hp_block_write(const hp_symdb_t *db, const hp_block_series_in_t *series, siz
         (void)ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_compressionLevel, HP__BLK_ZSTD_LEVEL);
         collect_label_strings(&w);
         hp_buf_append(data, HP__BLK_MAGIC, 4);
-        hp__put_le32(data, HP_BLOCK_VERSION);
+        hp__put_le32(data, version);
         rc = write_sections(&w);
     }
     if (rc == 0) {
@@ -615,5 +677,12 @@ int hp_block_write(const hp_symdb_t *db, const hp_block_series_in_t *series, siz
     free(w.lstr);
     free(w.pages);
     free(w.first_page);
+    free(w.span_tab);
     return rc;
+}
+
+int hp_block_write(const hp_symdb_t *db, const hp_block_series_in_t *series, size_t n_series,
+                   hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json, hp_err_t *err)
+{
+    return hp__block_write_version(HP_BLOCK_VERSION, db, series, n_series, meta, data, meta_json, err);
 }

@@ -39,7 +39,94 @@ hp_head_t *hp_head_new(uint64_t id, const char *tenant, int64_t start_ns, int64_
     hp_head_t *h = head_alloc(id, tenant, start_ns, end_ns, symdb ? 64 * 1024 : 256 * 1024);
     h->symdb = symdb ? symdb : hp_symdb_new();
     h->symdb_borrowed = symdb != NULL;
+    h->has_postings = true;
+    hp_u64map_init(&h->postings_ix, 64);
     return h;
+}
+
+/* ---- postings ---- */
+
+static uint64_t label_hash(hp_str_t name, hp_str_t value)
+{
+    return XXH3_64bits_withSeed(value.p, value.n, XXH3_64bits(name.p, name.n));
+}
+
+/* Adds series i to the lists of its labels (write lock held). */
+static void postings_add(hp_head_t *h, const hp_series_t *s, uint32_t i)
+{
+    size_t bytes = 0;
+    for (size_t k = 0; k < s->labels.n; k++) {
+        uint64_t key = label_hash(s->labels.v[k].name, s->labels.v[k].value);
+        bool found;
+        uint64_t *ix = hp_u64map_upsert(&h->postings_ix, key, h->n_postings, &found);
+        if (!found) {
+            HP_GROW(h->postings, h->cap_postings, h->n_postings + 1);
+            memset(&h->postings[h->n_postings++], 0, sizeof(*h->postings));
+            bytes += sizeof(*h->postings) + 16;
+        }
+        struct hp_head_posting *pl = &h->postings[*ix];
+        if (pl->n && pl->v[pl->n - 1] == i) /* two labels of one series share a hash */
+            continue;
+        HP_GROW(pl->v, pl->cap, pl->n + 1);
+        pl->v[pl->n++] = i;
+        bytes += sizeof(uint32_t);
+    }
+    atomic_fetch_add(&h->bytes, bytes);
+}
+
+static void postings_free(hp_head_t *h)
+{
+    for (size_t i = 0; i < h->n_postings; i++)
+        free(h->postings[i].v);
+    free(h->postings);
+    if (h->has_postings)
+        hp_u64map_fini(&h->postings_ix);
+}
+
+/* The list of one label, or NULL when no series has it. */
+static const struct hp_head_posting *postings_get(const hp_head_t *h, hp_str_t name, hp_str_t value)
+{
+    uint64_t ix;
+    if (!hp_u64map_get(&h->postings_ix, label_hash(name, value), &ix))
+        return NULL;
+    return &h->postings[ix];
+}
+
+bool hp_head_candidates(const hp_head_t *h, const hp_select_t *q, const uint32_t **idx, size_t *n)
+{
+    if (!h->has_postings)
+        return false;
+    static const uint32_t none[1] = {0};
+    bool narrowed = false;
+    *idx = NULL;
+    *n = 0;
+    /* the profile type, then every `name="value"` with a value: an
+     * equality with "" also matches series without the label */
+    for (size_t k = 0; k <= q->sel.n; k++) {
+        hp_str_t name, value;
+        if (k == q->sel.n) {
+            if (q->type_id == NULL)
+                break;
+            name = HP_STR(HP_LABEL_PROFILE_TYPE), value = hp_str_c(q->type_id);
+        } else {
+            const hp_matcher_t *m = &q->sel.m[k];
+            if (m->op != HP_MATCH_EQ || m->value[0] == '\0')
+                continue;
+            name = hp_str_c(m->name), value = hp_str_c(m->value);
+        }
+        const struct hp_head_posting *pl = postings_get(h, name, value);
+        if (pl == NULL) { /* no series has it: nothing can match */
+            *idx = none;
+            *n = 0;
+            return true;
+        }
+        if (!narrowed || pl->n < *n) {
+            *idx = pl->v;
+            *n = pl->n;
+            narrowed = true;
+        }
+    }
+    return narrowed;
 }
 
 static void series_free(hp_series_t *s)
@@ -48,6 +135,7 @@ static void series_free(hp_series_t *s)
     free(s->profiles);
     free(s->stacks);
     free(s->values);
+    free(s->spans);
     free(s);
 }
 
@@ -59,6 +147,7 @@ static void head_free(hp_head_t *h)
     for (size_t i = 0; i < h->n_types; i++)
         free(h->types[i]);
     free(h->types);
+    postings_free(h);
     hp_u64map_fini(&h->by_fp);
     hp_u64map_fini(&h->seen);
     if (!h->symdb_borrowed)
@@ -121,6 +210,8 @@ hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp
     s->max_t = INT64_MIN;
     HP_GROW(h->series, h->cap_series, h->n_series + 1);
     h->series[h->n_series] = s;
+    if (h->has_postings)
+        postings_add(h, s, (uint32_t)h->n_series);
     hp_u64map_put(&h->by_fp, key, h->n_series++);
     *created = true;
     return s;
@@ -148,21 +239,56 @@ static size_t insert_pos(const hp_series_t *s, int64_t t)
     return lo;
 }
 
+static bool any_span(const uint64_t *spans, size_t n)
+{
+    for (size_t i = 0; spans && i < n; i++)
+        if (spans[i] != 0)
+            return true;
+    return false;
+}
+
+/* Room for n more samples in s. The span column grows with the others once
+ * s has one, and is created (zeros for the samples before) when with_spans
+ * brings the first span. Returns the bytes a new span column took. */
+static size_t grow_samples(hp_series_t *s, size_t n, bool with_spans)
+{
+    size_t old_cap = s->cap_samples;
+    HP_GROW(s->stacks, s->cap_samples, s->n_samples + n);
+    if (s->cap_samples != old_cap) {
+        s->values = hp_xrealloc(s->values, s->cap_samples * sizeof(int64_t));
+        if (s->spans)
+            s->spans = hp_xrealloc(s->spans, s->cap_samples * sizeof(uint64_t));
+    }
+    if (!with_spans || s->spans)
+        return 0;
+    s->spans = hp_xcalloc(s->cap_samples, sizeof(uint64_t));
+    return s->n_samples * sizeof(uint64_t);
+}
+
+/* Copies n samples to the end of s's arrays (room made). */
+static void put_samples(hp_series_t *s, const uint32_t *stacks, const int64_t *values, const uint64_t *spans,
+                        size_t n, bool with_spans)
+{
+    if (n == 0)
+        return;
+    memcpy(s->stacks + s->n_samples, stacks, n * sizeof(uint32_t));
+    memcpy(s->values + s->n_samples, values, n * sizeof(int64_t));
+    if (with_spans)
+        memcpy(s->spans + s->n_samples, spans, n * sizeof(uint64_t));
+    else if (s->spans)
+        memset(s->spans + s->n_samples, 0, n * sizeof(uint64_t));
+}
+
 bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16],
-                    const uint32_t *stacks, const int64_t *values, size_t n)
+                    const uint32_t *stacks, const int64_t *values, const uint64_t *spans, size_t n)
 {
     bool found;
     hp_u64map_upsert(&h->seen, seen_key(s->fp, time_ns, id), 1, &found);
     if (found)
         return false;
-    size_t old_cap = s->cap_samples;
-    HP_GROW(s->stacks, s->cap_samples, s->n_samples + n);
-    if (s->cap_samples != old_cap)
-        s->values = hp_xrealloc(s->values, s->cap_samples * sizeof(int64_t));
-    if (n > 0) {
-        memcpy(s->stacks + s->n_samples, stacks, n * sizeof(uint32_t));
-        memcpy(s->values + s->n_samples, values, n * sizeof(int64_t));
-    }
+    bool with_spans = any_span(spans, n);
+    size_t bytes = grow_samples(s, n, with_spans);
+    put_samples(s, stacks, values, spans, n, with_spans);
     hp_series_profile_t p = {time_ns, {0}, (uint32_t)s->n_samples, (uint32_t)n, 0};
     memcpy(p.id, id, 16);
     for (size_t i = 0; i < n; i++)
@@ -177,7 +303,8 @@ bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t
     s->max_t = HP_MAX(s->max_t, time_ns);
     h->n_profiles++;
     h->n_samples += n;
-    atomic_fetch_add(&h->bytes, n * (sizeof(uint32_t) + sizeof(int64_t)) + sizeof(hp_series_profile_t));
+    bytes += n * (sizeof(uint32_t) + sizeof(int64_t) + (s->spans ? sizeof(uint64_t) : 0));
+    atomic_fetch_add(&h->bytes, bytes + sizeof(hp_series_profile_t));
     return true;
 }
 
@@ -224,6 +351,32 @@ void hp_select_time_range(int64_t start_ms, int64_t end_ms, int64_t *start_ns, i
         *end_ns += 999999;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* q's span filter from a request's span IDs: sorted, unique, without 0
+ * (which no sample matches). Any IDs at all make a filter, even when none
+ * is left: a span query never turns into "every sample". */
+static void select_spans(hp_select_t *q, const uint64_t *ids, size_t n)
+{
+    q->by_span = n > 0;
+    if (n == 0)
+        return;
+    q->spans = hp_xmalloc(n * sizeof(uint64_t));
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] != 0)
+            q->spans[q->n_spans++] = ids[i];
+    hp_qsort(q->spans, q->n_spans, sizeof(uint64_t), u64_cmp);
+    size_t o = 0;
+    for (size_t i = 0; i < q->n_spans; i++)
+        if (o == 0 || q->spans[o - 1] != q->spans[i])
+            q->spans[o++] = q->spans[i];
+    q->n_spans = o;
+}
+
 int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_t *err)
 {
     memset(q, 0, sizeof(*q));
@@ -242,6 +395,12 @@ int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_
         return hp_err_set(err, HP_EINVAL, "select: profile_id must be 16 bytes, got %zu", r->profile_id.len);
     }
     q->profile_id = r->profile_id.len ? r->profile_id.data : NULL;
+    if (r->n_span_ids > HP_SELECT_MAX_SPANS) {
+        hp_select_fini(q);
+        return hp_err_set(err, HP_EINVAL, "select: %zu span IDs, at most %d", r->n_span_ids,
+                          HP_SELECT_MAX_SPANS);
+    }
+    select_spans(q, r->span_ids, r->n_span_ids);
     return 0;
 }
 
@@ -249,6 +408,7 @@ void hp_select_fini(hp_select_t *q)
 {
     hp_selector_fini(&q->sel);
     free(q->type_id);
+    free(q->spans);
     memset(q, 0, sizeof(*q));
 }
 
@@ -261,17 +421,38 @@ bool hp_select_series(const hp_head_t *h, const hp_series_t *s, const hp_select_
     return hp_selector_matches(&q->sel, &s->labels);
 }
 
+bool hp_select_span(const hp_select_t *q, uint64_t span)
+{
+    if (!q->by_span)
+        return true;
+    size_t lo = 0, hi = q->n_spans;
+    while (lo < hi && span != 0) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (q->spans[mid] == span)
+            return true;
+        if (q->spans[mid] < span)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 /* ---- blocks as heads ---- */
 
 /* Copies a page's profiles into s. */
 static void fill_series(hp_series_t *s, const hp_block_page_t *page)
 {
     size_t samples = 0;
-    for (size_t i = 0; i < page->n_profiles; i++)
+    bool spans = false;
+    for (size_t i = 0; i < page->n_profiles; i++) {
         samples += page->profiles[i].n;
+        spans = spans || page->profiles[i].spans != NULL;
+    }
     s->profiles = hp_xmalloc((page->n_profiles + 1) * sizeof(hp_series_profile_t));
     s->stacks = hp_xmalloc((samples + 1) * sizeof(uint32_t));
     s->values = hp_xmalloc((samples + 1) * sizeof(int64_t));
+    s->spans = spans ? hp_xcalloc(samples + 1, sizeof(uint64_t)) : NULL;
     s->cap_profiles = page->n_profiles;
     s->cap_samples = samples;
     for (size_t i = 0; i < page->n_profiles; i++) {
@@ -282,10 +463,7 @@ static void fill_series(hp_series_t *s, const hp_block_page_t *page)
         q->off = (uint32_t)s->n_samples;
         q->n = p->n;
         q->total = p->total;
-        if (p->n > 0) {
-            memcpy(s->stacks + s->n_samples, p->stacks, p->n * sizeof(uint32_t));
-            memcpy(s->values + s->n_samples, p->values, p->n * sizeof(int64_t));
-        }
+        put_samples(s, p->stacks, p->values, p->spans, p->n, p->spans != NULL);
         s->n_samples += p->n;
     }
 }

@@ -289,3 +289,43 @@ void hp_profile_series_labels(const hp_pprof_t *p, uint32_t i, hp_str_t metric,
     }
     hp_labels_sort(out);
 }
+
+/* ---- spans ---- */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+bool hp_span_id_parse(hp_str_t s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s.n != 16)
+        return false;
+    for (size_t i = 0; i < 16; i++) {
+        int d = hex_digit(s.p[i]);
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return true;
+}
+
+uint64_t hp_profile_sample_span(const hp_pprof_t *p, const hp_pprof_sample_t *s)
+{
+    for (uint32_t i = 0; i < s->lab_n; i++) {
+        const hp_pprof_label_t *l = &p->labels[s->lab_off + i];
+        uint64_t span;
+        hp_str_t key = hp_pprof_str(p, l->key);
+        /* Pyroscope renames profile_id (the Java agent's) to span_id first */
+        bool is_span = hp_str_eq_c(key, "span_id") || hp_str_eq_c(key, "profile_id");
+        if (is_span && hp_span_id_parse(hp_pprof_str(p, l->str), &span))
+            return span;
+    }
+    return 0;
+}

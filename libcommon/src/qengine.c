@@ -207,8 +207,11 @@ static uint64_t covered(const hp_series_t *s, int64_t lo, int64_t hi, uint64_t w
 static void estimate_head(void *ctx, const hp_head_t *h)
 {
     estimate_t *e = ctx;
-    for (size_t i = 0; i < h->n_series; i++) {
-        const hp_series_t *s = h->series[i];
+    const uint32_t *cand;
+    size_t nc;
+    bool narrow = hp_head_candidates(h, e->q, &cand, &nc);
+    for (size_t j = 0, n = narrow ? nc : h->n_series; j < n; j++) {
+        const hp_series_t *s = h->series[narrow ? cand[j] : j];
         if (!hp_select_series(h, s, e->q))
             continue;
         if (s->profiles == NULL) { /* a block's series, labels only */
@@ -355,7 +358,11 @@ static int visit(const hp_head_t *h, const hp_select_t *q, const qe_ref_t *refs,
         }
         return 0;
     }
-    for (size_t i = 0; i < h->n_series; i++) {
+    const uint32_t *cand;
+    size_t nc;
+    bool narrow = hp_head_candidates(h, q, &cand, &nc); /* the postings, when a matcher allows */
+    for (size_t j = 0, n = narrow ? nc : h->n_series; j < n; j++) {
+        size_t i = narrow ? cand[j] : j;
         const hp_series_t *s = h->series[i];
         if (!hp_select_series(h, s, q))
             continue;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "hotpath/hashmap.h"
 #include "hotpath/pprof.h"
@@ -185,13 +186,42 @@ static int handle_profile_stats(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
 }
 
 /* LabelNames and LabelValues: the names, or the values of one label, of
- * the series the matchers select. */
+ * the series the matchers select. With cardinality, each distinct
+ * (name, value) pair is also kept as (name, hash of value). */
+typedef struct pair {
+    const char *name; /* in the strs arena */
+    uint64_t h;       /* the value's hash */
+} pair_t;
+
 typedef struct names_ctx {
     strs_t out;
     const selectors_t *sels;
-    const char *label; /* NULL: names */
+    const char *label;  /* NULL: names */
+    hp_str_t prefix;    /* values: only these */
+    bool cardinality;   /* names: with their values' hashes */
+    hp_u64map_t seen;   /* hash of (name, value) → 1: pairs kept once */
+    pair_t *pairs;
+    size_t n_pairs, cap_pairs;
     int64_t s_ns, e_ns;
 } names_ctx_t;
+
+static uint64_t str_hash(hp_str_t s) { return XXH3_64bits(s.p, s.n); }
+
+static void add_pair(names_ctx_t *c, hp_str_t name, hp_str_t value)
+{
+    uint64_t hv = str_hash(value);
+    bool found;
+    hp_u64map_upsert(&c->seen, hp_mix64(str_hash(name)) ^ hv, 1, &found);
+    if (found)
+        return;
+    HP_GROW(c->pairs, c->cap_pairs, c->n_pairs + 1);
+    c->pairs[c->n_pairs++] = (pair_t){hp_arena_strndup(&c->out.arena, name.p, name.n), hv};
+}
+
+static bool has_prefix(hp_str_t s, hp_str_t prefix)
+{
+    return s.n >= prefix.n && memcmp(s.p, prefix.p, prefix.n) == 0;
+}
 
 static void names_of_head(void *ctx, const hp_head_t *h)
 {
@@ -202,8 +232,11 @@ static void names_of_head(void *ctx, const hp_head_t *h)
             continue;
         if (c->label) {
             hp_str_t v = hp_labels_get(&s->labels, c->label);
-            if (v.p)
+            if (v.p && has_prefix(v, c->prefix))
                 push_str(&c->out.arena, &c->out.v, &c->out.n, &c->out.cap, v);
+        } else if (c->cardinality) {
+            for (size_t k = 0; k < s->labels.n; k++)
+                add_pair(c, s->labels.v[k].name, s->labels.v[k].value);
         } else {
             for (size_t k = 0; k < s->labels.n; k++)
                 push_str(&c->out.arena, &c->out.v, &c->out.n, &c->out.cap, s->labels.v[k].name);
@@ -211,26 +244,95 @@ static void names_of_head(void *ctx, const hp_head_t *h)
     }
 }
 
-static int names_query(hp_qengine_t *qe, hp_str_t tenant, char **matchers, size_t n_matchers,
-                       const char *label, int64_t start, int64_t end, hp_buf_t *out, hp_err_t *err)
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* The names with their value hashes (sorted, distinct pairs), as
+ * LabelNamesResponse names, estimated_cardinality and value_hashes. */
+static void encode_cardinality(names_ctx_t *c, hp_buf_t *out)
+{
+    hp_qsort(c->pairs, c->n_pairs, sizeof(pair_t), cmp_pair);
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_pairs; i++)
+        n += i == 0 || strcmp(c->pairs[i].name, c->pairs[i - 1].name) != 0;
+    char **names = hp_xcalloc(n + 1, sizeof(char *));
+    int64_t *card = hp_xcalloc(n + 1, sizeof(int64_t));
+    ProtobufCBinaryData *hashes = hp_xcalloc(n + 1, sizeof(*hashes));
+    uint8_t *raw = hp_xmalloc(c->n_pairs * 8 + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_pairs; i++) {
+        if (i == 0 || strcmp(c->pairs[i].name, c->pairs[i - 1].name) != 0) {
+            names[k] = (char *)c->pairs[i].name;
+            hashes[k].data = raw + i * 8;
+            k++;
+        }
+        card[k - 1]++;
+        hashes[k - 1].len += 8;
+        hp_store_le64(raw + i * 8, c->pairs[i].h);
+    }
+    Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
+    resp.names = names;
+    resp.n_names = n;
+    resp.estimated_cardinality = card;
+    resp.n_estimated_cardinality = n;
+    resp.value_hashes = hashes;
+    resp.n_value_hashes = n;
+    qe_pack_into(&resp.base, out);
+    free(raw);
+    free(hashes);
+    free(card);
+    free(names);
+}
+
+typedef struct names_query {
+    char **matchers;
+    size_t n_matchers;
+    const char *label; /* NULL: names */
+    hp_str_t prefix;
+    int64_t limit; /* values: at most this many (≤ 0: all) */
+    bool cardinality;
+    int64_t start, end;
+} names_query_t;
+
+static int names_query(hp_qengine_t *qe, hp_str_t tenant, const names_query_t *nq, hp_buf_t *out, hp_err_t *err)
 {
     selectors_t sels;
-    int rc = parse_selectors(matchers, n_matchers, &sels, err);
+    int rc = parse_selectors(nq->matchers, nq->n_matchers, &sels, err);
     names_ctx_t c;
     memset(&c, 0, sizeof(c));
     hp_arena_init(&c.out.arena, 0);
+    hp_u64map_init(&c.seen, 64);
     c.sels = &sels;
-    c.label = label;
-    hp_select_time_range(start, end, &c.s_ns, &c.e_ns);
+    c.label = nq->label;
+    c.prefix = nq->prefix;
+    c.cardinality = nq->cardinality && nq->label == NULL;
+    hp_select_time_range(nq->start, nq->end, &c.s_ns, &c.e_ns);
     if (rc == 0)
         rc = qe_for_each_head(qe, tenant, c.s_ns, c.e_ns, names_of_head, &c, err);
-    if (rc == 0) {
+    if (rc == 0 && c.cardinality) {
+        encode_cardinality(&c, out);
+    } else if (rc == 0 && c.label) {
+        Types__V1__LabelValuesResponse resp = TYPES__V1__LABEL_VALUES_RESPONSE__INIT;
+        resp.n_names = hp_sort_unique_strs(c.out.v, c.out.n);
+        resp.names = c.out.v;
+        if (nq->limit > 0 && resp.n_names > (size_t)nq->limit) {
+            resp.n_names = (size_t)nq->limit;
+            resp.truncated = true;
+        }
+        qe_pack_into(&resp.base, out);
+    } else if (rc == 0) {
         Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
         resp.n_names = hp_sort_unique_strs(c.out.v, c.out.n);
         resp.names = c.out.v;
-        qe_pack_into(&resp.base, out); /* LabelValuesResponse has the same shape */
+        qe_pack_into(&resp.base, out);
     }
     free(c.out.v);
+    free(c.pairs);
+    hp_u64map_fini(&c.seen);
     hp_arena_fini(&c.out.arena);
     selectors_fini(&sels);
     return rc;
@@ -242,8 +344,9 @@ static int handle_label_names(void *ctx, const hp_rpc_call_t *call, hp_buf_t *ou
         types__v1__label_names_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "query.LabelNames: malformed request");
-    int rc =
-        names_query(ctx, call->tenant, req->matchers, req->n_matchers, NULL, req->start, req->end, out, err);
+    names_query_t nq = {req->matchers, req->n_matchers, NULL, HP_STR(""), 0, req->include_cardinality,
+                        req->start, req->end};
+    int rc = names_query(ctx, call->tenant, &nq, out, err);
     types__v1__label_names_request__free_unpacked(req, NULL);
     return rc;
 }
@@ -254,8 +357,9 @@ static int handle_label_values(void *ctx, const hp_rpc_call_t *call, hp_buf_t *o
         types__v1__label_values_request__unpack(NULL, call->payload_len, call->payload);
     if (req == NULL)
         return hp_err_set(err, HP_EINVAL, "query.LabelValues: malformed request");
-    int rc = names_query(ctx, call->tenant, req->matchers, req->n_matchers, req->name, req->start, req->end,
-                         out, err);
+    names_query_t nq = {req->matchers, req->n_matchers, req->name, hp_str_c(req->prefix ? req->prefix : ""),
+                        req->limit, false, req->start, req->end};
+    int rc = names_query(ctx, call->tenant, &nq, out, err);
     types__v1__label_values_request__free_unpacked(req, NULL);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* query.SelectMergeStacktraces and SelectMergeProfile: the selected
  * profiles summed per stack, then as a call tree of function names or as a
- * pprof, per source while its symbols are at hand. */
+ * pprof, per source while its symbols are at hand. A selection with a span
+ * filter (SelectMergeSpanProfile) sums only the samples of those spans. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 /* A Select* run: (stack → value) summed per head, then handed to the
  * head's consumer (tree or pprof) while the head is still locked. */
 typedef struct acc_ctx {
+    const hp_select_t *q;
     hp_u64map_t acc;
     int64_t period;
     hp_tree_t *tree;       /* SelectMergeStacktraces */
@@ -33,7 +35,11 @@ static void acc_profile(void *ctx, const hp_head_t *h, uint32_t si, const hp_ser
     acc_ctx_t *a = ctx;
     if (s->period > a->period)
         a->period = s->period;
+    if (a->q->by_span && s->spans == NULL)
+        return; /* no sample of this series has a span */
     for (uint32_t k = 0; k < pr->n; k++) {
+        if (a->q->by_span && !hp_select_span(a->q, s->spans[pr->off + k]))
+            continue;
         bool found;
         uint64_t *v = hp_u64map_upsert(&a->acc, s->stacks[pr->off + k], 0, &found);
         *v = (uint64_t)hp_add_wrap((int64_t)*v, s->values[pr->off + k]);
@@ -140,7 +146,7 @@ static int handle_merge_stacktraces(void *ctx, const hp_rpc_call_t *call, hp_buf
     hp_select_t q;
     int rc = hp_select_parse(req, &q, err);
     hp_tree_t *tree = hp_tree_new();
-    acc_ctx_t a = {{0}, 0, tree, NULL};
+    acc_ctx_t a = {&q, {0}, 0, tree, NULL};
     hp_u64map_init(&a.acc, 1024);
     if (rc == 0)
         rc = qe_select(qe, call->tenant, &q, acc_begin, acc_profile, acc_end, &a, err);
@@ -281,7 +287,7 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     if (rc == 0 && q.type_id == NULL)
         rc = hp_err_set(err, HP_EINVAL, "SelectMergeProfile needs a profile type");
     hp_pprof_builder_t *b = hp_pprof_builder_new();
-    acc_ctx_t a = {{0}, 0, NULL, b};
+    acc_ctx_t a = {&q, {0}, 0, NULL, b};
     hp_u64map_init(&a.acc, 1024);
     if (rc == 0) {
         builder_types(b, q.type_id, &q);

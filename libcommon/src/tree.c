@@ -431,7 +431,9 @@ static size_t drawn_children(fg_builder_t *b, uint32_t node, int64_t *other)
     return n;
 }
 
-/* Depth-first, left to right: each level then lists its nodes in x order. */
+/* Depth-first from the rightmost child, as Pyroscope's NewFlameGraph
+ * walks: names are numbered in that order, and each level lists its nodes
+ * right to left until reverse_levels. */
 static void fg_walk(fg_builder_t *b)
 {
     fg_item_t *st = NULL;
@@ -450,10 +452,13 @@ static void fg_walk(fg_builder_t *b)
         int64_t other;
         size_t n = drawn_children(b, it.node, &other);
         HP_GROW(st, cap, sp + n + 1);
-        /* as Pyroscope: the node's self first, then its children */
+        /* as Pyroscope: the node's self first, then its children, then
+         * "other"; pushed left to right, so the rightmost is visited first */
         int64_t end = add_wrap(it.x, self);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            st[sp++] = (fg_item_t){b->kids[i], it.level + 1, end, 0};
             end = add_wrap(end, b->tot[b->kids[i]]);
+        }
         if (other) {
             if (b->other_name == NONE) {
                 b->fg->names = hp_xrealloc(b->fg->names, (b->fg->n_names + 1) * sizeof(hp_str_t));
@@ -462,13 +467,23 @@ static void fg_walk(fg_builder_t *b)
             }
             st[sp++] = (fg_item_t){NONE, it.level + 1, end, other};
         }
-        /* push right to left so the leftmost child is visited first */
-        for (size_t i = n; i-- > 0;) {
-            end = sub_wrap(end, b->tot[b->kids[i]]);
-            st[sp++] = (fg_item_t){b->kids[i], it.level + 1, end, 0};
-        }
     }
     free(st);
+}
+
+/* Puts each level's nodes (groups of 4) left to right: fg_walk met them
+ * right to left. */
+static void reverse_levels(hp_flamegraph_t *fg)
+{
+    for (size_t l = 0; l < fg->n_levels; l++) {
+        int64_t *v = fg->levels[l];
+        for (size_t i = 0, j = fg->level_len[l]; i + 4 < j; i += 4, j -= 4)
+            for (size_t k = 0; k < 4; k++) {
+                int64_t x = v[i + k];
+                v[i + k] = v[j - 4 + k];
+                v[j - 4 + k] = x;
+            }
+    }
 }
 
 static void delta_encode(hp_flamegraph_t *fg)
@@ -499,6 +514,7 @@ void hp_flamegraph_build(const hp_tree_t *t, int64_t max_nodes, hp_flamegraph_t 
     fg->names[fg->n_names++] = HP_STR("total");
     fg->total = b.tot[HP_TREE_ROOT];
     fg_walk(&b);
+    reverse_levels(fg);
     delta_encode(fg);
     hp_u64map_fini(&b.name_idx);
     free(b.level_cap);

@@ -3,7 +3,8 @@
 SelectMergeProfile opened by `go tool pprof` with the reference figures,
 label and profile-type listings, max_nodes with an "other" node, SelectSeries
 limit keeping the largest series, render's flame graph covering exactly
-[from, until], time range and step validation, the querier's body limit, and
+[from, until], render's DOT call graph against pprof's figures and the flame
+graph, time range and step validation, the querier's body limit, and
 the legacy label endpoints."""
 import gzip
 import json
@@ -45,6 +46,73 @@ def proto_select(tid, sel, start, end, max_nodes=0):
     return s(1, tid) + s(2, sel) + i(3, start) + i(4, end) + (i(5, max_nodes) if max_nodes else b"")
 
 
+DOT_STR = r'"((?:[^"\\]|\\.)*)"'
+DOT_NODE = re.compile(r'N(\d+) \[label=' + DOT_STR + r' id="node\1" fontsize=\d+ shape=box tooltip=' + DOT_STR
+                      + r' color="#[0-9a-f]{6}" fillcolor="#[0-9a-f]{6}"\]$')
+DOT_EDGE = re.compile(r'N(\d+) -> N(\d+) \[label=" ([^"]*)"(?: weight=\d+)?(?: penwidth=\d+)? color="#[0-9a-f]{6}" '
+                      r'tooltip=' + DOT_STR + r' labeltooltip=' + DOT_STR + r'( style="dotted")?\]$')
+DOT_VALUES = re.compile(r'\\n(?:0|(\d+) \([\d.e+-]+%\))(?:(?:\\n| )of (\d+) \([\d.e+-]+%\))?$')
+
+
+def dot_unescape(x):
+    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "l" else m.group(1), x)
+
+
+def parse_dot(text):
+    """A render?format=dot answer taken apart by pprof's grammar (count units):
+    (legend, {node id: (function, flat, cum)}, [(src, dst, weight, dotted)], lines that fit no form)."""
+    lines = text.split("\n")
+    bad = [] if lines[:2] == ['digraph "unnamed" {', 'node [style=filled fillcolor="#f8f8f8"]'] and lines[-2:] == ["}", ""] \
+        else ["header/footer"]
+    legend, nodes, edges = "", {}, []
+    for ln in lines[2:-2]:
+        m = re.match(r'subgraph cluster_L \{ ' + DOT_STR + r' \[shape=box fontsize=16 label=' + DOT_STR + r'\] \}$', ln)
+        if m and not legend:
+            legend = dot_unescape(m.group(2))
+            continue
+        m = DOT_NODE.match(ln)
+        v = DOT_VALUES.search(m.group(2)) if m else None
+        if m and v:
+            name = dot_unescape(re.sub(r" \([^()]*\)$", "", m.group(3)))
+            flat = int(v.group(1) or 0)
+            nodes[int(m.group(1))] = (name, flat, int(v.group(2) or flat))
+            continue
+        m = DOT_EDGE.match(ln)
+        if m and m.group(4) == m.group(5) and m.group(3).isdigit():
+            edges.append((int(m.group(1)), int(m.group(2)), int(m.group(3)), bool(m.group(6))))
+            continue
+        bad.append(ln)
+    return legend, nodes, edges, bad
+
+
+def flame_paths(fb):
+    """(function path root first, self) for every node of a flamebearer with a self value."""
+    names, levels, parents, out = fb["names"], fb["levels"], [], []
+    for l, level in enumerate(levels):
+        nodes, x = [], 0
+        for i in range(0, len(level), 4):
+            x += level[i]
+            up = None
+            if l > 0:  # the node above whose span holds x
+                above = parents[l - 1]
+                lo, hi = 0, len(above) - 1
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    lo, hi = (mid, hi) if above[mid][0] <= x else (lo, mid - 1)
+                up = above[lo]
+            node = (x, names[level[i + 3]], up)
+            nodes.append(node)
+            if l > 0 and level[i + 2] > 0:
+                path, n = [], node
+                while n and n[2] is not None:
+                    path.append(n[1])
+                    n = n[2]
+                out.append((path[::-1], level[i + 2]))
+            x += level[i + 1]
+        parents.append(nodes)
+    return out
+
+
 try:
     now = time.time_ns()
     push(CPU, "qa.cpu{env=prod,region=eu}", now, copies=2)
@@ -75,6 +143,40 @@ try:
     status, lv = connect_json(cl.qry, "LabelValues", {"name": "env", "matchers": ['{env="prod"'],
                                                       "start": str(start), "end": str(end)})
     c.check(status == 400 and lv.get("code") == "invalid_argument", f"bad matcher -> {status} {lv}")
+
+    # hotpath's extensions: cardinality with the names (exact across the
+    # 3 replicas: it must equal the number of values LabelValues lists),
+    # and LabelValues with a limit and a prefix.
+    status, lc = connect_json(cl.qry, "LabelNames", {"start": str(start), "end": str(end),
+                                                     "includeCardinality": True})
+    card = dict(zip(lc.get("names", []), lc.get("estimatedCardinality", [])))
+    c.check(status == 200 and card.get("env") == "2" and card.get("region") == "1"
+            and card.get("service_name") == "2" and "valueHashes" not in lc,
+            f"LabelNames with cardinality -> {status} {lc}")
+    agree = []
+    for name, n in card.items():
+        st, vals = connect_json(cl.qry, "LabelValues", {"name": name, "start": str(start), "end": str(end)})
+        agree.append((name, int(n), len(vals.get("names", [])) if st == 200 else None))
+    c.check(agree and all(n == m for _, n, m in agree), f"every cardinality equals its LabelValues count: {agree}")
+    status, all_types = connect_json(cl.qry, "LabelValues", {"name": "__profile_type__", "start": str(start),
+                                                             "end": str(end)})
+    all_types = all_types.get("names", [])
+    status, lv = connect_json(cl.qry, "LabelValues", {"name": "__profile_type__", "start": str(start),
+                                                      "end": str(end), "limit": "2"})
+    c.check(status == 200 and len(all_types) > 2 and lv.get("names") == all_types[:2] and lv.get("truncated") is True,
+            f"LabelValues limit 2 -> the first 2 of {all_types}, truncated: {status} {lv}")
+    status, lv = connect_json(cl.qry, "LabelValues", {"name": "__profile_type__", "start": str(start),
+                                                      "end": str(end), "prefix": "memory:"})
+    mem = [t for t in all_types if t.startswith("memory:")]
+    c.check(status == 200 and mem and lv.get("names") == mem and not lv.get("truncated"),
+            f"LabelValues prefix memory: -> {status} {lv}")
+    status, lv = connect_json(cl.qry, "LabelValues", {"name": "__profile_type__", "start": str(start),
+                                                      "end": str(end), "prefix": "memory:", "limit": str(len(mem))})
+    c.check(status == 200 and lv.get("names") == mem and not lv.get("truncated"),
+            f"a limit the values fit in is not a truncation: {status} {lv}")
+    status, lv = connect_json(cl.qry, "LabelValues", {"name": "env", "limit": "-1"})
+    c.check(status == 400 and "limit" in lv.get("message", ""), f"a negative limit -> {status} {lv}")
+
     status, sr = connect_json(cl.qry, "Series", {"matchers": ['{service_name="qa.heap"}'], "labelNames": ["env", "__profile_type__"],
                                                  "start": str(start), "end": str(end)})
     c.check(status == 200 and len(sr.get("labelsSet", [])) == 4, f"Series -> {status} {sr}")
@@ -193,6 +295,73 @@ try:
     m = re.search(r"of (\d+)ns total", top.stdout)
     c.check(m is not None and int(m.group(1)) == 2 * total,
             f"go tool pprof -top <render URL with format=pprof>: {top.stdout[:300]} {top.stderr[:300]}")
+
+    # /pyroscope/render?format=dot: pprof's DOT call graph as Pyroscope answers it, in text/plain.
+    # samples:count values print as exact integers, so the graph is held against pprof's own figures
+    # for the pushed profile and against the flame graph of the same query.
+    stid = "process_cpu:samples:count:cpu:nanoseconds"
+    stotal, sflat = ref_top(CPU + ".ref/top.0.samples.txt")
+    scum = {}
+    for ln in open(CPU + ".ref/top.0.samples.txt"):
+        m = re.match(r"\s*\d+\s+[\d.]+%\s+[\d.]+%\s+(\d+)\s+[\d.]+%\s+(.*)$", ln)
+        if m:
+            fn = re.sub(r" \((partial-)?inline\)$", "", m.group(2).strip())
+            scum[fn] = scum.get(fn, 0) + int(m.group(1))
+
+    def render(fmt, query=stid, **extra):
+        q = urllib.parse.urlencode(dict({"query": query + '{service_name="qa.cpu"}', "from": str(start // 1000),
+                                         "until": str(end // 1000 + 1), "format": fmt}, **extra))
+        status, body, hdrs = http("GET", f"{cl.qry}/pyroscope/render?{q}")
+        ctype = {k.lower(): v for k, v in hdrs.items()}.get("content-type", "")
+        return status, body.decode(errors="replace"), ctype
+
+    status, dot, ctype = render("dot")
+    legend, nodes, edges, bad = parse_dot(dot) if status == 200 else ("", {}, [], ["no answer"])
+    c.check(status == 200 and ctype.startswith("text/plain"), f"format=dot -> {status} {ctype} {dot[:200]!r}")
+    c.check(not bad and nodes, f"format=dot: every line is pprof's DOT grammar: {bad[:3]}")
+    status, body, _ = render("json", maxNodes="512")  # the cut Pyroscope draws its graph from
+    fb512 = json.loads(body)["flamebearer"] if status == 200 else {"names": [], "numTicks": -1}
+    m = re.search(r"Showing nodes accounting for (\d+), [\d.]+% of (\d+) total\nShowing top (\d+) nodes out of (\d+)\n",
+                  legend)
+    c.check(m is not None and int(m.group(2)) == 2 * stotal == fb512["numTicks"]
+            and int(m.group(1)) == sum(f for _, f, _ in nodes.values()),
+            f"format=dot totals agree with the flame graph ({fb512['numTicks']}) and pprof ({2 * stotal}): {legend!r}")
+    c.check(m is not None and len(nodes) == int(m.group(3)) == 100 and int(m.group(4)) == len(fb512["names"]) - 1,
+            f"format=dot keeps Pyroscope's default 100 of the {len(fb512['names']) - 1} functions: "
+            f"{len(nodes)} nodes, {legend!r}")
+    c.check(all(s in nodes and d in nodes and w > 0 for s, d, w, _ in edges)
+            and all(0 <= f <= cum <= 2 * stotal for _, f, cum in nodes.values()),
+            "format=dot: edges join drawn nodes, 0 <= flat <= cum <= total")
+
+    # With room for every function: pprof's flat and cum for each, and each caller -> callee weight
+    # as the flame graph's stacks add up (recursion counted once per stack).
+    status, dot, _ = render("dot", maxNodes="100000")
+    legend, nodes, edges, bad = parse_dot(dot) if status == 200 else ("", {}, [], ["no answer"])
+    by_name = {n: (f, cum) for n, f, cum in nodes.values()}
+    wrong = [fn for fn in sflat if not fn.startswith("0x")
+             and by_name.get(fn) != (2 * sflat[fn], 2 * scum.get(fn, -1))]
+    c.check(not bad and "Showing top" not in legend and not wrong,
+            f"format=dot maxNodes=100000: flat/cum differ from go tool pprof's for {wrong[:5]} {bad[:2]}")
+    status, body, _ = render("json", maxNodes="100000")
+    fb = json.loads(body)["flamebearer"] if status == 200 else {"names": [], "levels": []}
+    want = {}
+    for path, v in flame_paths(fb):
+        seen = set()
+        for a, b in zip(path, path[1:]):
+            if a != b and (a, b) not in seen:
+                seen.add((a, b))
+                want[(a, b)] = want.get((a, b), 0) + v
+    got = {(nodes[s][0], nodes[d][0]): w for s, d, w, _ in edges}
+    c.check("other" not in fb["names"] and got == want and not any(r for *_, r in edges),
+            f"format=dot maxNodes=100000: {len(got)} edges, {len(want)} from the flame graph, "
+            f"differing: {[k for k in set(got) | set(want) if got.get(k) != want.get(k)][:5]}")
+
+    # Nanoseconds print in seconds, as pprof does: the same total as the flame graph's.
+    status, dot, _ = render("dot", query=tid)
+    legend = parse_dot(dot)[0] if status == 200 else ""
+    secs = f"{2 * total / 1e9:.2f}".removesuffix(".00") + "s"
+    c.check(f"of {secs} total\n" in legend and legend.startswith("Type: cpu\n"),
+            f"format=dot for cpu nanoseconds: total {secs} expected in {legend!r}")
 
     # SelectMergeProfile (JSON) is a google.v1.Profile in proto3 JSON.
     status, pj = connect_json(cl.qry, "SelectMergeProfile", {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}',

@@ -42,6 +42,12 @@ write_overrides("""overrides:
     max_label_names_per_series: 40
   few:
     max_global_series_per_tenant: 3
+    reject_older_than: 3h
+  narrow:
+    max_query_length: 1h
+    max_flamegraph_nodes_default: 3
+  tiny:
+    ingestion_body_limit_bytes: 1000
 """)
 cl = Cluster(ingesters=1, flags=["-auth.multitenancy-enabled=true", f"-runtime-config.file={RUNTIME}",
                                  "-distributor.ingestion-rate-limit-mb=4",  # the default; the launcher sets 0
@@ -121,9 +127,39 @@ try:
     st, body, _ = push("few", "s2")
     c.check(st == 429 and b"series limit" in body, f"'few': 2 more would make 4 > 3: {st} {body[:200]!r}")
     c.check(push("few", "s1")[0] == 200, "'few': more profiles of existing series still fit")
-    c.check(metric(cl.dist, 'hotpath_discarded_profiles_total{reason="series_limit",tenant="few"}') == 1,
+    hour_ago = time.time_ns() - 3600 * 10**9  # always the previous 1 h head window
+    st, body, _ = push("few", "s2", hour_ago)
+    c.check(st == 429 and b"series limit" in body,
+            f"'few': another time window's head does not reset the count: {st} {body[:200]!r}")
+    c.check(push("few", "s1", hour_ago)[0] == 200, "'few': its active series fit in another window too")
+    c.check(metric(cl.dist, 'hotpath_discarded_profiles_total{reason="series_limit",tenant="few"}') == 2,
             "the refusal is counted as series_limit")
     c.check(push("anyone", "s2")[0] == 200, "other tenants are not limited by it")
+
+    # A tenant's own body limit, lower than the configuration's.
+    st, body, _ = push("tiny", "body")
+    c.check(st == 413 and b"ingestion_body_limit_bytes" in body, f"'tiny' (1000 bytes) refuses a profile: {st} {body[:200]!r}")
+    c.check(metric(cl.dist, 'hotpath_discarded_profiles_total{reason="body_size_limit",tenant="tiny"}') == 1,
+            "counted as body_size_limit")
+
+    # Query limits are the tenant's too, in the querier.
+    c.check(push("narrow", "q")[0] == 200 and push("anyone", "q")[0] == 200, "pushes for the query limits")
+    now = int(time.time())
+    st, r = render(cl.qry, TID, '{service_name="q"}', frm=str(now - 7200), until=str(now),
+                   headers={"X-Scope-OrgID": "narrow"})
+    c.check(st == 400 and "max_query_length" in str(r), f"'narrow' (1h) may not query 2h: {st} {str(r)[:200]}")
+    st, r = render(cl.qry, TID, '{service_name="q"}', frm=str(now - 7200), until=str(now),
+                   headers={"X-Scope-OrgID": "anyone"})
+    c.check(st == 200, f"the default (no limit) may: {st}")
+    def names_by_default(tenant):  # no maxNodes: the tenant's max_flamegraph_nodes_default
+        q = urllib.parse.urlencode({"query": TID + '{service_name="q"}', "from": "now-30m", "until": "now+5m"})
+        st, body, _ = http("GET", f"{cl.qry}/pyroscope/render?{q}", headers={"X-Scope-OrgID": tenant})
+        return st, (json.loads(body)["flamebearer"]["names"] if st == 200 else body[:200])
+    st, names = names_by_default("narrow")
+    c.check(st == 200 and 0 < len(names) <= 5 and "other" in names,  # total, 3 nodes, other
+            f"'narrow' gets 3 nodes and 'other' by default: {st} {names}")
+    st, names = names_by_default("anyone")
+    c.check(st == 200 and len(names) > 10, f"the default gives more: {st} {len(names)}")
 
     # Editing the file: the new limit applies without a restart.
     write_overrides("""overrides:
@@ -132,8 +168,9 @@ try:
 """)
     ok = wait_for("the new overrides", lambda: limits("strict")[1].get("max_label_names_per_series") == 10)
     c.check(ok, f"tenant_limits shows the edited file: {limits('strict')}")
-    st, body, _ = push("strict", "labels", labels=many)
-    c.check(st == 200, f"'strict' now takes 5 labels: {st} {body[:200]!r}")
+    # the ingesters read the file on their own timers: allow them a moment
+    ok = wait_for("every process on the new limit", lambda: push("strict", "labels", labels=many)[0] == 200, 5)
+    c.check(ok, "'strict' now takes 5 labels")
     c.check(limits("slow")[1].get("ingestion_rate_mb") == 4, "'slow', gone from the file, is back to the defaults")
 
     # A broken edit: the last good overrides stay.
@@ -141,6 +178,18 @@ try:
     ok = wait_for("a failed reload", lambda: metric(cl.dist, "hotpath_runtime_config_reload_failures_total") >= 1)
     c.check(ok and limits("strict")[1].get("max_label_names_per_series") == 10,
             "a broken file is counted and the last good overrides stay")
+
+    # A file that disappears: counted once, the last good overrides stay.
+    before = metric(cl.dist, "hotpath_runtime_config_reload_failures_total")
+    os.unlink(RUNTIME)
+    ok = wait_for("a missing file", lambda: metric(cl.dist, "hotpath_runtime_config_reload_failures_total") > before)
+    time.sleep(1)
+    after = metric(cl.dist, "hotpath_runtime_config_reload_failures_total")
+    c.check(ok and after == before + 1 and limits("strict")[1].get("max_label_names_per_series") == 10,
+            f"a missing file is counted once ({before} → {after}) and the last good overrides stay")
+    write_overrides("overrides:\n  strict:\n    max_label_names_per_series: 11\n")
+    ok = wait_for("the file back", lambda: limits("strict")[1].get("max_label_names_per_series") == 11)
+    c.check(ok, "once the file is back, it is read again")
 
     # Tenants are isolated.
     st, r = render(cl.qry, TID, '{service_name="labels"}', headers={"X-Scope-OrgID": "strict"})

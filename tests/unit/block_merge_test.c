@@ -2,14 +2,15 @@
  * profiles (their symdbs filled in different orders, so every ID
  * differs) whose profiles overlap merge to exactly the union — the same
  * profiles, stacks (compared by their function names) and values as one
- * block written from the union directly; a drop callback removes exactly
- * what it selects; meta records level and compaction.sources, also
- * through a second merge. */
+ * block written from the union directly, span IDs kept; a drop callback
+ * removes exactly what it selects; meta records level and
+ * compaction.sources, also through a second merge. */
 #include <xxhash.h>
 
 #include "hotpath/block.h"
 #include "hotpath/block_merge.h"
 #include "hotpath/compress.h"
+#include "hotpath/hashmap.h"
 #include "hotpath/pprof.h"
 #include "hotpath/symdb.h"
 #include "test.h"
@@ -29,6 +30,7 @@ typedef struct built {
     hp_block_series_in_t series[MAX_SERIES];
     hp_block_profile_in_t profiles[MAX_SERIES][MAX_PROFILES];
     size_t n;
+    bool spans; /* samples get span IDs (from their index in the pprof) */
 } built_t;
 
 static void built_free(built_t *b)
@@ -37,6 +39,7 @@ static void built_free(built_t *b)
         for (size_t j = 0; j < b->series[i].n_profiles; j++) {
             free((void *)b->profiles[i][j].stacks);
             free((void *)b->profiles[i][j].values);
+            free((void *)b->profiles[i][j].spans);
         }
         hp_labels_fini(&b->labels[i]);
     }
@@ -47,13 +50,23 @@ static void built_free(built_t *b)
 
 typedef struct pair {
     uint32_t stack;
+    uint64_t span;
     int64_t value;
 } pair_t;
 
 static int pair_cmp(const void *a, const void *b)
 {
     const pair_t *x = a, *y = b;
-    return x->stack < y->stack ? -1 : x->stack > y->stack;
+    if (x->stack != y->stack)
+        return x->stack < y->stack ? -1 : 1;
+    return x->span < y->span ? -1 : x->span > y->span;
+}
+
+/* With spans: sample s of the pprof has one of four spans, or (every
+ * third) none — the same in every replica. */
+static uint64_t span_of(bool spans, uint32_t s)
+{
+    return spans && s % 3 != 0 ? 0x9e3779b97f4a7c15ULL * (s % 4 + 1) : 0;
 }
 
 /* Profile k (0-based) of a series: the samples with (s + k) % 3 != 0 (all
@@ -66,20 +79,31 @@ static void add_profile(built_t *b, size_t si, const hp_pprof_t *p, const uint32
     size_t m = 0;
     for (uint32_t s = 0; s < p->n_samples; s++)
         if (k == 0 || (s + k) % 3 != 0)
-            pairs[m++] = (pair_t){sstack[s], p->values[p->samples[s].val_off + type] * (int64_t)(k + 1)};
+            pairs[m++] = (pair_t){sstack[s], span_of(b->spans, s),
+                                  p->values[p->samples[s].val_off + type] * (int64_t)(k + 1)};
     hp_qsort(pairs, m, sizeof(*pairs), pair_cmp);
     uint32_t *st = malloc((m + 1) * sizeof(uint32_t));
     int64_t *val = malloc((m + 1) * sizeof(int64_t));
+    uint64_t *sp = b->spans ? malloc((m + 1) * sizeof(uint64_t)) : NULL;
     uint32_t o = 0;
     for (size_t j = 0; j < m; j++) {
-        if (o > 0 && st[o - 1] == pairs[j].stack)
-            val[o - 1] += pairs[j].value;
-        else
-            st[o] = pairs[j].stack, val[o++] = pairs[j].value;
+        if (o > 0 && pair_cmp(&pairs[o - 1], &pairs[j]) == 0) {
+            pairs[o - 1].value += pairs[j].value;
+            continue;
+        }
+        pairs[o++] = pairs[j];
+    }
+    for (uint32_t j = 0; j < o; j++) {
+        st[j] = pairs[j].stack, val[j] = pairs[j].value;
+        if (sp)
+            sp[j] = pairs[j].span;
     }
     hp_block_profile_in_t *d = &b->profiles[si][b->series[si].n_profiles++];
-    *d = (hp_block_profile_in_t){
-        .t = 1700000000000000000LL + (int64_t)k * 10000000000LL, .stacks = st, .values = val, .n = o};
+    *d = (hp_block_profile_in_t){.t = 1700000000000000000LL + (int64_t)k * 10000000000LL,
+                                 .stacks = st,
+                                 .values = val,
+                                 .spans = sp,
+                                 .n = o};
     for (uint32_t j = 0; j < o; j++)
         d->total += val[j];
     for (int x = 0; x < 16; x++)
@@ -151,10 +175,11 @@ static bool add_file(built_t *b, const char *rel, uint32_t first, uint32_t last)
 }
 
 /* A block of profiles first..last of every file, imported in the given
- * file order (reversed: other symbol IDs). */
-static built_t *build(uint32_t first, uint32_t last, bool reversed)
+ * file order (reversed: other symbol IDs), with span IDs or without. */
+static built_t *build_spans(uint32_t first, uint32_t last, bool reversed, bool spans)
 {
     built_t *b = calloc(1, sizeof(*b));
+    b->spans = spans;
     b->db = hp_symdb_new();
     hp_arena_init(&b->arena, 0);
     size_t nf = 0;
@@ -166,6 +191,11 @@ static built_t *build(uint32_t first, uint32_t last, bool reversed)
             return NULL;
         }
     return b;
+}
+
+static built_t *build(uint32_t first, uint32_t last, bool reversed)
+{
+    return build_spans(first, last, reversed, false);
 }
 
 /* ---- blocks in memory ---- */
@@ -261,12 +291,12 @@ static uint64_t stack_hash(const hp_symdb_t *db, uint32_t st)
 }
 
 /* Per series (in order): labels, profile count, and a fingerprint of
- * every (time, ID, stack, value) it holds. */
+ * every (time, ID, stack, span, value) it holds. */
 typedef struct digest {
     char labels[MAX_SERIES][256];
     uint64_t fp[MAX_SERIES], leaf[MAX_SERIES];
     size_t profiles[MAX_SERIES];
-    size_t n, total_profiles;
+    size_t n, total_profiles, with_spans;
 } digest_t;
 
 static void digest(const mem_t *m, digest_t *d)
@@ -287,9 +317,10 @@ static void digest(const mem_t *m, digest_t *d)
         for (size_t j = 0; j < page.n_profiles; j++) {
             const hp_block_profile_t *p = &page.profiles[j];
             uint64_t ph = XXH3_64bits_withSeed(p->id, 16, (uint64_t)p->t);
+            d->with_spans += p->spans != NULL;
             for (uint32_t k = 0; k < p->n; k++) {
-                uint64_t sh = stack_hash(m->syms, p->stacks[k]);
-                d->fp[i] += (sh ^ ph) * (uint64_t)p->values[k];
+                uint64_t sh = stack_hash(m->syms, p->stacks[k]), span = p->spans ? p->spans[k] : 0;
+                d->fp[i] += (sh ^ ph ^ hp_mix64(span)) * (uint64_t)p->values[k];
                 d->leaf[i] += sh * (uint64_t)p->values[k];
             }
         }
@@ -306,6 +337,7 @@ static void check_same(const digest_t *a, const digest_t *b)
         CHECK(a->fp[i] == b->fp[i]);
         CHECK(a->leaf[i] == b->leaf[i]);
     }
+    CHECK_EQ_INT(a->with_spans, b->with_spans);
 }
 
 /* ---- tests ---- */
@@ -362,6 +394,41 @@ static void test_replicas_union(void)
     built_free(ba);
     built_free(bb);
     built_free(bu);
+}
+
+/* Replicas whose samples carry span IDs merge to the union with every
+ * span kept — (stack, span) pairs as a block written from the union
+ * directly — and each profile once. */
+static void test_spans(void)
+{
+    built_t *ba = build_spans(0, 5, false, true), *bb = build_spans(3, 8, true, true),
+            *bu = build_spans(0, 8, false, true), *plain = build(0, 8, false);
+    REQUIRE(ba && bb && bu && plain);
+    mem_t *a = mem_write(ba, 1700000001000), *b = mem_write(bb, 1700000002000),
+          *u = mem_write(bu, 1700000003000), *p = mem_write(plain, 1700000004000);
+    hp_block_merge_stats_t st;
+    mem_t *in[] = {a, b};
+    mem_t *m = merge(in, 2, NULL, NULL, &st);
+    digest_t dm, du, dp;
+    digest(m, &dm);
+    digest(u, &du);
+    digest(p, &dp);
+    check_same(&dm, &du);
+    CHECK(dm.with_spans > dm.total_profiles / 2);
+    CHECK_EQ_INT(st.duplicates, dm.n * 3);
+    CHECK_EQ_INT(m->meta.num_samples, u->meta.num_samples);
+    REQUIRE(dm.n == dp.n);
+    for (size_t i = 0; i < dm.n; i++)
+        CHECK(dm.leaf[i] == dp.leaf[i]); /* the same values per stack as without spans */
+    mem_free(m);
+    mem_free(a);
+    mem_free(b);
+    mem_free(u);
+    mem_free(p);
+    built_free(ba);
+    built_free(bb);
+    built_free(bu);
+    built_free(plain);
 }
 
 typedef struct drop_ctx {
@@ -520,6 +587,7 @@ static void test_sources(void)
 int main(void)
 {
     HP_RUN(test_replicas_union);
+    HP_RUN(test_spans);
     HP_RUN(test_drop);
     HP_RUN(test_sources);
     return hp_test_done();

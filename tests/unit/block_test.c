@@ -1,11 +1,13 @@
 /* Unit tests for block.h: blocks written from real profiles and read back by
- * byte range (series, postings, pages, symbols identical), meta.json, ULIDs,
- * and corrupted, truncated, hand-crafted and fuzzed data objects. */
+ * byte range (series, postings, pages, symbols identical), with and without
+ * span IDs, blocks of older versions, meta.json, ULIDs, and corrupted,
+ * truncated, hand-crafted and fuzzed data objects. */
 #include <zstd.h>
 
 #include "block_internal.h" /* the format's constants; the page-fuzz hook */
 #include "hotpath/block.h"
 #include "hotpath/compress.h"
+#include "hotpath/head.h"
 #include "hotpath/pprof.h"
 #include "hotpath/symdb.h"
 #include "test.h"
@@ -61,6 +63,7 @@ static void corpus_free(corpus_t *c)
         for (size_t j = 0; j < c->series[i].n_profiles; j++) {
             free((void *)c->profiles[i][j].stacks);
             free((void *)c->profiles[i][j].values);
+            free((void *)c->profiles[i][j].spans);
         }
         free(c->profiles[i]);
         hp_labels_fini(&c->labels[i]);
@@ -233,8 +236,10 @@ static corpus_t *corpus_load(const char *const *files)
     return corpus_load_n(files, 2, 3);
 }
 
-/* Writes c as a block; data and meta_json appended to. */
-static int corpus_write(const corpus_t *c, hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json)
+/* Writes c as a block of the given format version; data and meta_json
+ * appended to. */
+static int corpus_write_v(const corpus_t *c, uint32_t version, hp_block_meta_t *meta, hp_buf_t *data,
+                          hp_buf_t *meta_json)
 {
     memset(meta, 0, sizeof(*meta));
     hp_ulid_new(1700000000000, meta->ulid);
@@ -242,10 +247,57 @@ static int corpus_write(const corpus_t *c, hp_block_meta_t *meta, hp_buf_t *data
     snprintf(meta->source, sizeof(meta->source), "ingester");
     meta->level = 1;
     hp_err_t err;
-    int rc = hp_block_write(c->db, c->series, c->n, meta, data, meta_json, &err);
+    int rc = version == HP_BLOCK_VERSION
+                 ? hp_block_write(c->db, c->series, c->n, meta, data, meta_json, &err)
+                 : hp__block_write_version(version, c->db, c->series, c->n, meta, data, meta_json, &err);
     if (rc != 0)
         fprintf(stderr, "  write: %s\n", err.msg);
     return rc;
+}
+
+static int corpus_write(const corpus_t *c, hp_block_meta_t *meta, hp_buf_t *data, hp_buf_t *meta_json)
+{
+    return corpus_write_v(c, HP_BLOCK_VERSION, meta, data, meta_json);
+}
+
+/* A span ID of the tests' small set (never 0). */
+static uint64_t test_span(uint32_t k)
+{
+    return 0x9e3779b97f4a7c15ULL * (k % 5 + 1);
+}
+
+/* Gives p span IDs as an ingester stores them: a quarter of its samples
+ * keep none, a quarter get one, and half are split into two samples of the
+ * same stack with different spans (none and one, or two), the value shared
+ * out — so stacks repeat, ascending by (stack, span), and the total stays. */
+static void profile_add_spans(hp_block_profile_in_t *p)
+{
+    uint32_t *st = malloc((2 * (size_t)p->n + 1) * sizeof(uint32_t));
+    int64_t *val = malloc((2 * (size_t)p->n + 1) * sizeof(int64_t));
+    uint64_t *sp = malloc((2 * (size_t)p->n + 1) * sizeof(uint64_t));
+    uint32_t m = 0;
+    for (uint32_t k = 0; k < p->n; k++) {
+        int64_t v = p->values[k], half = v / 2;
+        if (k % 4 >= 2 && half != 0) {
+            uint64_t a = k % 4 == 3 ? 0 : test_span(k), b = test_span(k + 1);
+            st[m] = p->stacks[k], sp[m] = HP_MIN(a, b), val[m++] = half;
+            st[m] = p->stacks[k], sp[m] = HP_MAX(a, b), val[m++] = v - half;
+        } else {
+            st[m] = p->stacks[k], sp[m] = k % 4 == 0 ? 0 : test_span(k), val[m++] = v;
+        }
+    }
+    free((void *)p->stacks);
+    free((void *)p->values);
+    free((void *)p->spans);
+    p->stacks = st, p->values = val, p->spans = sp, p->n = m;
+}
+
+/* Span IDs on every other profile of every series of c. */
+static void corpus_add_spans(corpus_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        for (size_t j = 1; j < c->series[i].n_profiles; j += 2)
+            profile_add_spans(&c->profiles[i][j]);
 }
 
 static hp_block_t *open_mem(mem_t *m, const uint8_t *p, size_t n, uint64_t data_bytes, hp_err_t *err)
@@ -258,6 +310,7 @@ static hp_block_t *open_mem(mem_t *m, const uint8_t *p, size_t n, uint64_t data_
 }
 
 static size_t entry_pos(const uint8_t *d, size_t n, uint32_t id);
+static int read_all(const uint8_t *d, size_t n, uint64_t data_bytes, hp_err_t *err);
 
 /* ---- checks ---- */
 
@@ -290,6 +343,12 @@ static void check_page(hp_block_t *b, size_t i, const hp_block_series_in_t *s)
             CHECK(memcmp(got->stacks, want->stacks, want->n * sizeof(uint32_t)) == 0);
             CHECK(memcmp(got->values, want->values, want->n * sizeof(int64_t)) == 0);
         }
+        bool spans = false;
+        for (uint32_t k = 0; want->spans && k < want->n; k++)
+            spans = spans || want->spans[k] != 0;
+        CHECK(spans == (got->spans != NULL)); /* a profile without spans has no span column */
+        if (spans && got->spans && got->n == want->n)
+            CHECK(memcmp(got->spans, want->spans, want->n * sizeof(uint64_t)) == 0);
     }
     hp_block_page_fini(&page);
 }
@@ -744,6 +803,109 @@ static void test_pages_by_time(void)
     corpus_free(c);
 }
 
+/* ---- span IDs (version 3) ---- */
+
+/* The first profile of c with two samples of one stack (different
+ * spans); its index of the second one in *k. */
+static hp_block_profile_in_t *repeated_stack(corpus_t *c, uint32_t *k)
+{
+    for (size_t i = 0; i < c->n; i++)
+        for (size_t j = 0; j < c->series[i].n_profiles; j++) {
+            hp_block_profile_in_t *p = &c->profiles[i][j];
+            for (*k = 1; p->spans && *k < p->n; ++*k)
+                if (p->stacks[*k] == p->stacks[*k - 1] && p->spans[*k - 1] != 0)
+                    return p;
+        }
+    return NULL;
+}
+
+/* Series i of the transient head of block b holds the spans of the
+ * corpus series s, zeros where a profile has none. */
+static void check_head_spans(hp_block_t *b, hp_symdb_t *db, const corpus_t *c)
+{
+    hp_select_t q;
+    memset(&q, 0, sizeof(q));
+    hp_err_t err;
+    REQUIRE(hp_selector_parse(HP_STR("{}"), &q.sel, &err) == 0);
+    q.start_ns = INT64_MIN, q.end_ns = INT64_MAX;
+    hp_head_t *h = NULL;
+    REQUIRE(hp_head_from_block(b, db, 7, "tenant-1", &q, &h, &err) == 0);
+    size_t checked = 0;
+    for (size_t i = 0; i < h->n_series; i++) {
+        const hp_series_t *hs = h->series[i];
+        const hp_block_series_in_t *s = find_series(c, &hs->labels);
+        REQUIRE(s != NULL && hs->n_profiles == s->n_profiles);
+        bool any = false;
+        for (size_t j = 0; j < s->n_profiles; j++)
+            for (uint32_t k = 0; s->profiles[j].spans && k < s->profiles[j].n; k++)
+                any = any || s->profiles[j].spans[k] != 0;
+        CHECK(any == (hs->spans != NULL)); /* a series without spans has no span column */
+        for (size_t j = 0; hs->spans && j < hs->n_profiles; j++) {
+            const hp_block_profile_in_t *w = &s->profiles[j];
+            for (uint32_t k = 0; k < w->n; k++, checked++)
+                CHECK_EQ_INT(hs->spans[hs->profiles[j].off + k], w->spans ? w->spans[k] : 0);
+        }
+    }
+    CHECK(checked > 0);
+    hp_head_unref(h);
+    hp_select_fini(&q);
+}
+
+/* Version 3 keeps span IDs: every other profile carries some (stacks
+ * repeat with different spans) and they read back exactly, into a
+ * transient head too; profiles without spans have no span column. The
+ * writer refuses what the format cannot hold. */
+static void test_spans(void)
+{
+    corpus_t *c = corpus_load(small_files);
+    REQUIRE(c != NULL);
+    hp_block_meta_t meta;
+    hp_buf_t plain = HP_BUF_INIT, data = HP_BUF_INIT, mj = HP_BUF_INIT;
+    REQUIRE(corpus_write(c, &meta, &plain, &mj) == 0);
+    corpus_add_spans(c);
+    size_t nsamp = 0;
+    for (size_t i = 0; i < c->n; i++)
+        for (size_t j = 0; j < c->series[i].n_profiles; j++)
+            nsamp += c->series[i].profiles[j].n;
+    REQUIRE(corpus_write(c, &meta, &data, &mj) == 0);
+    CHECK_EQ_INT(meta.num_samples, nsamp);
+    CHECK_EQ_INT(meta.version, 3);
+    printf("spans: a %zu-byte block is %zu bytes with spans on every other profile\n", plain.len, data.len);
+    mem_t m;
+    hp_err_t err;
+    hp_block_t *b = open_mem(&m, data.data, data.len, data.len, &err);
+    REQUIRE(b != NULL);
+    check_series(b, c);
+    CHECK_EQ_INT(read_all(data.data, data.len, data.len, &err), 0);
+    hp_symdb_t *db = NULL;
+    REQUIRE(hp_block_read_symbols(b, &db, &err) == 0);
+    check_head_spans(b, db, c);
+    hp_symdb_free(db);
+    hp_block_close(b);
+
+    /* version 2 has no span IDs; a (stack, span) pair twice, or spans
+     * descending within a stack, is not a valid profile */
+    hp_buf_t d2 = HP_BUF_INIT;
+    CHECK_EQ_INT(hp__block_write_version(2, c->db, c->series, c->n, &meta, &d2, &mj, &err), HP_EINVAL);
+    CHECK(strstr(err.msg, "version 2 has no span IDs") != NULL);
+    uint32_t k;
+    hp_block_profile_in_t *p = repeated_stack(c, &k);
+    REQUIRE(p != NULL);
+    uint64_t *sp = (uint64_t *)p->spans, saved = sp[k];
+    sp[k] = sp[k - 1];
+    CHECK_EQ_INT(hp_block_write(c->db, c->series, c->n, &meta, &d2, &mj, &err), HP_EINVAL);
+    CHECK(strstr(err.msg, "not after the sample before") != NULL);
+    sp[k] = sp[k - 1] - 1;
+    CHECK_EQ_INT(hp_block_write(c->db, c->series, c->n, &meta, &d2, &mj, &err), HP_EINVAL);
+    sp[k] = saved;
+    CHECK_EQ_INT(d2.len, 0);
+    hp_buf_fini(&d2);
+    hp_buf_fini(&plain);
+    hp_buf_fini(&data);
+    hp_buf_fini(&mj);
+    corpus_free(c);
+}
+
 /* ---- meta.json and ULIDs ---- */
 
 static void expect_meta_error(const char *json, const char *needle)
@@ -802,7 +964,7 @@ static void test_meta(void)
 
     expect_meta_error("{", "meta.json");
     expect_meta_error("[]", "not a JSON object");
-    expect_meta_error("{\"version\":3}", "unsupported block version 3");
+    expect_meta_error("{\"version\":4}", "unsupported block version 4");
     expect_meta_error("{\"version\":0}", "unsupported block version 0");
     expect_meta_error("{\"ulid\":\"x\"}", "missing field version");
     expect_meta_error("{\"version\":\"1\"}", "version must be an integer");
@@ -962,8 +1124,12 @@ static void check_page_invariants(hp_block_t *b, size_t i, const hp_block_page_t
         const hp_block_profile_t *p = &page->profiles[j];
         bad += p->t < hp_block_series_min_time(b, i) || p->t > hp_block_series_max_time(b, i) ||
                (j > 0 && p->t < page->profiles[j - 1].t);
-        for (uint32_t k = 0; k < p->n; k++)
+        for (uint32_t k = 0; k < p->n; k++) {
+            bool same = k > 0 && p->stacks[k] == p->stacks[k - 1];
             bad += p->stacks[k] >= n_stacks || (k > 0 && p->stacks[k] < p->stacks[k - 1]);
+            /* version 3: (stack, span) strictly ascending */
+            bad += same && (p->spans ? p->spans[k] <= p->spans[k - 1] : b->version >= 3);
+        }
     }
     CHECK_EQ_INT(bad, 0);
 }
@@ -1060,8 +1226,8 @@ static void test_corruption(void)
     x.data[n - 1] = 'X';
     expect_bad(x.data, n, n, "bad magic", NULL);
     memcpy(x.data, data.data, n);
-    x.data[n - 16] = 3;
-    expect_bad(x.data, n, n, "unsupported block version 3", NULL);
+    x.data[n - 16] = 4;
+    expect_bad(x.data, n, n, "unsupported block version 4", NULL);
     memcpy(x.data, data.data, n);
     x.data[n - 12] = 41;
     expect_bad(x.data, n, n, "section table length 41", NULL);
@@ -1227,6 +1393,34 @@ static void craft_postings(const hp_block_t *b, hp_buf_t *r, bool swap)
     free(t);
 }
 
+/* Reads r as series 0's only page of the block d (white-box: the series
+ * entry is pointed at r, compressed and appended to a copy of d). */
+static int read_crafted_page(const uint8_t *d, size_t n, const hp_buf_t *r, hp_block_page_t *page,
+                             hp_err_t *err)
+{
+    hp_buf_t x = HP_BUF_INIT;
+    hp_buf_append(&x, d, n);
+    size_t bound = ZSTD_compressBound(r->len);
+    hp_buf_reserve(&x, bound);
+    size_t zn = ZSTD_compress(x.data + n, bound, r->data, r->len, 1);
+    x.len += zn;
+    mem_t mm;
+    hp_block_t *b = open_mem(&mm, x.data, x.len, n, err);
+    REQUIRE(b != NULL);
+    b->series[0] = (hp__blk_series_t){
+        .labels = b->series[0].labels, .n_profiles = 1, .page0 = 0, .n_pages = 1, .raw_bytes = r->len};
+    b->page_v[0] = (hp__blk_page_t){.n_profiles = 1,
+                                    .off = n - b->pages.off,
+                                    .len = zn,
+                                    .raw = r->len,
+                                    .crc = hp__crc32c(0, x.data + n, zn)};
+    hp_err_clear(err);
+    int rc = hp_block_read_page(b, 0, page, err);
+    hp_block_close(b);
+    hp_buf_fini(&x);
+    return rc;
+}
+
 static void test_crafted(void)
 {
     corpus_t *c = corpus_load(small_files);
@@ -1324,6 +1518,26 @@ static void test_crafted(void)
         replace_section(d, n, HP__SEC_SERIES, r.data, r.len, &x);
         expect_bad(x.data, x.len, x.len, "series index", lists[k].needle);
     }
+    /* five pages, each within the page bound (1 GiB decompressed) but too
+     * much together: refused before anything is fetched or allocated */
+    hp_buf_reset(&r);
+    put_u(&r, 1), put_u(&r, ns), put_u(&r, 2), put_u(&r, 1), put_u(&r, 1);
+    hp_buf_append(&r, "ab", 2);
+    put_u(&r, 1), put_u(&r, 0), put_u(&r, 1);              /* labels a=b */
+    put_u(&r, 0), put_u(&r, 0), put_u(&r, 100), put_u(&r, 5); /* period, times 0..100, 5 profiles */
+    put_u(&r, 5);
+    for (uint64_t j = 0; j < 5; j++) {
+        put_u(&r, 20 * j), put_u(&r, j == 4 ? 20 : 10), put_u(&r, 1); /* from, span, 1 profile */
+        put_u(&r, 10 * j), put_u(&r, 10), put_u(&r, 1ULL << 30);
+        hp_buf_append(&r, "\0\0\0\0", 4);
+    }
+    replace_section(d, n, HP__SEC_SERIES, r.data, r.len, &x);
+    hp_buf_t y = HP_BUF_INIT;
+    hp_buf_reset(&r);
+    put_u(&r, 1), put_u(&r, 0), put_u(&r, 1), put_u(&r, 1), put_u(&r, 1), put_u(&r, 0); /* a=b: series 0 */
+    replace_section(x.data, x.len, HP__SEC_POSTINGS, r.data, r.len, &y);
+    expect_bad(y.data, y.len, y.len, "series index", "at once");
+    hp_buf_fini(&y);
     /* postings listing a series under a label it lacks */
     hp_buf_reset(&r);
     put_u(&r, 1), put_u(&r, 0), put_u(&r, 1), put_u(&r, 0), put_u(&r, 1), put_u(&r, 0);
@@ -1358,31 +1572,14 @@ static void test_crafted(void)
         hp_buf_reset(&r);
         put_u(&r, pages[k].n), put_u(&r, pages[k].dt);
         hp_buf_append(&r, "0123456789abcdef", 16);
-        put_u(&r, 0), put_u(&r, pages[k].cnt), put_u(&r, pages[k].stack == ~0ull ? ns : pages[k].stack),
+        put_u(&r, 0), put_u(&r, pages[k].cnt << 1), put_u(&r, pages[k].stack == ~0ull ? ns : pages[k].stack),
             put_u(&r, 0);
         r.len -= pages[k].cut;
-        hp_buf_reset(&x);
-        hp_buf_append(&x, d, n);
-        size_t bound = ZSTD_compressBound(r.len);
-        hp_buf_reserve(&x, bound);
-        size_t zn = ZSTD_compress(x.data + n, bound, r.data, r.len, 1);
-        x.len += zn;
-        mem_t mm;
-        hp_block_t *b = open_mem(&mm, x.data, x.len, n, &err);
-        REQUIRE(b != NULL);
-        b->series[0] = (hp__blk_series_t){
-            .labels = b->series[0].labels, .n_profiles = 1, .page0 = 0, .n_pages = 1, .raw_bytes = r.len};
-        b->page_v[0] = (hp__blk_page_t){.n_profiles = 1,
-                                        .off = n - b->pages.off,
-                                        .len = zn,
-                                        .raw = r.len,
-                                        .crc = hp__crc32c(0, x.data + n, zn)};
         hp_block_page_t page;
-        hp_err_clear(&err);
-        int rc = hp_block_read_page(b, 0, &page, &err);
+        int rc = read_crafted_page(d, n, &r, &page, &err);
         if (pages[k].needle == NULL) {
             CHECK(rc == 0 && page.n_profiles == 1 && page.profiles[0].n == 1 &&
-                  page.profiles[0].stacks[0] == 1);
+                  page.profiles[0].stacks[0] == 1 && page.profiles[0].spans == NULL);
         } else {
             if (rc != HP_EINVAL || strstr(err.msg, pages[k].needle) == NULL)
                 fprintf(stderr, "  page %zu: rc %d \"%s\"\n", k, rc, err.msg);
@@ -1391,7 +1588,56 @@ static void test_crafted(void)
             CHECK(page.mem == NULL && page.n_profiles == 0);
         }
         hp_block_page_fini(&page);
-        hp_block_close(b);
+    }
+
+    /* version 3's span column: two samples of stacks 1 and 1 + d, a span
+     * table, span indexes (0: none) */
+    static const struct {
+        uint64_t d, has, n_tab, tab[3], idx[2];
+        const char *needle;
+    } spans[] = {
+        {0, 1, 2, {7, 9}, {1, 2}, NULL},
+        {0, 1, 1, {7}, {0, 1}, NULL},
+        {1, 1, 1, {7}, {1, 1}, NULL},
+        {0, 1, 2, {7, 9}, {2, 1}, "(stack, span) not after the sample before"},
+        {0, 1, 2, {7, 9}, {1, 1}, "(stack, span) not after the sample before"},
+        {0, 1, 1, {7}, {0, 0}, "(stack, span) not after the sample before"},
+        {0, 1, 2, {7, 9}, {1, 3}, "span 3 out of range (2 spans)"},
+        {0, 1, 2, {9, 7}, {1, 2}, "span ID 1 is 0 or not after the one before"},
+        {0, 1, 2, {0, 7}, {1, 2}, "span ID 0 is 0"},
+        {0, 1, 0, {0}, {0, 0}, "0 span IDs for 2 samples is invalid"},
+        {0, 1, 3, {5, 7, 9}, {1, 2}, "3 span IDs for 2 samples is invalid"},
+        {0, 0, 0, {0}, {0, 0}, "stack repeated"},
+        {0, 1, 9, {7, 9}, {1, 2}, "9 span IDs for 2 samples"},
+    };
+    for (size_t k = 0; k < HP_ARRAY_LEN(spans); k++) {
+        hp_buf_reset(&r);
+        put_u(&r, 1), put_u(&r, 0);
+        hp_buf_append(&r, "0123456789abcdef", 16);
+        put_u(&r, hp__zigzag(11)), put_u(&r, 2 << 1 | spans[k].has);
+        put_u(&r, 1), put_u(&r, spans[k].d), put_u(&r, hp__zigzag(5)), put_u(&r, hp__zigzag(6));
+        if (spans[k].has) {
+            put_u(&r, spans[k].n_tab);
+            for (uint64_t i = 0; i < spans[k].n_tab && i < 3; i++)
+                hp__put_le64(&r, spans[k].tab[i]);
+            put_u(&r, spans[k].idx[0]), put_u(&r, spans[k].idx[1]);
+        }
+        hp_block_page_t page;
+        int rc = read_crafted_page(d, n, &r, &page, &err);
+        if (spans[k].needle == NULL) {
+            const hp_block_profile_t *p = &page.profiles[0];
+            CHECK(rc == 0 && page.n_profiles == 1 && p->n == 2 && p->spans != NULL);
+            if (rc == 0 && p->spans) {
+                CHECK(p->stacks[0] == 1 && p->stacks[1] == 1 + spans[k].d && p->values[1] == 6);
+                for (int i = 0; i < 2; i++)
+                    CHECK_EQ_INT(p->spans[i], spans[k].idx[i] ? spans[k].tab[spans[k].idx[i] - 1] : 0);
+            }
+        } else {
+            if (rc != HP_EINVAL || strstr(err.msg, spans[k].needle) == NULL)
+                fprintf(stderr, "  spans %zu: rc %d \"%s\"\n", k, rc, err.msg);
+            CHECK(rc == HP_EINVAL && strstr(err.msg, spans[k].needle) != NULL);
+        }
+        hp_block_page_fini(&page);
     }
 
     hp_buf_fini(&r);
@@ -1401,20 +1647,57 @@ static void test_crafted(void)
     corpus_free(c);
 }
 
-/* Blocks of version 1 — one page per series, no page list in the series
- * index — are still read: the test rewrites a block's series index in the
- * version-1 layout and marks the trailer version 1. */
-static void test_version1(void)
+/* Two pages decode to the same profiles (times, IDs, totals, samples). */
+static void check_same_pages(hp_block_t *x, hp_block_t *y)
+{
+    hp_err_t err;
+    CHECK_EQ_INT(hp_block_n_series(x), hp_block_n_series(y));
+    for (size_t i = 0; i < hp_block_n_series(x) && i < hp_block_n_series(y); i++) {
+        hp_block_page_t p1, p2;
+        REQUIRE(hp_block_read_page(x, i, &p1, &err) == 0);
+        REQUIRE(hp_block_read_page(y, i, &p2, &err) == 0);
+        CHECK_EQ_INT(p1.n_profiles, p2.n_profiles);
+        for (size_t k = 0; k < p1.n_profiles && k < p2.n_profiles; k++) {
+            const hp_block_profile_t *a = &p1.profiles[k], *b = &p2.profiles[k];
+            CHECK(a->t == b->t && a->total == b->total && memcmp(a->id, b->id, 16) == 0 && a->n == b->n);
+            CHECK(a->spans == NULL && b->spans == NULL);
+            if (a->n == b->n && a->n > 0)
+                CHECK(memcmp(a->stacks, b->stacks, a->n * 4) == 0 &&
+                      memcmp(a->values, b->values, a->n * 8) == 0);
+        }
+        hp_block_page_fini(&p1);
+        hp_block_page_fini(&p2);
+    }
+}
+
+/* Blocks of versions 1 and 2 are still read. Version 2 (pages without
+ * span IDs) as the previous build wrote it; version 1 — one page per
+ * series, no page list in the series index — made from it by rewriting the
+ * series index in the version-1 layout and marking the trailer version 1. */
+static void test_old_versions(void)
 {
     corpus_t *c = corpus_load(small_files);
     REQUIRE(c != NULL);
     hp_block_meta_t meta;
-    hp_buf_t data = HP_BUF_INIT, mj = HP_BUF_INIT, r = HP_BUF_INIT, x = HP_BUF_INIT;
-    REQUIRE(corpus_write(c, &meta, &data, &mj) == 0);
-    mem_t m2, m1;
+    hp_buf_t data = HP_BUF_INIT, d3 = HP_BUF_INIT, mj = HP_BUF_INIT, r = HP_BUF_INIT, x = HP_BUF_INIT;
+    REQUIRE(corpus_write_v(c, 2, &meta, &data, &mj) == 0);
+    CHECK_EQ_INT(meta.version, 2);
+    CHECK(strstr(hp_buf_cstr(&mj), "\"version\":2") != NULL);
+    hp_block_meta_t back;
     hp_err_t err;
+    CHECK_EQ_INT(hp_block_meta_parse(mj.data, mj.len, &back, &err), 0);
+    REQUIRE(corpus_write(c, &meta, &d3, &mj) == 0);
+    mem_t m2, m1, m3;
     hp_block_t *b = open_mem(&m2, data.data, data.len, data.len, &err);
     REQUIRE(b != NULL);
+    CHECK_EQ_INT(b->version, 2);
+    check_series(b, c);
+    CHECK_EQ_INT(read_all(data.data, data.len, data.len, &err), 0);
+    hp_block_t *b3 = open_mem(&m3, d3.data, d3.len, d3.len, &err);
+    REQUIRE(b3 != NULL);
+    check_same_pages(b, b3);
+    hp_block_close(b3);
+
     put_u(&r, b->n_series), put_u(&r, b->n_stacks), put_u(&r, b->n_lstr);
     for (size_t k = 0; k < b->n_lstr; k++)
         put_u(&r, b->lstr[k].n);
@@ -1439,24 +1722,14 @@ static void test_version1(void)
         fprintf(stderr, "  open v1: %s\n", err.msg);
     REQUIRE(b1 != NULL);
     CHECK_EQ_INT(b1->version, 1);
-    CHECK_EQ_INT(hp_block_n_series(b1), hp_block_n_series(b));
-    for (size_t i = 0; i < hp_block_n_series(b); i++) {
-        hp_block_page_t p1, p2;
-        REQUIRE(hp_block_read_page(b, i, &p2, &err) == 0);
-        REQUIRE(hp_block_read_page(b1, i, &p1, &err) == 0);
-        CHECK_EQ_INT(p1.n_profiles, p2.n_profiles);
-        for (size_t k = 0; k < p1.n_profiles && k < p2.n_profiles; k++)
-            CHECK(p1.profiles[k].t == p2.profiles[k].t && p1.profiles[k].total == p2.profiles[k].total &&
-                  memcmp(p1.profiles[k].id, p2.profiles[k].id, 16) == 0);
-        hp_block_page_fini(&p1);
-        hp_block_page_fini(&p2);
-    }
+    check_same_pages(b1, b);
     CHECK_EQ_INT(read_all(x.data, x.len, x.len, &err), 0);
     hp_block_close(b1);
     hp_block_close(b);
     hp_buf_fini(&r);
     hp_buf_fini(&x);
     hp_buf_fini(&data);
+    hp_buf_fini(&d3);
     hp_buf_fini(&mj);
     corpus_free(c);
 }
@@ -1495,6 +1768,7 @@ static void test_fuzz(void)
 {
     corpus_t *c = corpus_load(fuzz_files);
     REQUIRE(c != NULL);
+    corpus_add_spans(c); /* so mutated pages reach the span column too */
     hp_block_meta_t meta;
     hp_buf_t data = HP_BUF_INIT, mj = HP_BUF_INIT, x = HP_BUF_INIT;
     REQUIRE(corpus_write(c, &meta, &data, &mj) == 0);
@@ -1575,7 +1849,8 @@ int main(void)
     HP_RUN(test_order_and_inputs);
     HP_RUN(test_ranged_reads);
     HP_RUN(test_pages_by_time);
-    HP_RUN(test_version1);
+    HP_RUN(test_spans);
+    HP_RUN(test_old_versions);
     HP_RUN(test_meta);
     HP_RUN(test_ulid);
     HP_RUN(test_corruption);

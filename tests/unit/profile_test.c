@@ -1,5 +1,5 @@
 /* Unit tests for profile: sample_type_config, metric names, type IDs,
- * sample groups and series labels. */
+ * sample groups, series labels and span IDs. */
 #include "hotpath/compress.h"
 #include "hotpath/profile.h"
 #include "hotpath/selector.h"
@@ -516,6 +516,45 @@ static void test_sample_only_keys(void)
     CHECK(!hp_profile_label_is_sample_only(HP_STR("")));
 }
 
+/* ---- spans ---- */
+
+/* span_id labels as OpenTelemetry integrations set them: 16 hex digits,
+ * either case; anything else (and all zeros) is no span, as in Pyroscope;
+ * profile_id counts as span_id (Pyroscope renames it); the first valid one
+ * of a sample wins. */
+static void test_spans(void)
+{
+    uint64_t v = 1;
+    CHECK(hp_span_id_parse(HP_STR("0123456789abcdef"), &v) && v == 0x0123456789abcdefULL);
+    CHECK(hp_span_id_parse(HP_STR("FEDCBA9876543210"), &v) && v == 0xfedcba9876543210ULL);
+    CHECK(hp_span_id_parse(HP_STR("0000000000000000"), &v) && v == 0);
+    static const char *const bad[] = {"",
+                                      "0123456789abcde",
+                                      "0123456789abcdef0",
+                                      "0123456789abcdeg",
+                                      " 123456789abcdef",
+                                      "0x23456789abcdef",
+                                      "-123456789abcdef"};
+    for (size_t i = 0; i < HP_ARRAY_LEN(bad); i++)
+        CHECK(!hp_span_id_parse(hp_str_c(bad[i]), &v));
+    fake_t *f = fake_new();
+    sample_type(f, "cpu", "nanoseconds");
+    SAMPLE(f, 1, "span_id", "00000000000000ff");
+    SAMPLE(f, 1, "thread", "x", "span_id", "00000000000000FE");
+    SAMPLE(f, 1, "span_id", "not-a-span-id!!!", "span_id", "0000000000000007");
+    SAMPLE(f, 1, "span_id", "xyz");
+    SAMPLE(f, 1, "span_id", "0000000000000000");
+    SAMPLE(f, 1, "span_id", "#12");
+    SAMPLE(f, 1, "trace_id", "00000000000000ff");
+    SAMPLE(f, 1, "profile_id", "x");
+    SAMPLE(f, 1, "profile_id", "00000000000000aa"); /* the Java agent's name for it */
+    SAMPLE(f, 1, "profile_id", "x", "span_id", "00000000000000bb");
+    static const uint64_t want[] = {0xff, 0xfe, 7, 0, 0, 0, 0, 0, 0xaa, 0xbb};
+    for (uint32_t i = 0; i < f->p.n_samples; i++)
+        CHECK_EQ_INT(hp_profile_sample_span(&f->p, &f->samples[i]), want[i]);
+    free(f);
+}
+
 /* ---- series labels ---- */
 
 static void test_series_labels(void)
@@ -672,6 +711,7 @@ int main(void)
     HP_RUN(test_groups_trivial);
     HP_RUN(test_groups_many);
     HP_RUN(test_sample_only_keys);
+    HP_RUN(test_spans);
     HP_RUN(test_series_labels);
     HP_RUN(test_go_labels_profile);
     return hp_test_done();

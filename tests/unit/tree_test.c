@@ -748,8 +748,9 @@ static void test_flamebearer_json(void)
     hp_flamegraph_build(t, 0, &fg);
     hp_buf_t out = HP_BUF_INIT;
     hp_flamegraph_write_flamebearer(&fg, &out);
-    CHECK_EQ_STR(hp_buf_cstr(&out), "{\"names\":[\"total\",\"a\",\"b\",\"c\",\"d\",\"q\\\"uote\"],"
-                                    "\"levels\":[[0,19,0,0],[0,15,0,1,0,3,3,4,0,1,1,5],[0,10,10,2,0,5,5,3]],"
+    /* names numbered as Pyroscope's walk meets them: rightmost child first */
+    CHECK_EQ_STR(hp_buf_cstr(&out), "{\"names\":[\"total\",\"q\\\"uote\",\"d\",\"a\",\"c\",\"b\"],"
+                                    "\"levels\":[[0,19,0,0],[0,15,0,3,0,3,3,2,0,1,1,1],[0,10,10,5,0,5,5,4]],"
                                     "\"numTicks\":19,\"maxSelf\":10}");
     hp_buf_fini(&out);
     hp_flamegraph_fini(&fg);

@@ -3,7 +3,8 @@
  * becomes when it is flushed, and what store-gateways and compactors read.
  * One block holds one tenant's profiles of one time window: the series
  * index (labels → series, postings by label name/value), the profiles
- * (series, time, ID, total, samples as stack ID + value) sorted by series
+ * (series, time, ID, total, samples as stack ID + value and, when they
+ * have one, span ID) sorted by series
  * then time, and the symbols (strings, mappings, functions, locations,
  * stack tree) they refer to. The byte layout is documented in
  * docs/BLOCK_FORMAT.md.
@@ -27,9 +28,10 @@
 #include "hotpath/labels.h"
 #include "hotpath/symdb.h"
 
-/* The version this build writes; it reads HP_BLOCK_MIN_VERSION too
- * (version 1: one page per series). */
-#define HP_BLOCK_VERSION 2
+/* The version this build writes; it reads every version from
+ * HP_BLOCK_MIN_VERSION on (version 1: one page per series; versions 1 and
+ * 2: no span IDs). */
+#define HP_BLOCK_VERSION 3
 #define HP_BLOCK_MIN_VERSION 1
 
 /* A new ULID (26 Crockford base32 characters + NUL) for time ms. */
@@ -41,8 +43,9 @@ typedef struct hp_block_profile_in {
     int64_t t; /* unix ns */
     uint8_t id[16];
     int64_t total;
-    const uint32_t *stacks; /* stack IDs of the symdb, sorted ascending */
+    const uint32_t *stacks; /* stack IDs of the symdb, ascending by (stack, span) with no pair twice */
     const int64_t *values;
+    const uint64_t *spans; /* span ID per sample (0: none), or NULL when no sample has one */
     uint32_t n;
 } hp_block_profile_in_t;
 
@@ -135,6 +138,7 @@ typedef struct hp_block_profile {
     int64_t total;
     const uint32_t *stacks; /* into the page */
     const int64_t *values;
+    const uint64_t *spans; /* into the page; NULL when no sample has a span */
     uint32_t n;
 } hp_block_profile_t;
 

@@ -5,17 +5,18 @@
  * deletion request rewrites (one input and a drop callback).
  *
  * Series are matched by their labels, the symbols the kept profiles use
- * are imported into one new symdb (unused symbols are left behind), and
- * profiles are deduplicated by (series, time, profile ID): replicas hold
- * identical copies, and the first input's copy is kept. The new meta
- * records compaction.sources, the level-1 blocks the result holds, so a
- * compactor that crashed after uploading it can see its inputs are
- * covered.
+ * are imported into one new symdb (unused symbols are left behind;
+ * samples keep their span IDs), and profiles are deduplicated by (series,
+ * time, profile ID): replicas hold identical copies, and the first
+ * input's copy is kept. The new meta records compaction.sources, the
+ * level-1 blocks the result holds, so a compactor that crashed after
+ * uploading it can see its inputs are covered.
  *
  * Memory: the inputs are read one series page at a time (each input's
  * series index is sorted by labels, so series are merged in one ordered
- * pass); the output's samples (12 bytes each after deduplication) and the
- * symbols are held until the block is encoded.
+ * pass); the output's samples (12 bytes each after deduplication, 20 in
+ * a series with span IDs) and the symbols are held until the block is
+ * encoded.
  *
  * Not for: choosing what to merge (the compactor plans), or fetching
  * blocks (the caller opens them with its own fetch function).

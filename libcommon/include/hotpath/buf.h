@@ -34,6 +34,21 @@ void hp_buf_vprintf(hp_buf_t *b, const char *fmt, va_list ap);
 /* Appends a decimal integer. */
 void hp_buf_put_i64(hp_buf_t *b, int64_t v);
 void hp_buf_put_u64(hp_buf_t *b, uint64_t v);
+
+/* Little-endian 64-bit store and load at p (any alignment). */
+static inline void hp_store_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t hp_load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
 /* Appends s[0..n) as a JSON string literal, quotes included. Invalid UTF-8
  * bytes are replaced with U+FFFD so the output is always valid JSON. */
 void hp_buf_put_json_str(hp_buf_t *b, const char *s, size_t n);

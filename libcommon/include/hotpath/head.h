@@ -1,14 +1,16 @@
 /*
  * head.h — profiles in memory, as queries read them: a head holds one
  * tenant's series of one time window (labels, fingerprint, profiles sorted
- * by time, each profile's samples as stack ID + value) and the symbols
+ * by time, each profile's samples as stack ID + value, and span ID when
+ * the samples carry one) and the symbols
  * those stack IDs refer to. An ingester writes heads as pushes arrive; a
  * block read from disk or the object store becomes a transient head for
  * the series one query selects (hp_head_from_block). Either way the query
  * engine (qengine.h) reads them the same way.
  *
- * Also here: a query's selection (profile type, label selector, time, and
- * an optional deduplication session), parsed once from a SelectRequest.
+ * Also here: a query's selection (profile type, label selector, time, an
+ * optional deduplication session and span set), parsed once from a
+ * SelectRequest.
  *
  * Concurrency: `lock` guards the data — writers take it exclusively,
  * readers shared. A head is reference counted; whoever drops the last
@@ -32,8 +34,9 @@
 #include "hotpath/symdb.h"
 #include "hotpath/v1/rpc.pb-c.h"
 
-/* One profile of one series. Its samples are (stack ID, value) pairs
- * sorted by stack ID, at [off, off + n) of the series' sample arrays. */
+/* One profile of one series. Its samples are (stack ID, span, value)
+ * sorted by (stack ID, span) with no pair twice, at [off, off + n) of the
+ * series' sample arrays. */
 typedef struct hp_series_profile {
     int64_t t; /* unix ns */
     uint8_t id[16];
@@ -53,6 +56,10 @@ typedef struct hp_series {
     uint64_t block_profiles;
     uint32_t *stacks;
     int64_t *values;
+    /* Parallel to stacks/values, allocated once the series stores a sample
+     * with a span (0 for the samples before it and for those without):
+     * NULL for a series that never had one, which then costs nothing more. */
+    uint64_t *spans;
     size_t n_samples, cap_samples;
 } hp_series_t;
 
@@ -69,6 +76,17 @@ typedef struct hp_head {
     hp_series_t **series; /* series are never removed, so indexes are stable */
     size_t n_series, cap_series;
     hp_u64map_t by_fp; /* fingerprint → series index; collisions probe fp+1, fp+2, … */
+    /* Postings (live heads; NULL for a block's transient head): hash of a
+     * label (name, value) → the indices of the series that have it,
+     * ascending. A hash shared by two labels merges their lists, which
+     * only costs the matcher a few more series to reject. */
+    hp_u64map_t postings_ix; /* label hash → index into postings */
+    struct hp_head_posting {
+        uint32_t *v;
+        size_t n, cap;
+    } *postings;
+    size_t n_postings, cap_postings;
+    bool has_postings;
     hp_u64map_t seen;  /* hash of (series, time, profile ID) → 1: each profile is stored once */
     char **types;      /* profile type IDs, owned */
     size_t n_types, cap_types;
@@ -99,10 +117,12 @@ hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp
 const hp_series_t *hp_head_find_series(const hp_head_t *h, const hp_labels_t *labels, uint64_t fp);
 
 /* Appends a profile to s unless the same (time, ID) is already stored.
- * stacks/values: n pairs sorted by stack with no duplicates. Returns false
- * when it was already there. Write lock held. */
+ * stacks/values/spans: n samples sorted by (stack, span) with no pair
+ * twice; spans (borrowed, like the others) may be NULL when no sample has
+ * a span (0 = none). Returns false when it was already there. Write lock
+ * held. */
 bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16],
-                    const uint32_t *stacks, const int64_t *values, size_t n);
+                    const uint32_t *stacks, const int64_t *values, const uint64_t *spans, size_t n);
 
 /* The index of a profile type ID in the head, added if new. */
 uint32_t hp_head_type_index(hp_head_t *h, hp_str_t type_id);
@@ -124,7 +144,16 @@ typedef struct hp_select {
     const uint8_t *keep;      /* with a session: one bit per session key (borrowed from the request) */
     size_t keep_len;
     const uint8_t *profile_id; /* 16 bytes: only that profile (borrowed); NULL: every one */
+    /* Span filter (SelectMergeSpanProfile): with by_span, only samples
+     * whose span is one of spans (sorted, unique, no 0; owned; possibly
+     * none, which matches nothing) count. Without: every sample. */
+    bool by_span;
+    uint64_t *spans;
+    size_t n_spans;
 } hp_select_t;
+
+/* The most span IDs one selection may name. */
+#define HP_SELECT_MAX_SPANS 65536
 
 /* Parses a SelectRequest (r may be NULL: a malformed request). Times are
  * ms; end 0 means unbounded. */
@@ -135,8 +164,20 @@ void hp_select_fini(hp_select_t *q);
  * the values come from a peer); a value ≤ 0 is unbounded. */
 void hp_select_time_range(int64_t start_ms, int64_t end_ms, int64_t *start_ns, int64_t *end_ns);
 
+/* The series of h the selection can match, narrowed by the postings of
+ * its profile type and equality matchers: *idx gets the shortest list (n
+ * indices, ascending; borrowed, valid under the read lock). Returns false
+ * when nothing narrows it (no postings, or no usable matcher): then every
+ * series is a candidate. A candidate still has to pass hp_select_series.
+ * Read lock held. */
+bool hp_head_candidates(const hp_head_t *h, const hp_select_t *q, const uint32_t **idx, size_t *n);
+
 /* True when series s of head h matches the selection (type, labels, time). */
 bool hp_select_series(const hp_head_t *h, const hp_series_t *s, const hp_select_t *q);
+
+/* True when a sample with this span (0: none) counts in the selection:
+ * always without a span filter; with one, when span is in it. */
+bool hp_select_span(const hp_select_t *q, uint64_t span);
 
 /* ---- blocks as heads ---- */
 

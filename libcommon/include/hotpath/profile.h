@@ -10,7 +10,10 @@
  *   - one series per sample type, identified by the profile type ID
  *     `name:sample_type:sample_unit:period_type:period_unit` and the
  *     reserved labels __profile_type__, __type__, __unit__,
- *     __period_type__, __period_unit__.
+ *     __period_type__, __period_unit__;
+ *   - a sample's span: its `span_id` (or `profile_id`) label, 16 hex digits
+ *     as OpenTelemetry integrations set it, as a 64-bit number, which stays
+ *     on the sample.
  *
  * Not for: decoding (pprof.h) or storage (the ingester's head).
  */
@@ -76,5 +79,17 @@ void hp_profile_series_labels(const hp_pprof_t *p, uint32_t i, hp_str_t metric,
 
 /* The sample label keys that never become series labels. */
 bool hp_profile_label_is_sample_only(hp_str_t key);
+
+/* A span ID as OpenTelemetry writes it: exactly 16 hex digits (either
+ * case), read as a big-endian 64-bit number into *out. False for anything
+ * else. 0 parses but means "no span" everywhere (an all-zero span ID is
+ * invalid in W3C trace context, and Pyroscope never matches it). */
+bool hp_span_id_parse(hp_str_t s, uint64_t *out);
+
+/* The span of sample s, as Pyroscope reads it: its first `span_id` or
+ * `profile_id` string label (Pyroscope renames the latter, which the Java
+ * agent and JFR recordings set, to the former) that is a valid span ID; 0
+ * (no span) when there is none. A malformed one is no span, not an error. */
+uint64_t hp_profile_sample_span(const hp_pprof_t *p, const hp_pprof_sample_t *s);
 
 #endif

@@ -14,6 +14,11 @@
  * with the session and a keep mask, so each merges only the profiles it
  * was given. Sessions live 60 s and are bounded in count and memory.
  *
+ * Span profiles: a SelectRequest's span_ids restrict SelectMergeStacktraces
+ * and SelectMergeProfile to the samples of those spans (a sample's
+ * span_id label); SelectKeys ignores them, so replicas count once as for
+ * any select.
+ *
  * Sources: the provider lists, for a tenant and time range, the heads it
  * holds (read under their locks) and the blocks it can open as transient
  * heads. Each source has an ID that stays the same while its profiles do

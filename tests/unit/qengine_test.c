@@ -1,0 +1,275 @@
+/* Unit tests for qengine.h's merges with a span filter, over a real RPC
+ * server: a head holding profiles with and without span IDs answers
+ * query.SelectMergeStacktraces and query.SelectMergeProfile with only the
+ * samples of the requested spans (all of them without a filter), also in
+ * the second phase of a deduplication session. */
+#include <unistd.h>
+
+#include "hotpath/pool.h"
+#include "hotpath/pprof.h"
+#include "hotpath/qengine.h"
+#include "hotpath/tree.h"
+#include "test.h"
+
+#define CPU "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+
+typedef struct fixture {
+    hp_head_t *head;
+    uint32_t st_a, st_b; /* stacks main;a and main;b */
+    hp_pool_t *pool;
+    hp_rpc_server_t *srv;
+    hp_rpc_client_t *cli;
+    hp_qengine_t *qe;
+} fixture_t;
+
+static void fx_sources(void *ctx, hp_str_t tenant, int64_t start_ns, int64_t end_ns, hp_qe_sources_t *out)
+{
+    fixture_t *fx = ctx;
+    (void)tenant, (void)start_ns, (void)end_ns;
+    hp_head_ref(fx->head);
+    hp_qe_sources_add(out, fx->head->id, fx->head, NULL);
+}
+
+static int fx_open_block(void *ctx, void *block, const hp_select_t *q, hp_head_t **out, hp_err_t *err)
+{
+    (void)ctx, (void)block, (void)q, (void)err;
+    *out = NULL;
+    return 0;
+}
+
+static void fx_release_block(void *ctx, void *block)
+{
+    (void)ctx, (void)block;
+}
+
+/* The name of the function of a pprof sample's leaf location. */
+static hp_str_t leaf_name(const hp_pprof_t *p, const hp_pprof_sample_t *s)
+{
+    const hp_pprof_location_t *loc = &p->locations[p->sample_locs[s->loc_off]];
+    return hp_pprof_str(p, p->functions[p->lines[loc->line_off].function].name);
+}
+
+/* The head's symbols: functions main, a, b and stacks main;a, then
+ * main;b (so st_a < st_b). */
+static void add_symbols(fixture_t *fx)
+{
+    hp_pprof_builder_t *b = hp_pprof_builder_new();
+    hp_pprof_builder_sample_type(b, HP_STR("cpu"), HP_STR("nanoseconds"));
+    uint64_t locs[3];
+    const char *names[] = {"main", "a", "b"};
+    for (int i = 0; i < 3; i++) {
+        uint64_t fn = hp_pprof_builder_function(b, hp_str_c(names[i]), HP_STR(""), HP_STR(""), 0);
+        hp_pprof_line_in_t line = {fn, 1};
+        locs[i] = hp_pprof_builder_location(b, 0, 0x1000 * (uint64_t)(i + 1), &line, 1);
+    }
+    int64_t one = 1;
+    uint64_t s1[] = {locs[1], locs[0]}, s2[] = {locs[2], locs[0]};
+    hp_pprof_builder_sample(b, s1, 2, &one, NULL, 0);
+    hp_pprof_builder_sample(b, s2, 2, &one, NULL, 0);
+    hp_buf_t raw = HP_BUF_INIT;
+    hp_pprof_builder_encode(b, &raw);
+    hp_pprof_t p;
+    memset(&p, 0, sizeof(p));
+    hp_err_t err;
+    REQUIRE(hp_pprof_decode(&p, raw.data, raw.len, NULL, &err) == 0);
+    uint32_t map[8];
+    hp_symdb_import(fx->head->symdb, &p, map, 0);
+    for (int want = 0; want < 2; want++)
+        for (uint32_t i = 0; i < p.n_samples; i++) {
+            const hp_pprof_sample_t *s = &p.samples[i];
+            if (!hp_str_eq_c(leaf_name(&p, s), names[want + 1]))
+                continue;
+            uint32_t chain[2] = {map[p.sample_locs[s->loc_off]], map[p.sample_locs[s->loc_off + 1]]};
+            *(want ? &fx->st_b : &fx->st_a) = hp_symdb_stack(fx->head->symdb, chain, 2);
+        }
+    hp_pprof_fini(&p);
+    hp_buf_fini(&raw);
+    hp_pprof_builder_free(b);
+}
+
+static hp_series_t *series_of(hp_head_t *h, const char *svc)
+{
+    hp_labels_t l;
+    hp_labels_init(&l);
+    hp_labels_add(&l, HP_STR("service_name"), hp_str_c(svc));
+    hp_labels_add(&l, HP_STR(HP_LABEL_PROFILE_TYPE), HP_STR(CPU));
+    hp_labels_sort(&l);
+    bool created;
+    hp_series_t *s = hp_head_series(h, &l, hp_labels_fingerprint(&l), &created);
+    hp_labels_fini(&l);
+    return s;
+}
+
+/* Series "x": a profile with spans (main;a 10 in span 5 and 20 in span 7,
+ * main;b 40 without a span and 80 in span 5) and one without (100, 200);
+ * series "y" without spans (main;a 1000). */
+static void add_profiles(fixture_t *fx)
+{
+    hp_head_t *h = fx->head;
+    uint8_t id1[16], id2[16], id3[16];
+    memset(id1, 1, 16), memset(id2, 2, 16), memset(id3, 3, 16);
+    uint32_t a = fx->st_a, b = fx->st_b;
+    REQUIRE(a != 0 && a < b);
+    uint32_t st[] = {a, a, b, b};
+    int64_t val[] = {10, 20, 40, 80};
+    uint64_t sp[] = {5, 7, 0, 5};
+    hp_series_t *x = series_of(h, "x"), *y = series_of(h, "y");
+    CHECK(hp_head_append(h, x, 1000, id1, st, val, sp, 4));
+    uint32_t st2[] = {a, b};
+    int64_t val2[] = {100, 200}, val3[] = {1000};
+    CHECK(hp_head_append(h, x, 2000, id2, st2, val2, NULL, 2));
+    CHECK(hp_head_append(h, y, 1500, id3, &a, val3, NULL, 1));
+}
+
+static void fx_start(fixture_t *fx)
+{
+    memset(fx, 0, sizeof(*fx));
+    fx->head = hp_head_new(42, "t", 0, INT64_MAX, NULL);
+    add_symbols(fx);
+    add_profiles(fx);
+    REQUIRE(hp_pool_start(2, &fx->pool) == 0);
+    hp_rpc_server_config_t cfg = {"tcp://127.0.0.1:0", 0, 0};
+    hp_err_t err;
+    REQUIRE(hp_rpc_server_new(fx->pool, &cfg, &fx->srv, &err) == 0);
+    hp_qe_provider_t p = {fx_sources, fx_open_block, fx_release_block, fx};
+    fx->qe = hp_qengine_new(&p);
+    hp_qengine_register(fx->qe, fx->srv);
+    REQUIRE(hp_rpc_server_start(fx->srv, &err) == 0);
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", hp_rpc_server_port(fx->srv));
+    REQUIRE(hp_rpc_client_new(url, 0, &fx->cli, &err) == 0);
+    int rc = HP_EUNAVAIL; /* the client dials in the background */
+    for (int i = 0; i < 200 && rc == HP_EUNAVAIL; i++) {
+        hp_buf_t out = HP_BUF_INIT;
+        if ((rc = hp_rpc_call(fx->cli, "query.ProfileTypes", HP_STR("t"), NULL, 0, 5000, &out, &err)) != 0)
+            usleep(20000);
+        hp_buf_fini(&out);
+    }
+    REQUIRE(rc == 0);
+}
+
+static void fx_stop(fixture_t *fx)
+{
+    hp_rpc_client_free(fx->cli);
+    hp_rpc_server_free(fx->srv);
+    hp_qengine_free(fx->qe);
+    hp_pool_stop(fx->pool);
+    hp_head_unref(fx->head);
+}
+
+/* Calls method with a SelectRequest of the CPU type and selector with
+ * these span IDs (n 0: no filter) and a session; the reply in out. */
+static int call(fixture_t *fx, const char *method, const char *selector, const uint64_t *spans, size_t n,
+                uint64_t session, const uint8_t *keep, size_t keep_len, hp_buf_t *out)
+{
+    Hotpath__V1__SelectRequest r = HOTPATH__V1__SELECT_REQUEST__INIT;
+    r.profile_type = CPU;
+    r.label_selector = (char *)selector;
+    r.span_ids = (uint64_t *)spans;
+    r.n_span_ids = n;
+    r.session = session;
+    r.keep.data = (uint8_t *)keep;
+    r.keep.len = keep_len;
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&r) + 1);
+    body.len = hotpath__v1__select_request__pack(&r, body.data);
+    hp_err_t err;
+    hp_buf_reset(out);
+    int rc = hp_rpc_call(fx->cli, method, HP_STR("t"), body.data, body.len, 10000, out, &err);
+    if (rc != 0)
+        fprintf(stderr, "  %s: %s\n", method, err.msg);
+    hp_buf_fini(&body);
+    return rc;
+}
+
+typedef struct totals {
+    int64_t a, b; /* self values of a and b */
+} totals_t;
+
+static void visit(void *ctx, const hp_str_t *frames, size_t n, int64_t self)
+{
+    totals_t *t = ctx;
+    if (n == 2 && hp_str_eq_c(frames[1], "a"))
+        t->a += self;
+    if (n == 2 && hp_str_eq_c(frames[1], "b"))
+        t->b += self;
+}
+
+/* SelectMergeStacktraces' tree: the self values of main;a and main;b. */
+static totals_t tree_totals(fixture_t *fx, const char *selector, const uint64_t *spans, size_t n,
+                            uint64_t session, const uint8_t *keep, size_t keep_len)
+{
+    totals_t t = {-1, -1};
+    hp_buf_t out = HP_BUF_INIT;
+    if (call(fx, "query.SelectMergeStacktraces", selector, spans, n, session, keep, keep_len, &out) == 0) {
+        hp_tree_t *tree = hp_tree_new();
+        hp_err_t err;
+        if (hp_tree_decode_merge(tree, out.data, out.len, 0, &err) == 0) {
+            t.a = t.b = 0;
+            hp_tree_walk(tree, visit, &t);
+            CHECK_EQ_INT(hp_tree_total(tree), t.a + t.b);
+        }
+        hp_tree_free(tree);
+    }
+    hp_buf_fini(&out);
+    return t;
+}
+
+static void test_span_filter(void)
+{
+    fixture_t fx;
+    fx_start(&fx);
+    totals_t t = tree_totals(&fx, "{}", NULL, 0, 0, NULL, 0);
+    CHECK(t.a == 10 + 20 + 100 + 1000 && t.b == 40 + 80 + 200); /* no filter: every sample */
+    t = tree_totals(&fx, "{}", (uint64_t[]){5}, 1, 0, NULL, 0);
+    CHECK(t.a == 10 && t.b == 80);
+    t = tree_totals(&fx, "{}", (uint64_t[]){7, 5, 99}, 3, 0, NULL, 0);
+    CHECK(t.a == 30 && t.b == 80);
+    t = tree_totals(&fx, "{service_name=\"y\"}", (uint64_t[]){5}, 1, 0, NULL, 0);
+    CHECK(t.a == 0 && t.b == 0); /* a series without spans */
+    t = tree_totals(&fx, "{}", (uint64_t[]){0}, 1, 0, NULL, 0);
+    CHECK(t.a == 0 && t.b == 0); /* "no span" matches nothing */
+
+    /* pprof: the same samples */
+    hp_buf_t out = HP_BUF_INIT;
+    REQUIRE(call(&fx, "query.SelectMergeProfile", "{}", (uint64_t[]){5}, 1, 0, NULL, 0, &out) == 0);
+    hp_pprof_t p;
+    memset(&p, 0, sizeof(p));
+    hp_err_t err;
+    REQUIRE(hp_pprof_decode(&p, out.data, out.len, NULL, &err) == 0);
+    int64_t sum = 0;
+    for (uint32_t i = 0; i < p.n_values; i++)
+        sum += p.values[i];
+    CHECK_EQ_INT(sum, 90);
+    hp_pprof_fini(&p);
+    hp_buf_fini(&out);
+    fx_stop(&fx);
+}
+
+/* The second phase of deduplication: SelectKeys ignores spans (profiles
+ * are selected as for any select), the merge filters their samples. */
+static void test_session(void)
+{
+    fixture_t fx;
+    fx_start(&fx);
+    hp_buf_t out = HP_BUF_INIT;
+    REQUIRE(call(&fx, "query.SelectKeys", "{}", (uint64_t[]){5}, 1, 0, NULL, 0, &out) == 0);
+    Hotpath__V1__SelectKeysResponse *k = hotpath__v1__select_keys_response__unpack(NULL, out.len, out.data);
+    REQUIRE(k != NULL);
+    CHECK_EQ_INT(k->keys.len, 3 * 16);
+    uint8_t all = 0x7, some = 0x0;
+    totals_t t = tree_totals(&fx, "{}", (uint64_t[]){5, 7}, 2, k->session, &all, 1);
+    CHECK(t.a == 30 && t.b == 80);
+    t = tree_totals(&fx, "{}", (uint64_t[]){5, 7}, 2, k->session, &some, 1);
+    CHECK(t.a == 0 && t.b == 0);
+    hotpath__v1__select_keys_response__free_unpacked(k, NULL);
+    hp_buf_fini(&out);
+    fx_stop(&fx);
+}
+
+int main(void)
+{
+    HP_RUN(test_span_filter);
+    HP_RUN(test_session);
+    return hp_test_done();
+}
