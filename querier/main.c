@@ -20,6 +20,7 @@ int main(int argc, char **argv)
     }
     qry_register_connect(q);
     qry_register_render(q);
+    qry_register_ui(q);
     hp_service_run(&svc);
     hp_service_fini(&svc);
     qry_free(q);

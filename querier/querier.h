@@ -32,6 +32,7 @@ void qry_free(qry_t *q);
 
 void qry_register_connect(qry_t *q); /* api.c: querier.v1.QuerierService */
 void qry_register_render(qry_t *q);  /* render.c: /pyroscope/render & co */
+void qry_register_ui(qry_t *q);      /* ui.c: the web UI at / and /assets/ */
 
 /* A validated selection (profile type + selector + time range in ms). */
 typedef struct qry_select {

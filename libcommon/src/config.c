@@ -88,6 +88,7 @@ static const option_t options[] = {
     OPT("storage.s3.insecure", "storage.s3.insecure", OPT_BOOL, storage.s3_insecure, "false", NULL, 0, "allow http:// endpoints and skip TLS certificate checks"),
     OPT("querier.split-queries-by-interval", "querier.split_queries_by_interval", OPT_DURATION, querier.split_interval_ms, "0s", NULL, 0, "split a query's time range into intervals of this length, queried in parallel (0 = no splitting)"),
     OPT("querier.max-query-bytes", "querier.max_query_bytes", OPT_SIZE, querier.max_query_bytes, "0", NULL, 0, "a select that would read more sample bytes than this (from every replica and block, before deduplication) is refused with 400; 0 = no limit"),
+    OPT("querier.ui-dir", "querier.ui_dir", OPT_STRING, querier.ui_dir, "", NULL, 0, "directory of the built web UI the querier serves at / (index.html, assets/); empty = share/hotpath/ui beside the binary's directory (<bin>/../share/hotpath/ui)"),
     OPT("querier.max-concurrent-splits", "querier.max_concurrent_splits", OPT_INT, querier.max_concurrent_splits, "4", check_positive, 0, "how many intervals of one split query run at once"),
     OPT("store-gateway.ring.members", "store_gateway.ring.members", OPT_STRING, store_gateway.ring_members, "", NULL, 0, "comma-separated store-gateway RPC addresses (tcp://host:port, dns+name:port); empty = no store-gateways"),
     OPT("store-gateway.replication-factor", "store_gateway.replication_factor", OPT_INT, store_gateway.replication_factor, "1", check_positive, 0, "how many store-gateways serve each block"),

@@ -99,6 +99,7 @@ typedef struct hp_config {
         int64_t split_interval_ms;    /* 0 = no splitting */
         int64_t max_concurrent_splits; /* 4 */
         int64_t max_query_bytes;      /* a select reading more is refused (400); 0 = no limit */
+        char *ui_dir;                 /* the built web UI; "" = <binary dir>/../share/hotpath/ui */
     } querier;
 
     struct {
