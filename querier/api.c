@@ -444,7 +444,8 @@ static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     return rc == 0 ? qry_merge_pprof(q, tenant, &s, out, err) : rc;
 }
 
-/* types.v1.Series as field 1 of SelectSeriesResponse. */
+/* types.v1.Series as field 1 of SelectSeriesResponse, each point with its
+ * exemplar (Point.exemplars, 4) when it has one. */
 static void encode_series(const qry_series_t *x, hp_buf_t *out)
 {
     size_t m = hp_pb_begin_len(out, 1);
@@ -456,9 +457,21 @@ static void encode_series(const qry_series_t *x, hp_buf_t *out)
             hp_buf_append(out, &x->points[i].value, 8);
         }
         hp_pb_put_uint(out, 2, (uint64_t)x->points[i].ts_ms);
+        if (x->points[i].ex)
+            hp_pb_put_bytes(out, 4, x->points[i].ex, x->points[i].ex_len);
         hp_pb_end_len(out, pm);
     }
     hp_pb_end_len(out, m);
+}
+
+/* AVERAGE: each point becomes the mean of the profile totals it summed
+ * (Pyroscope's average over a step). */
+static void average_points(qry_series_set_t *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        for (size_t p = 0; p < set->v[i].n_points; p++)
+            if (set->v[i].points[p].count > 0)
+                set->v[i].points[p].value /= (double)set->v[i].points[p].count;
 }
 
 /* A series and the sum of its values, for ranking. */
@@ -519,10 +532,20 @@ static int select_series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     if (!(r->step >= 0.001) || r->step > 1e9)
         return hp_err_set(err, HP_EINVAL, "step must be a number of seconds between 0.001 and 1e9, got %g",
                           r->step);
-    if (r->aggregation == TYPES__V1__TIME_SERIES_AGGREGATION_TYPE__TIME_SERIES_AGGREGATION_TYPE_AVERAGE)
-        return hp_err_set(err, HP_EUNSUPPORTED, "average aggregation is not supported yet: use sum");
+    bool avg = r->aggregation == TYPES__V1__TIME_SERIES_AGGREGATION_TYPE__TIME_SERIES_AGGREGATION_TYPE_AVERAGE;
+    if (!avg && r->aggregation != TYPES__V1__TIME_SERIES_AGGREGATION_TYPE__TIME_SERIES_AGGREGATION_TYPE_SUM)
+        return hp_err_set(err, HP_EINVAL, "aggregation %d is not one of SUM (0) and AVERAGE (1)", (int)r->aggregation);
+    if (r->exemplar_type == TYPES__V1__EXEMPLAR_TYPE__EXEMPLAR_TYPE_SPAN)
+        return hp_err_set(err, HP_EUNSUPPORTED,
+                          "exemplar_type EXEMPLAR_TYPE_SPAN is not supported: use EXEMPLAR_TYPE_INDIVIDUAL");
+    if (r->exemplar_type > TYPES__V1__EXEMPLAR_TYPE__EXEMPLAR_TYPE_SPAN || r->exemplar_type < 0)
+        return hp_err_set(err, HP_EINVAL, "exemplar_type %d is unknown", (int)r->exemplar_type);
+    unsigned flags = (avg ? QRY_SERIES_COUNTS : 0) |
+                     (r->exemplar_type == TYPES__V1__EXEMPLAR_TYPE__EXEMPLAR_TYPE_INDIVIDUAL ? QRY_SERIES_EXEMPLARS : 0);
     qry_series_set_t set;
-    rc = qry_select_series(q, tenant, &s, r->group_by, r->n_group_by, (int64_t)(r->step * 1000), &set, err);
+    rc = qry_select_series(q, tenant, &s, r->group_by, r->n_group_by, (int64_t)(r->step * 1000), flags, &set, err);
+    if (rc == 0 && avg)
+        average_points(&set);
     if (rc == 0)
         encode_top_series(&set, r->limit, out);
     qry_series_set_fini(&set);

@@ -112,8 +112,17 @@ int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *
 /* One merged time series: labels, and points sorted by time. */
 typedef struct qry_point {
     int64_t ts_ms;
-    double value;
+    double value;    /* the sum of the profiles' totals */
+    uint64_t count;  /* how many profiles (with QRY_SERIES_COUNTS) */
+    int64_t ex_t, ex_value; /* the exemplar's time (ms) and value, to pick the largest */
+    const uint8_t *ex;      /* the exemplar, an encoded types.v1.Exemplar in the set's arena; NULL: none */
+    size_t ex_len;
 } qry_point_t;
+
+enum {
+    QRY_SERIES_COUNTS = 1,    /* count the profiles of each point */
+    QRY_SERIES_EXEMPLARS = 2, /* the profile with the largest value of each point */
+};
 
 typedef struct qry_series {
     hp_labels_t labels; /* strings owned by the qry_series_set_t arena */
@@ -128,9 +137,9 @@ typedef struct qry_series_set {
 } qry_series_set_t;
 
 /* Totals over time of a selection, by step and grouped by labels, merged
- * across ingesters (points at the same time summed). */
+ * across ingesters (points at the same time summed; flags: QRY_SERIES_*). */
 int qry_select_series(qry_t *q, hp_str_t tenant, const qry_select_t *s, char **group_by,
-                      size_t n_group_by, int64_t step_ms, qry_series_set_t *out,
+                      size_t n_group_by, int64_t step_ms, unsigned flags, qry_series_set_t *out,
                       hp_err_t *err) HP_WUR;
 void qry_series_set_fini(qry_series_set_t *set);
 

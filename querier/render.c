@@ -240,14 +240,14 @@ static void task_total(void *arg)
 {
     render_work_t *w = arg;
     w->rc[1] =
-        qry_select_series(w->q, w->tenant, &w->series_sel, NULL, 0, w->r->step_ms, &w->total, &w->err[1]);
+        qry_select_series(w->q, w->tenant, &w->series_sel, NULL, 0, w->r->step_ms, 0, &w->total, &w->err[1]);
 }
 
 static void task_groups(void *arg)
 {
     render_work_t *w = arg;
     w->rc[2] =
-        qry_select_series(w->q, w->tenant, &w->series_sel, &w->by, 1, w->r->step_ms, &w->groups, &w->err[2]);
+        qry_select_series(w->q, w->tenant, &w->series_sel, &w->by, 1, w->r->step_ms, 0, &w->groups, &w->err[2]);
 }
 
 /* Runs the flame graph merge and the series selects at once; the first

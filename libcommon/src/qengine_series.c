@@ -8,9 +8,23 @@
 #include "hotpath/v1/rpc.pb-c.h"
 #include "qengine_impl.h"
 
+/* One point of a group: its sum, how many profiles it sums, and the
+ * profile with the largest value (the exemplar, when asked for). */
+typedef struct bucket {
+    int64_t ts; /* ms */
+    int64_t sum;
+    uint64_t count;
+    int64_t ex_t, ex_value; /* ns, the profile's total */
+    uint8_t ex_id[16];
+    hp_buf_t ex_labels; /* Exemplar.labels (field 5), encoded */
+    bool has_ex;
+} bucket_t;
+
 typedef struct group {
     hp_labels_t labels; /* the group_by pairs present on the series */
-    hp_u64map_t points; /* timestamp ms → sum (int64 bits) */
+    hp_u64map_t points; /* timestamp ms → index into buckets */
+    bucket_t *buckets;
+    size_t n, cap;
 } group_t;
 
 typedef struct grouping {
@@ -40,39 +54,66 @@ static group_t *group_of(grouping_t *gs, const hp_series_t *s, char **by, size_t
     }
     HP_GROW(gs->v, gs->cap, gs->n + 1);
     group_t *g = &gs->v[gs->n];
+    memset(g, 0, sizeof(*g));
     hp_u64map_put(&gs->by_fp, fp, gs->n++);
     g->labels = key;
     hp_u64map_init(&g->points, 64);
     return g;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_bucket(const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    const bucket_t *x = a, *y = b;
+    return x->ts < y->ts ? -1 : x->ts > y->ts;
 }
 
-/* types.v1.Series as field 1 of SelectSeriesResponse; points sorted. */
-static void encode_group(hp_buf_t *b, const group_t *g)
+/* types.v1.Exemplar as field 4 of a Point. */
+static void encode_exemplar(hp_buf_t *b, const bucket_t *k)
+{
+    char id[40];
+    size_t m = hp_pb_begin_len(b, 4);
+    hp_pb_put_uint(b, 1, (uint64_t)(k->ex_t / 1000000));
+    hp_uuid_format(k->ex_id, id);
+    hp_pb_put_bytes(b, 2, id, strlen(id));
+    hp_pb_put_uint(b, 4, (uint64_t)k->ex_value);
+    hp_buf_append(b, k->ex_labels.data, k->ex_labels.len);
+    hp_pb_end_len(b, m);
+}
+
+/* SeriesData as field 1 of SelectSeriesResponse; points sorted by time. */
+static void encode_group(hp_buf_t *b, group_t *g, bool counts)
 {
     size_t m = hp_pb_begin_len(b, 1);
     hp_labels_encode(&g->labels, 1, b);
-    uint64_t *ts = hp_xmalloc((g->points.n + 1) * sizeof(uint64_t)), k, v;
-    size_t n = 0;
-    for (size_t it = 0; hp_u64map_next(&g->points, &it, &k, &v);)
-        ts[n++] = k;
-    hp_qsort(ts, n, sizeof(uint64_t), cmp_u64);
-    for (size_t i = 0; i < n; i++) {
-        hp_u64map_get(&g->points, ts[i], &v);
-        double d = (double)(int64_t)v;
+    hp_qsort(g->buckets, g->n, sizeof(bucket_t), cmp_bucket);
+    for (size_t i = 0; i < g->n; i++) {
+        const bucket_t *k = &g->buckets[i];
+        double d = (double)k->sum;
         size_t pm = hp_pb_begin_len(b, 2);
         hp_pb_put_tag(b, 1, 1);
         hp_buf_append(b, &d, 8); /* little-endian hosts only, as protobuf-c assumes too */
-        hp_pb_put_uint(b, 2, ts[i]);
+        hp_pb_put_uint(b, 2, (uint64_t)k->ts);
+        if (k->has_ex)
+            encode_exemplar(b, k);
         hp_pb_end_len(b, pm);
     }
-    free(ts);
+    if (counts && g->n) {
+        uint64_t *c = hp_xmalloc(g->n * sizeof(uint64_t));
+        for (size_t i = 0; i < g->n; i++)
+            c[i] = g->buckets[i].count;
+        hp_pb_put_packed_u64(b, 3, c, g->n);
+        free(c);
+    }
     hp_pb_end_len(b, m);
+}
+
+static void group_fini(group_t *g)
+{
+    hp_labels_fini(&g->labels);
+    hp_u64map_fini(&g->points);
+    for (size_t i = 0; i < g->n; i++)
+        hp_buf_fini(&g->buckets[i].ex_labels);
+    free(g->buckets);
 }
 
 typedef struct series_ctx {
@@ -80,10 +121,30 @@ typedef struct series_ctx {
     char **by;
     size_t n_by;
     int64_t start_ms, step;
+    bool exemplars;
     const hp_head_t *last_head; /* consecutive profiles usually share a series */
     uint32_t last_series;
     size_t last_group; /* an index: the groups array moves as it grows */
 } series_ctx_t;
+
+/* An exemplar's labels (Exemplar field 5): the series' own, except the
+ * reserved __…__ ones and the group_by ones, which the series already
+ * names. */
+static void exemplar_labels(const hp_labels_t *ls, char **by, size_t n_by, hp_buf_t *out)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        hp_str_t name = ls->v[i].name;
+        bool skip = name.n >= 2 && name.p[0] == '_' && name.p[1] == '_';
+        for (size_t k = 0; k < n_by && !skip; k++)
+            skip = hp_str_eq_c(name, by[k]);
+        if (skip)
+            continue;
+        size_t m = hp_pb_begin_len(out, 5);
+        hp_pb_put_bytes(out, 1, name.p, name.n);
+        hp_pb_put_bytes(out, 2, ls->v[i].value.p, ls->v[i].value.n);
+        hp_pb_end_len(out, m);
+    }
+}
 
 /* A profile counts in the first step at or after its time, as Pyroscope's
  * RangeSeries does. */
@@ -98,10 +159,25 @@ static void add_point(void *ctx, const hp_head_t *h, uint32_t si, const hp_serie
     c->last_group = (size_t)(grp - c->gs->v);
     int64_t off = p->t / 1000000 - c->start_ms; /* ≥ 0: the profile is in the range */
     int64_t steps = off / c->step + (off % c->step != 0);
-    uint64_t bucket = (uint64_t)(c->start_ms + steps * c->step);
+    int64_t ts = c->start_ms + steps * c->step;
     bool found;
-    uint64_t *v = hp_u64map_upsert(&grp->points, bucket, 0, &found);
-    *v = (uint64_t)hp_add_wrap((int64_t)*v, p->total);
+    uint64_t *ix = hp_u64map_upsert(&grp->points, (uint64_t)ts, grp->n, &found);
+    if (!found) {
+        HP_GROW(grp->buckets, grp->cap, grp->n + 1);
+        memset(&grp->buckets[grp->n], 0, sizeof(bucket_t));
+        grp->buckets[grp->n++].ts = ts;
+    }
+    bucket_t *k = &grp->buckets[*ix];
+    k->sum = hp_add_wrap(k->sum, p->total);
+    k->count++;
+    if (c->exemplars && (!k->has_ex || p->total > k->ex_value || (p->total == k->ex_value && p->t < k->ex_t))) {
+        k->has_ex = true;
+        k->ex_t = p->t;
+        k->ex_value = p->total;
+        memcpy(k->ex_id, p->id, 16);
+        hp_buf_reset(&k->ex_labels); /* the series' labels now: the read lock is held */
+        exemplar_labels(&s->labels, c->by, c->n_by, &k->ex_labels);
+    }
 }
 
 static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)
@@ -118,6 +194,7 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
                       req ? req->n_group_by : 0,
                       req && req->select ? HP_MAX(req->select->start, 0) : 0,
                       req && req->step_ms > 0 ? req->step_ms : 15000,
+                      req && req->with_exemplars,
                       NULL,
                       UINT32_MAX,
                       0};
@@ -125,9 +202,8 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         rc = qe_select(qe, call->tenant, &q, NULL, add_point, NULL, &c, err);
     for (size_t i = 0; i < gs.n; i++) {
         if (rc == 0)
-            encode_group(out, &gs.v[i]);
-        hp_labels_fini(&gs.v[i].labels);
-        hp_u64map_fini(&gs.v[i].points);
+            encode_group(out, &gs.v[i], req->with_counts);
+        group_fini(&gs.v[i]);
     }
     free(gs.v);
     hp_u64map_fini(&gs.by_fp);

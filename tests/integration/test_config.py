@@ -64,8 +64,10 @@ for b in ["ingester", "store-gateway", "compactor"]:
         p.kill()
         rc = -1
     err = p.stderr.read().decode(errors="replace")
-    c.check(rc == 0, f"{b}: clean exit on SIGTERM (status {rc}) {err[-300:]}")
-    c.check("runtime error" not in err and "Sanitizer" not in err, f"{b}: sanitizer report: {err[-500:]}")
+    # a sanitizer report from its first line (the kind and the stacks), not its legend
+    at = max(err.find("ERROR: "), err.find("runtime error"), 0)
+    c.check(rc == 0, f"{b}: clean exit on SIGTERM (status {rc}) {err[at:at + 4000]}")
+    c.check("runtime error" not in err and "Sanitizer" not in err, f"{b}: sanitizer report: {err[at:at + 4000]}")
     p.stdout.close()
     p.stderr.close()
 

@@ -376,6 +376,33 @@ try:
     c.check(status == 200 and len(series) == 1 and series[0]["labels"] == [{"name": "env", "value": "prod"}],
             f"SelectSeries group by env -> {status} {str(ss)[:300]}")
     c.check(sum(p.get("value", 0) for s in series for p in s.get("points", [])) == 2 * total, "SelectSeries sums the totals")
+    # AVERAGE: the mean of the profile totals in a step (qa.cpu: 2 equal profiles in one step, 3 replicas).
+    status, sa = connect_json(cl.qry, "SelectSeries", {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}',
+                                                       "start": str(start), "end": str(end), "step": 60, "groupBy": ["env"],
+                                                       "aggregation": "TIME_SERIES_AGGREGATION_TYPE_AVERAGE"})
+    pts = [p for s in sa.get("series", []) for p in s.get("points", [])]
+    c.check(status == 200 and len(pts) == 1 and pts[0].get("value") == total,
+            f"SelectSeries AVERAGE -> the mean {total}: {status} {str(sa)[:300]}")
+    # Exemplars: each point names its largest profile (ID, time, value, its labels but the group's).
+    status, se = connect_json(cl.qry, "SelectSeries", {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}',
+                                                       "start": str(start), "end": str(end), "step": 60, "groupBy": ["env"],
+                                                       "exemplarType": "EXEMPLAR_TYPE_INDIVIDUAL"})
+    pts = [p for s in se.get("series", []) for p in s.get("points", [])]
+    ex = pts[0].get("exemplars", []) if pts else []
+    exl = {l["name"]: l["value"] for l in ex[0].get("labels", [])} if ex else {}
+    c.check(status == 200 and len(ex) == 1 and ex[0].get("value") == str(total)
+            and re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", ex[0].get("profileId", ""))
+            and int(ex[0].get("timestamp", 0)) // 1000 == now // 10**9
+            and exl.get("service_name") == "qa.cpu" and exl.get("region") == "eu" and "env" not in exl
+            and not any(k.startswith("__") for k in exl),
+            f"SelectSeries exemplars -> {status} {str(se)[:400]}")
+    st, one = http("GET", f"{cl.qry}/api/v1/profile?" + urllib.parse.urlencode(
+        {"query": tid + '{service_name="qa.cpu"}', "id": ex[0].get("profileId", "") if ex else "",
+         "timestamp": str(int(ex[0].get("timestamp", 0)) * 10**6) if ex else "0"}))[:2]
+    c.check(st == 200 and len(one) > 0, f"the exemplar's profile opens with /api/v1/profile: {st} {one[:200]!r}")
+    status, sx = connect_json(cl.qry, "SelectSeries", {"profileTypeID": tid, "labelSelector": '{}', "start": str(start),
+                                                       "end": str(end), "step": 60, "exemplarType": "EXEMPLAR_TYPE_SPAN"})
+    c.check(status == 400 and "EXEMPLAR_TYPE_SPAN" in sx.get("message", ""), f"span exemplars -> {status} {sx}")
 
     # SelectSeries limit keeps the largest series (Pyroscope's TopSeries), largest first.
     for name, copies in (("top.a", 1), ("top.b", 3), ("top.c", 2)):
