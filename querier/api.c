@@ -62,22 +62,30 @@ static void free_parts(ProtobufCMessage **parts, size_t n)
     free(parts);
 }
 
-/* A label name and the hash of one of its values, from some process. */
+/* A label name and the hash of one of its values from some process, or
+ * (floor) a count a process sent without its hashes. */
 typedef struct name_hash {
     const char *name;
-    uint64_t h;
+    uint64_t h; /* the hash, or the count for a floor */
+    bool floor;
 } name_hash_t;
 
 static int cmp_name_hash(const void *a, const void *b)
 {
     const name_hash_t *x = a, *y = b;
     int c = strcmp(x->name, y->name);
-    return c ? c : x->h < y->h ? -1 : x->h > y->h;
+    if (c)
+        return c;
+    if (x->floor != y->floor)
+        return x->floor ? 1 : -1;
+    return x->h < y->h ? -1 : x->h > y->h;
 }
 
 /* The names of every reply with the number of distinct values of each:
  * the union of the value hashes each process sent, so a value held by
- * several replicas or blocks counts once. */
+ * several replicas or blocks counts once. A process sends only the count
+ * of a name with very many values; such a name gets the larger of the
+ * union and the largest count (a lower bound). */
 static void encode_cardinality(Types__V1__LabelNamesResponse **parts, size_t n, hp_buf_t *out)
 {
     name_hash_t *all = NULL;
@@ -87,11 +95,12 @@ static void encode_cardinality(Types__V1__LabelNamesResponse **parts, size_t n, 
         for (size_t k = 0; k < p->n_names; k++) {
             const ProtobufCBinaryData *hs = k < p->n_value_hashes ? &p->value_hashes[k] : NULL;
             size_t m = hs ? hs->len / 8 : 0;
+            int64_t count = k < p->n_estimated_cardinality ? p->estimated_cardinality[k] : 0;
             HP_GROW(all, cap, total + m + 1);
             for (size_t j = 0; j < m; j++)
-                all[total++] = (name_hash_t){p->names[k], hp_load_le64(hs->data + j * 8)};
-            if (m == 0) /* a name without hashes still is a name */
-                all[total++] = (name_hash_t){p->names[k], 0};
+                all[total++] = (name_hash_t){p->names[k], hp_load_le64(hs->data + j * 8), false};
+            /* a count beyond the hashes sent (or a name alone) sets a floor */
+            all[total++] = (name_hash_t){p->names[k], count > (int64_t)m ? (uint64_t)count : 0, true};
         }
     }
     hp_qsort(all, total, sizeof(*all), cmp_name_hash);
@@ -102,7 +111,9 @@ static void encode_cardinality(Types__V1__LabelNamesResponse **parts, size_t n, 
         bool new_name = i == 0 || strcmp(all[i].name, all[i - 1].name) != 0;
         if (new_name)
             names[o++] = (char *)all[i].name;
-        if (new_name || all[i].h != all[i - 1].h)
+        if (all[i].floor)
+            card[o - 1] = HP_MAX(card[o - 1], (int64_t)all[i].h);
+        else if (new_name || all[i].h != all[i - 1].h)
             card[o - 1]++;
     }
     Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;

@@ -20,8 +20,8 @@
 #define UI_MAX_FILE_BYTES (32u << 20)
 
 typedef struct ui {
-    char root[PATH_MAX + 64]; /* realpath of the UI directory, or the configured path when missing */
-    bool found;               /* root/index.html existed at start */
+    char dir[PATH_MAX + 64]; /* the UI directory as configured; resolved on each request, so a
+                              * directory built or mounted after start is served */
 } ui_t;
 
 static const struct {
@@ -102,7 +102,8 @@ static bool safe_rel_path(hp_str_t p)
  * modification time into st. */
 static int read_file(const char *path, hp_buf_t *out, struct stat *st)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* non-blocking: opening a FIFO must not wait for a writer */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
     if (fd < 0)
         return HP_ENOTFOUND;
     int rc = 0;
@@ -127,6 +128,8 @@ static int read_file(const char *path, hp_buf_t *out, struct stat *st)
 static bool etag_matches(const hp_http_request_t *req, const char *etag)
 {
     hp_str_t v = hp_http_header(req, "if-none-match");
+    if (v.n == 1 && v.p[0] == '*')
+        return true;
     size_t n = strlen(etag);
     for (size_t i = 0; v.p && i + n <= v.n; i++)
         if (memcmp(v.p + i, etag, n) == 0)
@@ -160,21 +163,22 @@ static void set_headers(const hp_http_request_t *req, hp_http_response_t *resp, 
 static void serve_file(const ui_t *ui, const char *rel, const hp_http_request_t *req,
                        hp_http_response_t *resp)
 {
-    char path[PATH_MAX], real[PATH_MAX];
-    size_t root_len = strlen(ui->root);
-    int n = snprintf(path, sizeof(path), "%s/%s", ui->root, rel);
+    char root[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
+    bool have_root = realpath(ui->dir, root) != NULL;
+    size_t root_len = have_root ? strlen(root) : 0;
+    int n = have_root ? snprintf(path, sizeof(path), "%s/%s", root, rel) : -1;
     /* the name is checked, but a symlink inside the directory could still lead out of it */
     bool inside = n > 0 && (size_t)n < sizeof(path) && realpath(path, real) != NULL &&
-                  strncmp(real, ui->root, root_len) == 0 && real[root_len] == '/';
+                  strncmp(real, root, root_len) == 0 && real[root_len] == '/';
     struct stat st;
     if (!inside || read_file(real, &resp->body, &st) != 0) {
         hp_buf_reset(&resp->body);
-        if (strcmp(rel, "index.html") == 0 && !ui->found) {
+        if (strcmp(rel, "index.html") == 0) {
             char msg[PATH_MAX + 300];
             snprintf(msg, sizeof(msg),
                      "the web UI is not installed: %s/index.html not found (make build builds it; "
                      "-querier.ui-dir names another directory)",
-                     ui->root);
+                     ui->dir);
             hp_http_error(resp, 404, msg);
         } else {
             hp_http_error(resp, 404, "not found");
@@ -232,11 +236,7 @@ static void ui_locate(const hp_config_t *cfg, ui_t *ui)
             *slash = '\0';
         snprintf(dir, sizeof(dir), "%s/../share/hotpath/ui", n > 0 ? exe : ".");
     }
-    if (realpath(dir, ui->root) == NULL)
-        snprintf(ui->root, sizeof(ui->root), "%s", dir);
-    char index[PATH_MAX + 96];
-    snprintf(index, sizeof(index), "%s/index.html", ui->root);
-    ui->found = access(index, R_OK) == 0;
+    snprintf(ui->dir, sizeof(ui->dir), "%s", dir);
 }
 
 void qry_register_ui(qry_t *q)
@@ -244,11 +244,13 @@ void qry_register_ui(qry_t *q)
     ui_t *ui = hp_arena_alloc(&q->arena, sizeof(*ui));
     memset(ui, 0, sizeof(*ui));
     ui_locate(q->cfg, ui);
-    char m[PATH_MAX + 96];
-    if (ui->found)
-        HP_INFO("serving the web UI", "dir=%s", hp_log_q(m, sizeof(m), ui->root));
+    char m[PATH_MAX + 96], index[PATH_MAX + 96];
+    snprintf(index, sizeof(index), "%s/index.html", ui->dir);
+    if (access(index, R_OK) == 0)
+        HP_INFO("serving the web UI", "dir=%s", hp_log_q(m, sizeof(m), ui->dir));
     else
-        HP_WARN("web UI not found; GET / will say so", "dir=%s", hp_log_q(m, sizeof(m), ui->root));
+        HP_WARN("web UI not found (yet); GET / will say so until it is there", "dir=%s",
+                hp_log_q(m, sizeof(m), ui->dir));
     hp_http_route(q->svc->http, NULL, "/", handle_index, ui);
     hp_http_route(q->svc->http, NULL, "/assets/*", handle_asset, ui);
 }

@@ -102,6 +102,9 @@ void sg_free(sg_t *g)
 {
     if (g == NULL)
         return;
+    /* hp_service_fini ran first and freed the registry these point into;
+     * freeing the blocks below must not update them */
+    g->m_blocks = g->m_cache_bytes = g->m_loads = g->m_evictions = g->m_sync_errors = g->m_damaged = NULL;
     hp_rpc_server_free(g->rpc);
     hp_qengine_free(g->qe);
     sg_tenants_free(g);

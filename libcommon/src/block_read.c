@@ -703,9 +703,18 @@ int hp_block_read_range(hp_block_t *b, size_t i, int64_t start_ns, int64_t end_n
     for (size_t k = k0; k < k1 && rc == 0; k++) /* pass 1: check and count */
         rc = walk_page(b, &pv[k], what, raw[k - k0], pv[k].raw, &cnt, err);
     if (rc == 0) { /* pass 2: one allocation for profiles, values, spans and stacks */
-        size_t bytes = cnt.n_prof * sizeof(hp_block_profile_t) + cnt.n * (sizeof(int64_t) + 4) +
-                       cnt.n_spans * sizeof(uint64_t);
-        page->mem = hp_xmalloc(bytes + 1);
+        uint64_t bytes = (uint64_t)cnt.n_prof * sizeof(hp_block_profile_t) +
+                         (uint64_t)cnt.n * (sizeof(int64_t) + 4) + (uint64_t)cnt.n_spans * sizeof(uint64_t);
+        if (bytes > HP__BLK_MAX_RANGE_RAW) { /* decoded arrays are larger than the bytes they come from */
+            for (size_t k = k0; k < k1; k++)
+                free(raw[k - k0]);
+            free(raw);
+            return hp_err_set(err, HP_ETOOLARGE,
+                              "block %s: series %zu: pages %zu to %zu decode to %llu bytes, more than %llu at once",
+                              b->name, i, k0, k1 - 1, (unsigned long long)bytes,
+                              (unsigned long long)HP__BLK_MAX_RANGE_RAW);
+        }
+        page->mem = hp_xmalloc((size_t)bytes + 1);
         page->profiles = page->mem;
         page->n_profiles = cnt.n_prof;
         page_out_t o = {.prof = page->profiles, .values = (int64_t *)(page->profiles + cnt.n_prof)};

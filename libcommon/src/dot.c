@@ -237,10 +237,16 @@ static bool go_short(const char *s, size_t n, size_t *b, size_t *e)
     size_t m;
     size_t *ends = go_path_ends(s, n, &m);
     bool ok = false;
+    /* the first '.' at or after each end, found right to left so every
+     * byte is looked at once (a long path of short elements stays linear) */
+    size_t next_dot = n, scanned = n;
     for (size_t k = m; k-- > 0 && !ok;) {
         size_t p = ends[k];
-        const char *dot = p < n && s[p] != '.' ? memchr(s + p, '.', n - p) : NULL;
-        size_t d = dot ? (size_t)(dot - s) : n;
+        for (size_t i = scanned; i-- > p;)
+            if (s[i] == '.')
+                next_dot = i;
+        scanned = HP_MIN(scanned, p);
+        size_t d = p < n && s[p] != '.' ? next_dot : n;
         if (d + 1 < n && s[d + 1] != '\n') {
             const char *nl = memchr(s + d + 1, '\n', n - d - 1);
             *b = p;

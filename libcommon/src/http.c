@@ -294,7 +294,8 @@ static void send_response(h2o_req_t *req, hp_http_response_t *resp)
         b->data = hp_buf_take(&resp->body, &len);
         buf = h2o_iovec_init(b->data, len);
     }
-    req->res.content_length = len;
+    /* a 304 carries no Content-Length unless it is the 200's (RFC 9110 8.6): none */
+    req->res.content_length = resp->status == 304 ? SIZE_MAX : len;
     h2o_generator_t *gen = h2o_mem_alloc_pool(&req->pool, sizeof(*gen));
     gen->proceed = NULL; /* everything goes out in one FINAL send */
     gen->stop = NULL;

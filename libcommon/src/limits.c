@@ -22,7 +22,8 @@ struct hp_overrides {
     pthread_mutex_t mu; /* guards v and n */
     tenant_limits_t *v; /* sorted by tenant */
     size_t n;
-    /* the reloader's own (one thread reloads): what the file was when last read */
+    /* the reloader's (reload_mu held): what the file was when last read */
+    pthread_mutex_t reload_mu;
     struct timespec mtime;
     off_t size;
     bool missing; /* it could not be found then */
@@ -233,6 +234,7 @@ int hp_overrides_new(const hp_config_t *cfg, hp_metrics_t *metrics, hp_overrides
     hp_overrides_t *o = hp_xcalloc(1, sizeof(*o));
     o->cfg = cfg;
     pthread_mutex_init(&o->mu, NULL);
+    pthread_mutex_init(&o->reload_mu, NULL);
     *out = o;
     if (metrics) {
         o->m_reloads = hp_metrics_counter(metrics, "hotpath_runtime_config_reloads_total",
@@ -261,6 +263,7 @@ void hp_overrides_free(hp_overrides_t *o)
         return;
     free_list(o->v, o->n);
     pthread_mutex_destroy(&o->mu);
+    pthread_mutex_destroy(&o->reload_mu);
     free(o);
 }
 
@@ -268,7 +271,11 @@ void hp_overrides_reload(hp_overrides_t *o)
 {
     if (!has_file(o))
         return;
+    /* one reload at a time; a caller finding one running leaves it to it */
+    if (pthread_mutex_trylock(&o->reload_mu) != 0)
+        return;
     reload(o);
+    pthread_mutex_unlock(&o->reload_mu);
 }
 
 void hp_overrides_get(hp_overrides_t *o, hp_str_t tenant, hp_limits_config_t *out)

@@ -270,7 +270,7 @@ hp_metric_t *hp_metrics_histogram(hp_metrics_t *m, const char *name, const char 
 /* A counter only goes up, so a negative or NaN add is dropped. */
 void hp_metric_add(hp_metric_t *c, double v)
 {
-    if (c->fam->type == M_HISTOGRAM || (c->fam->type == M_COUNTER && !(v >= 0)))
+    if (c == NULL || c->fam->type == M_HISTOGRAM || (c->fam->type == M_COUNTER && !(v >= 0)))
         return;
     atomic_add_double(&c->value, v);
 }
@@ -278,7 +278,7 @@ void hp_metric_add(hp_metric_t *c, double v)
 /* Also allowed on counters, to mirror a total kept elsewhere. */
 void hp_metric_set(hp_metric_t *g, double v)
 {
-    if (g->fam->type == M_HISTOGRAM)
+    if (g == NULL || g->fam->type == M_HISTOGRAM)
         return;
     atomic_store_explicit(&g->value, dbits(v), memory_order_relaxed);
 }

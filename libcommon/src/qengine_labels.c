@@ -189,9 +189,14 @@ static int handle_profile_stats(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
  * the series the matchers select. With cardinality, each distinct
  * (name, value) pair is also kept as (name, hash of value). */
 typedef struct pair {
-    const char *name; /* in the strs arena */
-    uint64_t h;       /* the value's hash */
+    uint32_t name; /* index into the names kept (out.v) */
+    uint64_t h;    /* the value's hash */
 } pair_t;
+
+/* Above this many values of one name on one process, the name's hashes
+ * are left out and only its count is sent (bounding every reply and the
+ * querier's union); the querier then reports the largest count it got. */
+#define QE_CARD_MAX_HASHES 10000
 
 typedef struct names_ctx {
     strs_t out;
@@ -200,6 +205,7 @@ typedef struct names_ctx {
     hp_str_t prefix;    /* values: only these */
     bool cardinality;   /* names: with their values' hashes */
     hp_u64map_t seen;   /* hash of (name, value) → 1: pairs kept once */
+    hp_u64map_t name_ix; /* hash of a name → its index in out.v (collisions probe on) */
     pair_t *pairs;
     size_t n_pairs, cap_pairs;
     int64_t s_ns, e_ns;
@@ -207,15 +213,29 @@ typedef struct names_ctx {
 
 static uint64_t str_hash(hp_str_t s) { return XXH3_64bits(s.p, s.n); }
 
+/* The index of name among the names kept, added (copied once) when new. */
+static uint32_t name_index(names_ctx_t *c, hp_str_t name)
+{
+    uint64_t key = str_hash(name), ix;
+    while (hp_u64map_get(&c->name_ix, key, &ix)) {
+        if (hp_str_eq_c(name, c->out.v[ix]))
+            return (uint32_t)ix;
+        key = hp_mix64(key + 1);
+    }
+    hp_u64map_put(&c->name_ix, key, c->out.n);
+    push_str(&c->out.arena, &c->out.v, &c->out.n, &c->out.cap, name);
+    return (uint32_t)(c->out.n - 1);
+}
+
 static void add_pair(names_ctx_t *c, hp_str_t name, hp_str_t value)
 {
-    uint64_t hv = str_hash(value);
+    uint64_t hn = str_hash(name), hv = str_hash(value);
     bool found;
-    hp_u64map_upsert(&c->seen, hp_mix64(str_hash(name)) ^ hv, 1, &found);
+    hp_u64map_upsert(&c->seen, hp_mix64(hn) ^ hv, 1, &found);
     if (found)
         return;
     HP_GROW(c->pairs, c->cap_pairs, c->n_pairs + 1);
-    c->pairs[c->n_pairs++] = (pair_t){hp_arena_strndup(&c->out.arena, name.p, name.n), hv};
+    c->pairs[c->n_pairs++] = (pair_t){name_index(c, name), hv};
 }
 
 static bool has_prefix(hp_str_t s, hp_str_t prefix)
@@ -247,33 +267,30 @@ static void names_of_head(void *ctx, const hp_head_t *h)
 static int cmp_pair(const void *a, const void *b)
 {
     const pair_t *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : x->h < y->h ? -1 : x->h > y->h;
+    return x->name != y->name ? (x->name < y->name ? -1 : 1) : x->h < y->h ? -1 : x->h > y->h;
 }
 
-/* The names with their value hashes (sorted, distinct pairs), as
- * LabelNamesResponse names, estimated_cardinality and value_hashes. */
+/* The names with their values' count and hashes (distinct pairs), as
+ * LabelNamesResponse names, estimated_cardinality and value_hashes; a
+ * name with more than QE_CARD_MAX_HASHES values gets its count only. */
 static void encode_cardinality(names_ctx_t *c, hp_buf_t *out)
 {
     hp_qsort(c->pairs, c->n_pairs, sizeof(pair_t), cmp_pair);
-    size_t n = 0;
-    for (size_t i = 0; i < c->n_pairs; i++)
-        n += i == 0 || strcmp(c->pairs[i].name, c->pairs[i - 1].name) != 0;
-    char **names = hp_xcalloc(n + 1, sizeof(char *));
+    size_t n = c->out.n; /* every name kept has at least one pair */
     int64_t *card = hp_xcalloc(n + 1, sizeof(int64_t));
     ProtobufCBinaryData *hashes = hp_xcalloc(n + 1, sizeof(*hashes));
     uint8_t *raw = hp_xmalloc(c->n_pairs * 8 + 1);
-    size_t k = 0;
     for (size_t i = 0; i < c->n_pairs; i++) {
-        if (i == 0 || strcmp(c->pairs[i].name, c->pairs[i - 1].name) != 0) {
-            names[k] = (char *)c->pairs[i].name;
+        uint32_t k = c->pairs[i].name;
+        if (card[k]++ == 0)
             hashes[k].data = raw + i * 8;
-            k++;
-        }
-        card[k - 1]++;
-        hashes[k - 1].len += 8;
+        hashes[k].len += 8;
         hp_store_le64(raw + i * 8, c->pairs[i].h);
     }
+    for (size_t k = 0; k < n; k++)
+        if (card[k] > QE_CARD_MAX_HASHES)
+            hashes[k] = (ProtobufCBinaryData){0, NULL};
+    char **names = c->out.v;
     Types__V1__LabelNamesResponse resp = TYPES__V1__LABEL_NAMES_RESPONSE__INIT;
     resp.names = names;
     resp.n_names = n;
@@ -285,7 +302,6 @@ static void encode_cardinality(names_ctx_t *c, hp_buf_t *out)
     free(raw);
     free(hashes);
     free(card);
-    free(names);
 }
 
 typedef struct names_query {
@@ -306,6 +322,7 @@ static int names_query(hp_qengine_t *qe, hp_str_t tenant, const names_query_t *n
     memset(&c, 0, sizeof(c));
     hp_arena_init(&c.out.arena, 0);
     hp_u64map_init(&c.seen, 64);
+    hp_u64map_init(&c.name_ix, 64);
     c.sels = &sels;
     c.label = nq->label;
     c.prefix = nq->prefix;
@@ -333,6 +350,7 @@ static int names_query(hp_qengine_t *qe, hp_str_t tenant, const names_query_t *n
     free(c.out.v);
     free(c.pairs);
     hp_u64map_fini(&c.seen);
+    hp_u64map_fini(&c.name_ix);
     hp_arena_fini(&c.out.arena);
     selectors_fini(&sels);
     return rc;

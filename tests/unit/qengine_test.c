@@ -3,12 +3,14 @@
  * query.SelectMergeStacktraces and query.SelectMergeProfile with only the
  * samples of the requested spans (all of them without a filter), also in
  * the second phase of a deduplication session. */
+#include <stdio.h>
 #include <unistd.h>
 
 #include "hotpath/pool.h"
 #include "hotpath/pprof.h"
 #include "hotpath/qengine.h"
 #include "hotpath/tree.h"
+#include "types/v1/types.pb-c.h"
 #include "test.h"
 
 #define CPU "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
@@ -267,9 +269,67 @@ static void test_session(void)
     fx_stop(&fx);
 }
 
+/* query.LabelNames with include_cardinality: each name's distinct values
+ * counted, with their hashes for the querier's union; a name with more
+ * values than a reply carries hashes for sends its count alone. */
+static void test_label_cardinality(void)
+{
+    fixture_t fx;
+    fx_start(&fx);
+    const int pods = 10050;
+    pthread_rwlock_wrlock(&fx.head->lock);
+    for (int i = 0; i < pods; i++) {
+        char pod[32];
+        snprintf(pod, sizeof(pod), "pod-%d", i);
+        hp_labels_t l;
+        hp_labels_init(&l);
+        hp_labels_add(&l, HP_STR("service_name"), HP_STR("p"));
+        hp_labels_add(&l, HP_STR("pod"), hp_str_c(pod));
+        hp_labels_add(&l, HP_STR(HP_LABEL_PROFILE_TYPE), HP_STR(CPU));
+        hp_labels_sort(&l);
+        bool created;
+        hp_series_t *s = hp_head_series(fx.head, &l, hp_labels_fingerprint(&l), &created);
+        uint8_t id[16] = {0};
+        memcpy(id, &i, sizeof(i));
+        int64_t v = 1;
+        hp_head_append(fx.head, s, 3000, id, &fx.st_a, &v, NULL, 1);
+        hp_labels_fini(&l);
+    }
+    pthread_rwlock_unlock(&fx.head->lock);
+    Types__V1__LabelNamesRequest r = TYPES__V1__LABEL_NAMES_REQUEST__INIT;
+    r.include_cardinality = true;
+    hp_buf_t body = HP_BUF_INIT, out = HP_BUF_INIT;
+    hp_buf_reserve(&body, types__v1__label_names_request__get_packed_size(&r) + 1);
+    body.len = types__v1__label_names_request__pack(&r, body.data);
+    hp_err_t err;
+    REQUIRE(hp_rpc_call(fx.cli, "query.LabelNames", HP_STR("t"), body.data, body.len, 10000, &out, &err) == 0);
+    Types__V1__LabelNamesResponse *resp = types__v1__label_names_response__unpack(NULL, out.len, out.data);
+    REQUIRE(resp != NULL);
+    CHECK_EQ_INT(resp->n_estimated_cardinality, resp->n_names);
+    CHECK_EQ_INT(resp->n_value_hashes, resp->n_names);
+    bool saw_pod = false, saw_svc = false;
+    for (size_t i = 0; i < resp->n_names && i < resp->n_value_hashes; i++) {
+        if (strcmp(resp->names[i], "pod") == 0) {
+            saw_pod = true;
+            CHECK_EQ_INT(resp->estimated_cardinality[i], pods);
+            CHECK_EQ_INT(resp->value_hashes[i].len, 0); /* too many: the count alone */
+        } else if (strcmp(resp->names[i], "service_name") == 0) {
+            saw_svc = true;
+            CHECK_EQ_INT(resp->estimated_cardinality[i], 3); /* x, y, p */
+            CHECK_EQ_INT(resp->value_hashes[i].len, 3 * 8);
+        }
+    }
+    CHECK(saw_pod && saw_svc);
+    types__v1__label_names_response__free_unpacked(resp, NULL);
+    hp_buf_fini(&body);
+    hp_buf_fini(&out);
+    fx_stop(&fx);
+}
+
 int main(void)
 {
     HP_RUN(test_span_filter);
     HP_RUN(test_session);
+    HP_RUN(test_label_cardinality);
     return hp_test_done();
 }

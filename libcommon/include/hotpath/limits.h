@@ -37,8 +37,9 @@ void hp_overrides_free(hp_overrides_t *o);
 /* The tenant's effective limits. */
 void hp_overrides_get(hp_overrides_t *o, hp_str_t tenant, hp_limits_config_t *out);
 
-/* Re-reads the file if it changed since it was last read. One thread
- * reloads (the service loop); hp_overrides_get stays free meanwhile. */
+/* Re-reads the file if it changed since it was last read. Any thread may
+ * call it (a call while another reload runs returns at once);
+ * hp_overrides_get stays free meanwhile. */
 void hp_overrides_reload(hp_overrides_t *o);
 
 /* Parses overrides YAML text into its tenants (for tests): each tenant's

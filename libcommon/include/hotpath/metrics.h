@@ -34,8 +34,8 @@ hp_metric_t *hp_metrics_gauge(hp_metrics_t *m, const char *name, const char *hel
 hp_metric_t *hp_metrics_histogram(hp_metrics_t *m, const char *name, const char *help,
                                   const char *labels, const double *buckets, size_t n_buckets);
 
-void hp_metric_add(hp_metric_t *c, double v);   /* counters and gauges */
-void hp_metric_set(hp_metric_t *g, double v);   /* gauges */
+void hp_metric_add(hp_metric_t *c, double v);   /* counters and gauges; NULL: nothing */
+void hp_metric_set(hp_metric_t *g, double v);   /* gauges; NULL: nothing */
 void hp_metric_observe(hp_metric_t *h, double v); /* histograms */
 double hp_metric_value(const hp_metric_t *c);
 
