@@ -310,9 +310,15 @@ static void pack_select(void *ctx, const Hotpath__V1__SelectRequest *sel, hp_buf
 
 int qry_merge_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_tree_t **out, hp_err_t *err)
 {
+    return qry_merge_tree_by(q, tenant, s, pack_select, NULL, out, err);
+}
+
+int qry_merge_tree_by(qry_t *q, hp_str_t tenant, const qry_select_t *s, qry_encode_fn encode, void *ctx,
+                      hp_tree_t **out, hp_err_t *err)
+{
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    int rc = qry_select_fanout(q, "query.SelectMergeStacktraces", tenant, s, pack_select, NULL, &t, &n, err);
+    int rc = qry_select_fanout(q, "query.SelectMergeStacktraces", tenant, s, encode, ctx, &t, &n, err);
     hp_tree_t *tree = hp_tree_new();
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = hp_tree_decode_merge(tree, t[i].resp.data, t[i].resp.len, 0, err);

@@ -91,6 +91,10 @@ int qry_check_bytes(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *
 /* The merged call tree of a selection (caller frees with hp_tree_free). */
 int qry_merge_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_tree_t **out,
                    hp_err_t *err) HP_WUR;
+/* The same with the second phase's request written by encode (ctx): a
+ * SelectRequest with more in it, such as a span filter. */
+int qry_merge_tree_by(qry_t *q, hp_str_t tenant, const qry_select_t *s, qry_encode_fn encode, void *ctx,
+                      hp_tree_t **out, hp_err_t *err) HP_WUR;
 
 /* spans.c: SelectMergeSpanProfile. The span IDs of a span_selector
  * (each 16 hex digits, else HP_EINVAL naming it; at most

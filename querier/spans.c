@@ -50,24 +50,10 @@ static void pack_span_select(void *ctx, const Hotpath__V1__SelectRequest *sel, h
 int qry_merge_span_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, const uint64_t *spans, size_t n,
                         hp_tree_t **out, hp_err_t *err)
 {
-    hp_tree_t *tree = hp_tree_new();
-    *out = NULL;
     if (n == 0) { /* no span, no sample (Pyroscope's MergeBySpans) */
-        *out = tree;
+        *out = hp_tree_new();
         return 0;
     }
     span_filter_t f = {spans, n};
-    hp_rpc_target_t *t = NULL;
-    size_t nt = 0;
-    int rc =
-        qry_select_fanout(q, "query.SelectMergeStacktraces", tenant, s, pack_span_select, &f, &t, &nt, err);
-    for (size_t i = 0; i < nt && rc == 0; i++)
-        rc = hp_tree_decode_merge(tree, t[i].resp.data, t[i].resp.len, 0, err);
-    qry_targets_free(t, nt);
-    if (rc != 0) {
-        hp_tree_free(tree);
-        return rc;
-    }
-    *out = tree;
-    return 0;
+    return qry_merge_tree_by(q, tenant, s, pack_span_select, &f, out, err);
 }
