@@ -498,6 +498,38 @@ static int add_block_series(hp_head_t *h, hp_block_t *b, size_t i, const hp_sele
     return rc;
 }
 
+/* The block's series a selection can match, from the block's postings:
+ * the shortest list among its profile type and `name="value"` matchers
+ * (ascending, borrowed). False when none narrows it. */
+static bool block_candidates(const hp_block_t *b, const hp_select_t *q, const uint32_t **idx, size_t *n)
+{
+    bool narrowed = false;
+    for (size_t k = 0; k <= q->sel.n; k++) {
+        const char *name, *value;
+        if (k == q->sel.n) {
+            if (q->type_id == NULL)
+                break;
+            name = HP_LABEL_PROFILE_TYPE, value = q->type_id;
+        } else {
+            const hp_matcher_t *m = &q->sel.m[k];
+            if (m->op != HP_MATCH_EQ || m->value[0] == '\0') /* "" also matches an absent label */
+                continue;
+            name = m->name, value = m->value;
+        }
+        const uint32_t *v;
+        size_t nv;
+        hp_block_postings(b, name, value, &v, &nv);
+        if (!narrowed || nv < *n) {
+            *idx = v;
+            *n = nv;
+            narrowed = true;
+        }
+        if (nv == 0)
+            break; /* no series has it: nothing can match */
+    }
+    return narrowed;
+}
+
 int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant,
                        const hp_select_t *q, hp_head_t **out, hp_err_t *err)
 {
@@ -514,8 +546,13 @@ int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char
     h->symdb_borrowed = true;
     atomic_store(&h->state, HP_HEAD_FLUSHED);
     int rc = 0;
-    for (size_t i = 0; i < hp_block_n_series(b) && rc == 0; i++)
-        rc = add_block_series(h, b, i, q, err);
+    /* a selection takes only the series its postings allow (a label
+     * query, without one, takes them all) */
+    const uint32_t *cand = NULL;
+    size_t nc = 0;
+    bool narrow = q != NULL && block_candidates(b, q, &cand, &nc);
+    for (size_t j = 0, n = narrow ? nc : hp_block_n_series(b); j < n && rc == 0; j++)
+        rc = add_block_series(h, b, narrow ? cand[j] : j, q, err);
     if (rc != 0) {
         hp_head_unref(h);
         return rc;

@@ -906,6 +906,57 @@ static void test_spans(void)
     corpus_free(c);
 }
 
+/* A selection's transient head takes only the series the block's
+ * postings allow, and still every series the selector matches. */
+static void test_block_candidates(void)
+{
+    corpus_t *c = corpus_load(small_files);
+    REQUIRE(c != NULL);
+    hp_block_meta_t meta;
+    hp_buf_t data = HP_BUF_INIT, mj = HP_BUF_INIT;
+    REQUIRE(corpus_write(c, &meta, &data, &mj) == 0);
+    mem_t m;
+    hp_err_t err;
+    hp_block_t *b = open_mem(&m, data.data, data.len, data.len, &err);
+    REQUIRE(b != NULL);
+    hp_symdb_t *db = NULL;
+    REQUIRE(hp_block_read_symbols(b, &db, &err) == 0);
+    static const struct {
+        const char *sel;
+        bool narrows;
+    } cases[] = {
+        {"{pod=\"pod-a\"}", true},          {"{pod=\"pod-b\",region=\"eu-west\"}", true},
+        {"{pod=\"nope\"}", true},           {"{service_name=~\".+\"}", false},
+        {"{env=\"\"}", false},              {"{pod!=\"pod-a\"}", false},
+    };
+    for (size_t k = 0; k < HP_ARRAY_LEN(cases); k++) {
+        hp_select_t q;
+        memset(&q, 0, sizeof(q));
+        REQUIRE(hp_selector_parse(hp_str_c(cases[k].sel), &q.sel, &err) == 0);
+        q.start_ns = INT64_MIN, q.end_ns = INT64_MAX;
+        size_t want = 0;
+        for (size_t i = 0; i < c->n; i++)
+            want += hp_selector_matches(&q.sel, &c->labels[i]);
+        hp_head_t *h = NULL;
+        REQUIRE(hp_head_from_block(b, db, 7, "t", &q, &h, &err) == 0);
+        size_t loaded = 0;
+        for (size_t i = 0; i < h->n_series; i++)
+            loaded += h->series[i]->n_profiles > 0;
+        CHECK_EQ_INT(loaded, want);
+        if (cases[k].narrows)
+            CHECK(h->n_series < hp_block_n_series(b)); /* the others were never looked at */
+        else
+            CHECK_EQ_INT(h->n_series, hp_block_n_series(b));
+        hp_head_unref(h);
+        hp_select_fini(&q);
+    }
+    hp_symdb_free(db);
+    hp_block_close(b);
+    hp_buf_fini(&data);
+    hp_buf_fini(&mj);
+    corpus_free(c);
+}
+
 /* ---- meta.json and ULIDs ---- */
 
 static void expect_meta_error(const char *json, const char *needle)
@@ -1850,6 +1901,7 @@ int main(void)
     HP_RUN(test_ranged_reads);
     HP_RUN(test_pages_by_time);
     HP_RUN(test_spans);
+    HP_RUN(test_block_candidates);
     HP_RUN(test_old_versions);
     HP_RUN(test_meta);
     HP_RUN(test_ulid);

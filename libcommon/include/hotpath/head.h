@@ -181,9 +181,11 @@ bool hp_select_span(const hp_select_t *q, uint64_t span);
 
 /* ---- blocks as heads ---- */
 
-/* A transient head over an open block: every series' labels and time
- * range and, for the series q selects (q NULL: none — label queries), its
- * profiles read from the block's pages. symdb is the block's symbols
+/* A transient head over an open block. Without q (label queries): every
+ * series' labels and time range. With q: the series the block's postings
+ * allow for q's profile type and equality matchers (all of them when none
+ * narrows), and for those q selects, their profiles read from the block's
+ * pages. symdb is the block's symbols
  * (borrowed; may be NULL when q is NULL). One reference; HP_EINVAL when a
  * page is damaged. */
 int hp_head_from_block(hp_block_t *b, hp_symdb_t *symdb, uint64_t id, const char *tenant,
