@@ -338,6 +338,7 @@ static int merge_stacktraces(qry_t *q, hp_str_t tenant, const ProtobufCMessage *
 {
     const Querier__V1__SelectMergeStacktracesRequest *r = (const void *)req;
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
+    s.stack = r->stack_trace_selector;
     int rc = qry_check_select(q, tenant, &s, err);
     if (rc == 0)
         rc = check_tree_format(r->format, err);
@@ -416,6 +417,7 @@ static int diff_side(qry_t *q, hp_str_t tenant, const Querier__V1__SelectMergeSt
     if (r == NULL)
         return hp_err_set(err, HP_EINVAL, "Diff needs both a left and a right selection: %s is missing", side);
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
+    s.stack = r->stack_trace_selector;
     int rc = qry_check_select(q, tenant, &s, err);
     if (rc == 0)
         rc = qry_merge_tree(q, tenant, &s, tree, err);
@@ -451,6 +453,7 @@ static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 {
     const Querier__V1__SelectMergeProfileRequest *r = (const void *)req;
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
+    s.stack = r->stack_trace_selector;
     int rc = qry_check_select(q, tenant, &s, err);
     return rc == 0 ? qry_merge_pprof(q, tenant, &s, out, err) : rc;
 }
@@ -536,6 +539,7 @@ static int select_series(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 {
     const Querier__V1__SelectSeriesRequest *r = (const void *)req;
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
+    s.stack = r->stack_trace_selector;
     int rc = qry_check_select(q, tenant, &s, err);
     if (rc != 0)
         return rc;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hotpath/callsite.h"
 #include "hotpath/hashmap.h"
 #include "hotpath/limits.h"
 #include "hotpath/log.h"
@@ -258,6 +259,9 @@ int qry_check_select(const qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_
     if (rc != 0)
         return rc;
     hp_selector_fini(&sel);
+    if (s->stack && s->stack->n_call_site > HP_CALLSITE_MAX)
+        return hp_err_set(err, HP_EINVAL, "stack_trace_selector.call_site has %zu locations, at most %d",
+                          s->stack->n_call_site, HP_CALLSITE_MAX);
     return qry_check_range(q, tenant, s->start_ms, s->end_ms, true, err);
 }
 
@@ -516,6 +520,7 @@ static int select_fanout_try(qry_t *q, const char *method, hp_str_t tenant, cons
     *n = 0;
     if (rc == 0) {
         plan_keep(keys, n1, keep);
+        sel.stack_trace_selector = (Types__V1__StackTraceSelector *)s->stack; /* second phase only */
         for (size_t i = 0; i < n1; i++) {
             sel.session = keys[i]->session;
             sel.keep.data = keep[i].data;

@@ -41,6 +41,9 @@ typedef struct qry_select {
     int64_t start_ms, end_ms;
     int64_t align_ms;     /* split intervals start at start + a multiple of this (time series steps); 0: any */
     const uint8_t *profile_id; /* 16 bytes: only that profile; NULL: every one */
+    /* The request's StackTraceSelector (borrowed; NULL: none): the call
+     * site the samples must lie under, Go PGO trimming for pprof. */
+    const Types__V1__StackTraceSelector *stack;
 } qry_select_t;
 
 /* Calls method on every process that may hold data of a range starting at

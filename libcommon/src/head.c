@@ -6,6 +6,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "hotpath/callsite.h"
 #include "hotpath/profile.h"
 
 /* A head without a symdb yet. */
@@ -377,6 +378,19 @@ static void select_spans(hp_select_t *q, const uint64_t *ids, size_t n)
     q->n_spans = o;
 }
 
+/* The call site's names (owned by q: an array of pointers into the
+ * request's Location messages). */
+static char **call_site_names(const Types__V1__StackTraceSelector *sts, size_t *n)
+{
+    *n = sts->n_call_site;
+    if (*n == 0)
+        return NULL;
+    char **v = hp_xmalloc(*n * sizeof(char *));
+    for (size_t i = 0; i < *n; i++)
+        v[i] = sts->call_site[i] && sts->call_site[i]->name ? sts->call_site[i]->name : "";
+    return v;
+}
+
 int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_t *err)
 {
     memset(q, 0, sizeof(*q));
@@ -401,6 +415,17 @@ int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_
                           HP_SELECT_MAX_SPANS);
     }
     select_spans(q, r->span_ids, r->n_span_ids);
+    const Types__V1__StackTraceSelector *sts = r->stack_trace_selector;
+    if (sts && sts->n_call_site > HP_CALLSITE_MAX) {
+        hp_select_fini(q);
+        return hp_err_set(err, HP_EINVAL, "select: a call site of %zu frames, at most %d", sts->n_call_site,
+                          HP_CALLSITE_MAX);
+    }
+    if (sts) {
+        q->call_site = call_site_names(sts, &q->n_call_site);
+        q->pgo_keep_locations = sts->go_pgo ? sts->go_pgo->keep_locations : 0;
+        q->pgo_aggregate_callees = sts->go_pgo && sts->go_pgo->aggregate_callees;
+    }
     return 0;
 }
 
@@ -409,6 +434,7 @@ void hp_select_fini(hp_select_t *q)
     hp_selector_fini(&q->sel);
     free(q->type_id);
     free(q->spans);
+    free((void *)q->call_site);
     memset(q, 0, sizeof(*q));
 }
 

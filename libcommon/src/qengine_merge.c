@@ -1,11 +1,13 @@
 /* query.SelectMergeStacktraces and SelectMergeProfile: the selected
  * profiles summed per stack, then as a call tree of function names or as a
  * pprof, per source while its symbols are at hand. A selection with a span
- * filter (SelectMergeSpanProfile) sums only the samples of those spans. */
+ * filter (SelectMergeSpanProfile) sums only the samples of those spans; one
+ * with a call site only the stacks under it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hotpath/callsite.h"
 #include "hotpath/hashmap.h"
 #include "hotpath/pprof.h"
 #include "hotpath/profile.h"
@@ -21,12 +23,14 @@ typedef struct acc_ctx {
     int64_t period;
     hp_tree_t *tree;       /* SelectMergeStacktraces */
     hp_pprof_builder_t *b; /* SelectMergeProfile */
+    hp_callsite_t cs;      /* the selection's call site, on this head's symdb */
 } acc_ctx_t;
 
 static void acc_begin(void *ctx, const hp_head_t *h)
 {
     acc_ctx_t *a = ctx;
     hp_u64map_clear(&a->acc);
+    hp_callsite_use(&a->cs, h->symdb);
 }
 
 static void acc_profile(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s,
@@ -40,6 +44,8 @@ static void acc_profile(void *ctx, const hp_head_t *h, uint32_t si, const hp_ser
     for (uint32_t k = 0; k < pr->n; k++) {
         if (a->q->by_span && !hp_select_span(a->q, s->spans[pr->off + k]))
             continue;
+        if (!hp_callsite_match(&a->cs, s->stacks[pr->off + k]))
+            continue;
         bool found;
         uint64_t *v = hp_u64map_upsert(&a->acc, s->stacks[pr->off + k], 0, &found);
         *v = (uint64_t)hp_add_wrap((int64_t)*v, s->values[pr->off + k]);
@@ -47,7 +53,8 @@ static void acc_profile(void *ctx, const hp_head_t *h, uint32_t si, const hp_ser
 }
 
 static void build_tree(const hp_symdb_t *db, const hp_u64map_t *acc, hp_tree_t *tree);
-static void build_pprof(const hp_symdb_t *db, const hp_u64map_t *acc, hp_pprof_builder_t *b);
+static void build_pprof(const hp_symdb_t *db, const hp_u64map_t *acc, const hp_select_t *q,
+                        hp_pprof_builder_t *b);
 
 static void acc_end(void *ctx, const hp_head_t *h)
 {
@@ -55,7 +62,7 @@ static void acc_end(void *ctx, const hp_head_t *h)
     if (a->tree)
         build_tree(h->symdb, &a->acc, a->tree);
     if (a->b)
-        build_pprof(h->symdb, &a->acc, a->b);
+        build_pprof(h->symdb, &a->acc, a->q, a->b);
 }
 
 /* The frame name of a location without symbols. */
@@ -146,11 +153,13 @@ static int handle_merge_stacktraces(void *ctx, const hp_rpc_call_t *call, hp_buf
     hp_select_t q;
     int rc = hp_select_parse(req, &q, err);
     hp_tree_t *tree = hp_tree_new();
-    acc_ctx_t a = {&q, {0}, 0, tree, NULL};
+    acc_ctx_t a = {&q, {0}, 0, tree, NULL, {0}};
     hp_u64map_init(&a.acc, 1024);
+    hp_callsite_init(&a.cs, q.call_site, q.n_call_site);
     if (rc == 0)
         rc = qe_select(qe, call->tenant, &q, acc_begin, acc_profile, acc_end, &a, err);
     hp_u64map_fini(&a.acc);
+    hp_callsite_fini(&a.cs);
     if (rc == 0)
         hp_tree_encode(tree, out);
     hp_tree_free(tree);
@@ -166,11 +175,14 @@ typedef struct pprof_build {
     const hp_symdb_t *db;
     hp_pprof_builder_t *b;
     uint64_t *locs, *fns, *maps;
+    uint64_t *leaf_locs; /* Go PGO aggregate_callees: leaf variants without the line */
     uint64_t *stack;
     size_t stack_cap;
+    uint32_t keep; /* Go PGO keep_locations: the leaf-most this many (0: all) */
 } pprof_build_t;
 
-static void pprof_build_init(pprof_build_t *pb, const hp_symdb_t *db, hp_pprof_builder_t *b)
+static void pprof_build_init(pprof_build_t *pb, const hp_symdb_t *db, const hp_select_t *q,
+                             hp_pprof_builder_t *b)
 {
     memset(pb, 0, sizeof(*pb));
     pb->db = db;
@@ -178,6 +190,9 @@ static void pprof_build_init(pprof_build_t *pb, const hp_symdb_t *db, hp_pprof_b
     pb->locs = hp_xcalloc(hp_symdb_n_locations(db) + 1, sizeof(uint64_t));
     pb->fns = hp_xcalloc(hp_symdb_n_functions(db) + 1, sizeof(uint64_t));
     pb->maps = hp_xcalloc(hp_symdb_n_mappings(db) + 1, sizeof(uint64_t));
+    if (q->pgo_aggregate_callees)
+        pb->leaf_locs = hp_xcalloc(hp_symdb_n_locations(db) + 1, sizeof(uint64_t));
+    pb->keep = q->pgo_keep_locations;
 }
 
 static void pprof_build_fini(pprof_build_t *pb)
@@ -185,6 +200,7 @@ static void pprof_build_fini(pprof_build_t *pb)
     free(pb->locs);
     free(pb->fns);
     free(pb->maps);
+    free(pb->leaf_locs);
     free(pb->stack);
 }
 
@@ -217,10 +233,15 @@ static uint64_t builder_function(pprof_build_t *pb, uint32_t id)
                                                    hp_symdb_string(pb->db, f->filename), f->start_line);
 }
 
-static uint64_t builder_location(pprof_build_t *pb, uint32_t id)
+/* The builder's location for symdb location id; as_leaf: the variant Go
+ * PGO's aggregate_callees wants at a stack's leaf — its innermost line
+ * without a line number, so the samples of one callee merge whatever line
+ * of it they were in. */
+static uint64_t builder_location(pprof_build_t *pb, uint32_t id, bool as_leaf)
 {
-    if (pb->locs[id])
-        return pb->locs[id];
+    uint64_t *memo = as_leaf ? &pb->leaf_locs[id] : &pb->locs[id];
+    if (*memo)
+        return *memo;
     const hp_symdb_location_t *loc = hp_symdb_location(pb->db, id);
     const hp_symdb_line_t *lines = hp_symdb_lines(pb->db, loc);
     hp_pprof_line_in_t in[64], *heap = NULL, *use = in;
@@ -228,27 +249,35 @@ static uint64_t builder_location(pprof_build_t *pb, uint32_t id)
         use = heap = hp_xmalloc(loc->line_n * sizeof(*in));
     for (uint32_t i = 0; i < loc->line_n; i++)
         use[i] = (hp_pprof_line_in_t){builder_function(pb, lines[i].function), lines[i].line};
-    pb->locs[id] =
+    if (as_leaf && loc->line_n > 0)
+        use[0].line = 0; /* lines are innermost first */
+    *memo =
         hp_pprof_builder_location(pb->b, builder_mapping(pb, loc->mapping), loc->address, use, loc->line_n);
     free(heap);
-    return pb->locs[id];
+    return *memo;
 }
 
+/* One sample of the stack's locations, leaf first — with Go PGO, only the
+ * leaf-most keep of them, the leaf's line cleared for aggregate_callees.
+ * The builder merges samples with equal stacks. */
 static void add_stack_sample(pprof_build_t *pb, uint32_t stack, int64_t value)
 {
     size_t n = 0;
-    for (uint32_t s = stack; s != 0; s = hp_symdb_stack_parent(pb->db, s)) {
+    for (uint32_t s = stack; s != 0 && (pb->keep == 0 || n < pb->keep);
+         s = hp_symdb_stack_parent(pb->db, s)) {
         HP_GROW(pb->stack, pb->stack_cap, n + 1);
-        pb->stack[n++] = builder_location(pb, hp_symdb_stack_location(pb->db, s));
+        pb->stack[n] = builder_location(pb, hp_symdb_stack_location(pb->db, s), n == 0 && pb->leaf_locs);
+        n++;
     }
     hp_pprof_builder_sample(pb->b, pb->stack, n, &value, NULL, 0);
 }
 
 /* Adds every (stack, value) of acc to the builder as a sample. */
-static void build_pprof(const hp_symdb_t *db, const hp_u64map_t *acc, hp_pprof_builder_t *b)
+static void build_pprof(const hp_symdb_t *db, const hp_u64map_t *acc, const hp_select_t *q,
+                        hp_pprof_builder_t *b)
 {
     pprof_build_t pb;
-    pprof_build_init(&pb, db, b);
+    pprof_build_init(&pb, db, q, b);
     uint64_t stack, val;
     for (size_t it = 0; hp_u64map_next(acc, &it, &stack, &val);)
         add_stack_sample(&pb, (uint32_t)stack, (int64_t)val);
@@ -287,13 +316,15 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     if (rc == 0 && q.type_id == NULL)
         rc = hp_err_set(err, HP_EINVAL, "SelectMergeProfile needs a profile type");
     hp_pprof_builder_t *b = hp_pprof_builder_new();
-    acc_ctx_t a = {&q, {0}, 0, NULL, b};
+    acc_ctx_t a = {&q, {0}, 0, NULL, b, {0}};
     hp_u64map_init(&a.acc, 1024);
+    hp_callsite_init(&a.cs, q.call_site, q.n_call_site);
     if (rc == 0) {
         builder_types(b, q.type_id, &q);
         rc = qe_select(qe, call->tenant, &q, acc_begin, acc_profile, acc_end, &a, err);
     }
     hp_u64map_fini(&a.acc);
+    hp_callsite_fini(&a.cs);
     if (rc == 0) {
         builder_period(b, q.type_id, a.period);
         hp_pprof_builder_encode(b, out);

@@ -1,9 +1,12 @@
 /* query.SelectSeries: profile totals over time, bucketed by step and
- * grouped by label values. */
+ * grouped by label values. With a call site, a profile's value is the sum
+ * of its samples under it (the subtree's total, as Pyroscope's
+ * CallSiteValues.Total). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hotpath/buf.h"
+#include "hotpath/callsite.h"
 #include "hotpath/hashmap.h"
 #include "hotpath/v1/rpc.pb-c.h"
 #include "qengine_impl.h"
@@ -122,6 +125,7 @@ typedef struct series_ctx {
     size_t n_by;
     int64_t start_ms, step;
     bool exemplars;
+    hp_callsite_t cs;
     const hp_head_t *last_head; /* consecutive profiles usually share a series */
     uint32_t last_series;
     size_t last_group; /* an index: the groups array moves as it grows */
@@ -146,12 +150,32 @@ static void exemplar_labels(const hp_labels_t *ls, char **by, size_t n_by, hp_bu
     }
 }
 
+static void series_begin(void *ctx, const hp_head_t *h)
+{
+    series_ctx_t *c = ctx;
+    hp_callsite_use(&c->cs, h->symdb);
+}
+
+/* A profile's value: its total, or with a call site the sum of its samples
+ * under it. */
+static int64_t profile_value(series_ctx_t *c, const hp_series_t *s, const hp_series_profile_t *p)
+{
+    if (c->cs.n == 0)
+        return p->total;
+    int64_t v = 0;
+    for (uint32_t k = 0; k < p->n; k++)
+        if (hp_callsite_match(&c->cs, s->stacks[p->off + k]))
+            v = hp_add_wrap(v, s->values[p->off + k]);
+    return v;
+}
+
 /* A profile counts in the first step at or after its time, as Pyroscope's
  * RangeSeries does. */
 static void add_point(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s,
                       const hp_series_profile_t *p)
 {
     series_ctx_t *c = ctx;
+    int64_t value = profile_value(c, s, p);
     group_t *grp = c->last_head == h && c->last_series == si ? &c->gs->v[c->last_group]
                                                              : group_of(c->gs, s, c->by, c->n_by);
     c->last_head = h;
@@ -168,12 +192,12 @@ static void add_point(void *ctx, const hp_head_t *h, uint32_t si, const hp_serie
         grp->buckets[grp->n++].ts = ts;
     }
     bucket_t *k = &grp->buckets[*ix];
-    k->sum = hp_add_wrap(k->sum, p->total);
+    k->sum = hp_add_wrap(k->sum, value);
     k->count++;
-    if (c->exemplars && (!k->has_ex || p->total > k->ex_value || (p->total == k->ex_value && p->t < k->ex_t))) {
+    if (c->exemplars && (!k->has_ex || value > k->ex_value || (value == k->ex_value && p->t < k->ex_t))) {
         k->has_ex = true;
         k->ex_t = p->t;
-        k->ex_value = p->total;
+        k->ex_value = value;
         memcpy(k->ex_id, p->id, 16);
         hp_buf_reset(&k->ex_labels); /* the series' labels now: the read lock is held */
         exemplar_labels(&s->labels, c->by, c->n_by, &k->ex_labels);
@@ -195,11 +219,14 @@ static int handle_select_series(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
                       req && req->select ? HP_MAX(req->select->start, 0) : 0,
                       req && req->step_ms > 0 ? req->step_ms : 15000,
                       req && req->with_exemplars,
+                      {0},
                       NULL,
                       UINT32_MAX,
                       0};
+    hp_callsite_init(&c.cs, q.call_site, q.n_call_site);
     if (rc == 0)
-        rc = qe_select(qe, call->tenant, &q, NULL, add_point, NULL, &c, err);
+        rc = qe_select(qe, call->tenant, &q, series_begin, add_point, NULL, &c, err);
+    hp_callsite_fini(&c.cs);
     for (size_t i = 0; i < gs.n; i++) {
         if (rc == 0)
             encode_group(out, &gs.v[i], req->with_counts);

@@ -2,7 +2,7 @@
 """The query API: Connect methods in application/proto and application/json,
 SelectMergeProfile opened by `go tool pprof` with the reference figures,
 label and profile-type listings, max_nodes with an "other" node, SelectSeries
-limit keeping the largest series, render's flame graph covering exactly
+limit keeping the largest series, the StackTraceSelector (call site, Go PGO), render's flame graph covering exactly
 [from, until], render's DOT call graph against pprof's figures and the flame
 graph, time range and step validation, the querier's body limit, and
 the legacy label endpoints."""
@@ -224,6 +224,42 @@ try:
     gtotal, gflat = ref_top(os.path.join(tmp, "top.txt"))
     worst = [fn for fn, v in flat.items() if gflat.get(fn, 0) != 2 * v and not fn.startswith("0x")]
     c.check(not worst, f"per-function flat values differ for {worst[:5]}")
+
+    # StackTraceSelector: a call site (function names from the root) narrows the flame graph, the
+    # series and the pprof to the stacks under it; Go PGO trims pprof stacks to their leaf-most
+    # locations. Expected figures come from the whole flame graph's paths.
+    base = {"profileTypeID": tid, "labelSelector": '{service_name="qa.cpu"}', "start": str(start), "end": str(end)}
+    status, fg = connect_json(cl.qry, "SelectMergeStacktraces", dict(base, maxNodes="1000000"))
+    fgr = fg.get("flamegraph", {})
+    paths = flame_paths({"names": fgr.get("names", []),
+                         "levels": [[int(v) for v in lv.get("values", [])] for lv in fgr.get("levels", [])]})
+    under = {}
+    for path, v in paths:
+        if len(path) >= 2:
+            under[tuple(path[:2])] = under.get(tuple(path[:2]), 0) + v
+    site, want = max(under.items(), key=lambda kv: kv[1]) if under else (("?", "?"), -1)
+    sts = {"callSite": [{"name": n} for n in site]}
+    c.check(0 < want < 2 * total, f"a call site two frames deep holds part of the profile: {site} {want}")
+    status, fg = connect_json(cl.qry, "SelectMergeStacktraces", dict(base, stackTraceSelector=sts))
+    got = fg.get("flamegraph", {})
+    c.check(status == 200 and int(got.get("total", 0)) == want and got.get("names", [None, None])[1:2] == [site[0]],
+            f"SelectMergeStacktraces under {site}: {status} total {got.get('total')} want {want}")
+    status, ss = connect_json(cl.qry, "SelectSeries", dict(base, step=3600, stackTraceSelector=sts))
+    got = sum(p.get("value", 0) for s in ss.get("series", []) for p in s.get("points", []))
+    c.check(status == 200 and got == want, f"SelectSeries under {site}: {status} {got} want {want}")
+    status, pp = connect_json(cl.qry, "SelectMergeProfile", dict(base, stackTraceSelector=sts))
+    got = sum(int(v) for smp in pp.get("sample", []) for v in smp.get("value", []))
+    c.check(status == 200 and got == want, f"SelectMergeProfile under {site}: {status} {got} want {want}")
+    status, pp = connect_json(cl.qry, "SelectMergeProfile",
+                              dict(base, stackTraceSelector={"goPgo": {"keepLocations": 3, "aggregateCallees": True}}))
+    smp = pp.get("sample", [])
+    got = sum(int(v) for x in smp for v in x.get("value", []))
+    c.check(status == 200 and got == 2 * total and smp and all(len(x.get("locationId", [])) <= 3 for x in smp),
+            f"SelectMergeProfile with Go PGO keep_locations 3: {status} total {got}, "
+            f"deepest {max((len(x.get('locationId', [])) for x in smp), default=None)}")
+    status, r = connect_json(cl.qry, "SelectMergeStacktraces",
+                             dict(base, stackTraceSelector={"callSite": [{"name": "f"}] * 1025}))
+    c.check(status == 400 and "call_site" in r.get("message", ""), f"a call site too deep: {status} {r}")
 
     # GetProfileStats: data, and the oldest and newest profile times (ms).
     status, ps = connect_json(cl.qry, "GetProfileStats", {})

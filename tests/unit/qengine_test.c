@@ -2,7 +2,8 @@
  * server: a head holding profiles with and without span IDs answers
  * query.SelectMergeStacktraces and query.SelectMergeProfile with only the
  * samples of the requested spans (all of them without a filter), also in
- * the second phase of a deduplication session. */
+ * the second phase of a deduplication session. And the StackTraceSelector:
+ * a call site narrows merges and series, Go PGO trims pprof stacks. */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -326,10 +327,142 @@ static void test_label_cardinality(void)
     fx_stop(&fx);
 }
 
+/* Calls method with a SelectRequest of the CPU type over every series
+ * with this stack trace selector; the reply in out. SelectSeries gets a
+ * SelectSeriesRequest around it (default step, no grouping). */
+static int call_sts(fixture_t *fx, const char *method, const Types__V1__StackTraceSelector *sts,
+                    hp_buf_t *out)
+{
+    Hotpath__V1__SelectRequest r = HOTPATH__V1__SELECT_REQUEST__INIT;
+    r.profile_type = CPU;
+    r.label_selector = "{}";
+    r.stack_trace_selector = (Types__V1__StackTraceSelector *)sts;
+    Hotpath__V1__SelectSeriesRequest sr = HOTPATH__V1__SELECT_SERIES_REQUEST__INIT;
+    sr.select = &r;
+    bool series = strcmp(method, "query.SelectSeries") == 0;
+    const ProtobufCMessage *m = series ? &sr.base : &r.base;
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_reserve(&body, protobuf_c_message_get_packed_size(m) + 1);
+    body.len = protobuf_c_message_pack(m, body.data);
+    hp_err_t err;
+    hp_buf_reset(out);
+    int rc = hp_rpc_call(fx->cli, method, HP_STR("t"), body.data, body.len, 10000, out, &err);
+    if (rc != 0)
+        fprintf(stderr, "  %s: %s\n", method, err.msg);
+    hp_buf_fini(&body);
+    return rc;
+}
+
+/* A selector of the call site names[0..n). */
+typedef struct sts_fx {
+    Types__V1__StackTraceSelector sts;
+    Types__V1__Location locs[4], *ptrs[4];
+} sts_fx_t;
+
+static const Types__V1__StackTraceSelector *sts_of(sts_fx_t *x, const char *const *names, size_t n)
+{
+    types__v1__stack_trace_selector__init(&x->sts);
+    for (size_t i = 0; i < n; i++) {
+        types__v1__location__init(&x->locs[i]);
+        x->locs[i].name = (char *)names[i];
+        x->ptrs[i] = &x->locs[i];
+    }
+    x->sts.call_site = x->ptrs;
+    x->sts.n_call_site = n;
+    return &x->sts;
+}
+
+static totals_t tree_totals_sts(fixture_t *fx, const Types__V1__StackTraceSelector *sts)
+{
+    totals_t t = {-1, -1};
+    hp_buf_t out = HP_BUF_INIT;
+    if (call_sts(fx, "query.SelectMergeStacktraces", sts, &out) == 0) {
+        hp_tree_t *tree = hp_tree_new();
+        hp_err_t err;
+        if (hp_tree_decode_merge(tree, out.data, out.len, 0, &err) == 0) {
+            t.a = t.b = 0;
+            hp_tree_walk(tree, visit, &t);
+        }
+        hp_tree_free(tree);
+    }
+    hp_buf_fini(&out);
+    return t;
+}
+
+/* SelectSeries' one point (every profile is in the first step): its sum. */
+static double series_sum(fixture_t *fx, const Types__V1__StackTraceSelector *sts)
+{
+    double v = -1;
+    hp_buf_t out = HP_BUF_INIT;
+    if (call_sts(fx, "query.SelectSeries", sts, &out) == 0) {
+        Hotpath__V1__SelectSeriesResponse *r =
+            hotpath__v1__select_series_response__unpack(NULL, out.len, out.data);
+        if (r && r->n_series == 1 && r->series[0]->n_points == 1)
+            v = r->series[0]->points[0]->value;
+        if (r)
+            hotpath__v1__select_series_response__free_unpacked(r, NULL);
+    }
+    hp_buf_fini(&out);
+    return v;
+}
+
+static void test_call_site(void)
+{
+    fixture_t fx;
+    fx_start(&fx);
+    sts_fx_t x;
+    const int64_t all_a = 10 + 20 + 100 + 1000, all_b = 40 + 80 + 200;
+    totals_t t = tree_totals_sts(&fx, sts_of(&x, NULL, 0));
+    CHECK(t.a == all_a && t.b == all_b); /* an empty selector selects all */
+    t = tree_totals_sts(&fx, sts_of(&x, (const char *[]){"main"}, 1));
+    CHECK(t.a == all_a && t.b == all_b);
+    t = tree_totals_sts(&fx, sts_of(&x, (const char *[]){"main", "a"}, 2));
+    CHECK(t.a == all_a && t.b == 0);
+    t = tree_totals_sts(&fx, sts_of(&x, (const char *[]){"a"}, 1));
+    CHECK(t.a == 0 && t.b == 0); /* from the root, not anywhere */
+    t = tree_totals_sts(&fx, sts_of(&x, (const char *[]){"main", "a", "a"}, 3));
+    CHECK(t.a == 0 && t.b == 0); /* deeper than any stack */
+
+    CHECK(series_sum(&fx, sts_of(&x, NULL, 0)) == (double)(all_a + all_b));
+    CHECK(series_sum(&fx, sts_of(&x, (const char *[]){"main", "b"}, 2)) == (double)all_b);
+    CHECK(series_sum(&fx, sts_of(&x, (const char *[]){"nope"}, 1)) == 0.0);
+
+    /* pprof with a call site, then with Go PGO: one leaf location each,
+     * its line cleared, samples of one leaf merged */
+    Types__V1__GoPGO pgo = TYPES__V1__GO_PGO__INIT;
+    pgo.keep_locations = 1;
+    pgo.aggregate_callees = true;
+    for (int with_pgo = 0; with_pgo < 2; with_pgo++) {
+        Types__V1__StackTraceSelector sts = *sts_of(&x, (const char *[]){"main", "b"}, with_pgo ? 0 : 2);
+        sts.go_pgo = with_pgo ? &pgo : NULL;
+        hp_buf_t out = HP_BUF_INIT;
+        REQUIRE(call_sts(&fx, "query.SelectMergeProfile", &sts, &out) == 0);
+        hp_pprof_t p;
+        memset(&p, 0, sizeof(p));
+        hp_err_t err;
+        REQUIRE(hp_pprof_decode(&p, out.data, out.len, NULL, &err) == 0);
+        int64_t a = 0, b = 0;
+        for (uint32_t i = 0; i < p.n_samples; i++) {
+            const hp_pprof_sample_t *sm = &p.samples[i];
+            CHECK_EQ_INT(sm->loc_n, with_pgo ? 1 : 2);
+            const hp_pprof_location_t *leaf = &p.locations[p.sample_locs[sm->loc_off]];
+            CHECK_EQ_INT(p.lines[leaf->line_off].line, with_pgo ? 0 : 1);
+            *(hp_str_eq_c(leaf_name(&p, sm), "a") ? &a : &b) += p.values[sm->val_off];
+        }
+        CHECK_EQ_INT(p.n_samples, with_pgo ? 2 : 1);
+        CHECK_EQ_INT(a, with_pgo ? all_a : 0);
+        CHECK_EQ_INT(b, all_b);
+        hp_pprof_fini(&p);
+        hp_buf_fini(&out);
+    }
+    fx_stop(&fx);
+}
+
 int main(void)
 {
     HP_RUN(test_span_filter);
     HP_RUN(test_session);
     HP_RUN(test_label_cardinality);
+    HP_RUN(test_call_site);
     return hp_test_done();
 }

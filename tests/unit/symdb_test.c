@@ -1,5 +1,6 @@
 /* Unit tests for symdb: importing symbols from a pprof, dedup, stacks. */
 #include "hotpath/symdb.h"
+#include "hotpath/callsite.h"
 #include "test.h"
 
 static const char *cs(hp_str_t s)
@@ -383,8 +384,60 @@ static void test_many_locations(void)
     hp_symdb_free(db);
 }
 
+/* Call sites (callsite.h) over the fake's frames: location 0 is main with
+ * foo inlined (frames main, foo), 1 is main, 2 is foo, and 3 is made an
+ * address without lines (frame "0x77"). */
+static void test_call_site(void)
+{
+    fake_t f;
+    fake_build(&f, false);
+    f.locations[3].line_n = 0;
+    f.locations[3].address = 0x77;
+    hp_symdb_t *db = hp_symdb_new();
+    uint32_t lm[4];
+    hp_symdb_import(db, &f.p, lm, 0);
+    uint32_t root_main = hp_symdb_stack(db, (uint32_t[]){lm[1]}, 1);          /* main */
+    uint32_t inl = hp_symdb_stack(db, (uint32_t[]){lm[0], lm[1]}, 2);         /* main;main;foo */
+    uint32_t deep = hp_symdb_stack(db, (uint32_t[]){lm[2], lm[0], lm[1]}, 3); /* main;main;foo;foo */
+    uint32_t addr = hp_symdb_stack(db, (uint32_t[]){lm[2], lm[3]}, 2);        /* 0x77;foo */
+    uint32_t lone = hp_symdb_stack(db, (uint32_t[]){lm[2]}, 1);               /* foo */
+    struct {
+        const char *names[4];
+        size_t n;
+        bool want[5]; /* root_main, inl, deep, addr, lone */
+    } cases[] = {
+        {{0}, 0, {1, 1, 1, 1, 1}},
+        {{"main"}, 1, {1, 1, 1, 0, 0}},
+        {{"main", "main"}, 2, {0, 1, 1, 0, 0}},
+        {{"main", "main", "foo"}, 3, {0, 1, 1, 0, 0}},
+        {{"main", "foo"}, 2, {0, 0, 0, 0, 0}}, /* the inlined frame counts */
+        {{"main", "main", "foo", "foo"}, 4, {0, 0, 1, 0, 0}},
+        {{"foo"}, 1, {0, 0, 0, 0, 1}},
+        {{"0x77", "foo"}, 2, {0, 0, 0, 1, 0}},
+        {{"0x77", "bar"}, 2, {0, 0, 0, 0, 0}},
+    };
+    uint32_t stacks[] = {root_main, inl, deep, addr, lone};
+    for (size_t c = 0; c < HP_ARRAY_LEN(cases); c++) {
+        /* asked leaf-most first and root-most first: the memo must agree */
+        for (int order = 0; order < 2; order++) {
+            hp_callsite_t cs;
+            hp_callsite_init(&cs, (char *const *)cases[c].names, cases[c].n);
+            hp_callsite_use(&cs, db);
+            for (size_t k = 0; k < HP_ARRAY_LEN(stacks); k++) {
+                size_t i = order ? HP_ARRAY_LEN(stacks) - 1 - k : k;
+                if (hp_callsite_match(&cs, stacks[i]) != cases[c].want[i])
+                    fprintf(stderr, "  case %zu stack %zu order %d\n", c, i, order);
+                CHECK(hp_callsite_match(&cs, stacks[i]) == cases[c].want[i]);
+            }
+            hp_callsite_fini(&cs);
+        }
+    }
+    hp_symdb_free(db);
+}
+
 int main(void)
 {
+    HP_RUN(test_call_site);
     HP_RUN(test_import_contents);
     HP_RUN(test_import_dedup);
     HP_RUN(test_stacks);

@@ -150,6 +150,13 @@ typedef struct hp_select {
     bool by_span;
     uint64_t *spans;
     size_t n_spans;
+    /* StackTraceSelector (borrowed from the request): only the samples
+     * whose stack lies under the call site count (callsite.h; none: all),
+     * and SelectMergeProfile's Go PGO trimming (0 / false: none). */
+    char *const *call_site; /* the array owned, the names borrowed */
+    size_t n_call_site;
+    uint32_t pgo_keep_locations;
+    bool pgo_aggregate_callees;
 } hp_select_t;
 
 /* The most span IDs one selection may name. */
