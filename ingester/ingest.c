@@ -110,29 +110,33 @@ static size_t collect_samples(const hp_pprof_t *p, const uint32_t *order, uint32
     return w;
 }
 
+/* One series a write stores to: a label group's sample type, with its
+ * labels (strings borrowed from the write and its arena) and fingerprint. */
+typedef struct planned {
+    uint32_t group, type;
+    hp_labels_t labels;
+    uint64_t fp;
+} planned_t;
+
 typedef struct ingest_ctx {
     ing_t *g;
     hp_head_t *h;
     const hp_pprof_t *p;
     const Hotpath__V1__ProfileWrite *w;
-    hp_labels_t base; /* borrowed from the prepared write */
-    hp_str_t metric;
     order_ctx_t samples; /* every sample's stack ID and span */
-    hp_arena_t *arena;
     size_t series_written;
 } ingest_ctx_t;
 
-/* Stores one sample type of one group (its samples in (stack, span)
- * order) as a profile of its series. */
-static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const uint32_t *order, uint32_t st,
-                         triple_t *samples, hp_labels_t *labels)
+/* Stores one planned series (its group's samples in (stack, span) order)
+ * as a profile of its series. */
+static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const uint32_t *order,
+                         const planned_t *ps, triple_t *samples)
 {
-    size_t n = collect_samples(c->p, order, grp->n, st, &c->samples, samples);
+    size_t n = collect_samples(c->p, order, grp->n, ps->type, &c->samples, samples);
     if (n == 0)
         return;
-    hp_profile_series_labels(c->p, st, c->metric, &c->base, &grp->labels, c->arena, labels);
     bool created;
-    hp_series_t *s = hp_head_series(c->h, labels, hp_labels_fingerprint(labels), &created);
+    hp_series_t *s = hp_head_series(c->h, &ps->labels, ps->fp, &created);
     s->period = c->p->period;
     uint32_t *st_ids = hp_xmalloc(n * sizeof(uint32_t));
     int64_t *vals = hp_xmalloc(n * sizeof(int64_t));
@@ -159,13 +163,51 @@ typedef struct prepared {
     hp_pprof_t p;
     hp_labels_t base;
     hp_limits_config_t lim; /* what it was checked against; depth and symbol truncation apply */
+    hp_arena_t arena;       /* the groups and the planned series' type IDs */
+    hp_sample_group_t *groups;
+    size_t n_groups;
+    planned_t *series; /* by group, then sample type */
+    size_t n_series;
 } prepared_t;
 
 static void prepared_fini(prepared_t *x)
 {
+    for (size_t i = 0; i < x->n_series; i++)
+        hp_labels_fini(&x->series[i].labels);
+    free(x->series);
+    hp_profile_groups_fini(x->groups, x->n_groups);
+    hp_arena_fini(&x->arena);
     hp_pprof_fini(&x->p);
     hp_buf_fini(&x->scratch);
     hp_labels_fini(&x->base);
+}
+
+/* The series x stores to, planned once (outside any lock) for the series
+ * limit and the commit: each label group's sample types with a non-zero
+ * value. */
+static void plan_series(prepared_t *x)
+{
+    const hp_pprof_t *p = &x->p;
+    hp_profile_group_samples(p, &x->arena, &x->groups, &x->n_groups);
+    hp_str_t metric = hp_labels_get(&x->base, HP_LABEL_NAME);
+    size_t cap = 0;
+    for (size_t gi = 0; gi < x->n_groups; gi++) {
+        const hp_sample_group_t *grp = &x->groups[gi];
+        for (uint32_t st = 0; st < p->n_sample_types; st++) {
+            bool any = false;
+            for (uint32_t k = 0; k < grp->n && !any; k++)
+                any = p->values[p->samples[grp->samples[k]].val_off + st] != 0;
+            if (!any)
+                continue;
+            HP_GROW(x->series, cap, x->n_series + 1);
+            planned_t *ps = &x->series[x->n_series++];
+            ps->group = (uint32_t)gi;
+            ps->type = st;
+            hp_labels_init(&ps->labels);
+            hp_profile_series_labels(p, st, metric, &x->base, &grp->labels, &x->arena, &ps->labels);
+            ps->fp = hp_labels_fingerprint(&ps->labels);
+        }
+    }
 }
 
 static size_t limit_or_max(int64_t v) { return v > 0 ? (size_t)v : SIZE_MAX; }
@@ -192,6 +234,7 @@ static int prepare(const hp_limits_config_t *lim, const Hotpath__V1__ProfileWrit
     memset(x, 0, sizeof(*x));
     x->w = w;
     x->lim = *lim;
+    hp_arena_init(&x->arena, 16 * 1024);
     for (size_t i = 0; i < w->n_labels; i++)
         hp_labels_add(&x->base, hp_str_c(w->labels[i]->name), hp_str_c(w->labels[i]->value));
     hp_labels_sort(&x->base);
@@ -205,6 +248,8 @@ static int prepare(const hp_limits_config_t *lim, const Hotpath__V1__ProfileWrit
     hp_pprof_limits_t dlim = {max_samples > 0 ? (uint32_t)HP_MIN(max_samples, UINT32_MAX) : 0, 0, 0};
     if (rc == 0)
         rc = hp_pprof_decode(&x->p, data, n, &dlim, err);
+    if (rc == 0)
+        plan_series(x);
     return rc;
 }
 
@@ -213,27 +258,20 @@ static int prepare(const hp_limits_config_t *lim, const Hotpath__V1__ProfileWrit
 static void commit(ing_t *g, ing_tenant_t *t, hp_head_t *h, prepared_t *x)
 {
     const hp_pprof_t *p = &x->p;
-    hp_arena_t arena;
-    hp_arena_init(&arena, 64 * 1024);
-    ingest_ctx_t c = {.g = g, .h = h, .p = p, .w = x->w, .base = x->base, .arena = &arena};
-    c.metric = hp_labels_get(&x->base, HP_LABEL_NAME);
-    hp_sample_group_t *groups;
-    size_t n_groups;
-    hp_profile_group_samples(p, &arena, &groups, &n_groups);
+    ingest_ctx_t c = {.g = g, .h = h, .p = p, .w = x->w};
     triple_t *samples = hp_xmalloc((p->n_samples + 1) * sizeof(triple_t));
     c.samples.spans = sample_spans(p); /* outside the lock: it reads only the pprof */
     uint32_t *order = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t));
-    hp_labels_t labels;
-    hp_labels_init(&labels);
     pthread_rwlock_wrlock(&h->lock);
     size_t series_before = h->n_series, sym_before = hp_symdb_bytes(h->symdb);
     uint32_t *stacks = sample_stacks(h, p, (size_t)x->lim.max_profile_stacktrace_depth,
                                      (size_t)x->lim.max_profile_symbol_value_length);
     c.samples.stacks = stacks;
-    for (size_t gi = 0; gi < n_groups; gi++) {
-        order_by_stack(&groups[gi], &c.samples, order);
-        for (uint32_t st = 0; st < p->n_sample_types; st++)
-            store_series(&c, &groups[gi], order, st, samples, &labels);
+    for (size_t i = 0; i < x->n_series; i++) {
+        const hp_sample_group_t *grp = &x->groups[x->series[i].group];
+        if (i == 0 || x->series[i].group != x->series[i - 1].group)
+            order_by_stack(grp, &c.samples, order);
+        store_series(&c, grp, order, &x->series[i], samples);
     }
     atomic_fetch_add(&h->bytes, hp_symdb_bytes(h->symdb) - sym_before);
     hp_metric_add(g->m_series, (double)(h->n_series - series_before));
@@ -244,39 +282,6 @@ static void commit(ing_t *g, ing_tenant_t *t, hp_head_t *h, prepared_t *x)
     free((void *)c.samples.spans);
     free(order);
     free(samples);
-    hp_labels_fini(&labels);
-    hp_profile_groups_fini(groups, n_groups);
-    hp_arena_fini(&arena);
-}
-
-/* Appends the fingerprints of the series x writes to: its (group, sample
- * type) series with a non-zero value. */
-static void write_series(const prepared_t *x, uint64_t **fps, size_t *n, size_t *cap)
-{
-    const hp_pprof_t *p = &x->p;
-    hp_arena_t arena;
-    hp_arena_init(&arena, 16 * 1024);
-    hp_sample_group_t *groups;
-    size_t n_groups;
-    hp_profile_group_samples(p, &arena, &groups, &n_groups);
-    hp_labels_t labels;
-    hp_labels_init(&labels);
-    hp_str_t metric = hp_labels_get(&x->base, HP_LABEL_NAME);
-    for (size_t gi = 0; gi < n_groups; gi++) {
-        for (uint32_t st = 0; st < p->n_sample_types; st++) {
-            bool any = false;
-            for (uint32_t k = 0; k < groups[gi].n && !any; k++)
-                any = p->values[p->samples[groups[gi].samples[k]].val_off + st] != 0;
-            if (!any)
-                continue;
-            hp_profile_series_labels(p, st, metric, &x->base, &groups[gi].labels, &arena, &labels);
-            HP_GROW(*fps, *cap, *n + 1);
-            (*fps)[(*n)++] = hp_labels_fingerprint(&labels);
-        }
-    }
-    hp_labels_fini(&labels);
-    hp_profile_groups_fini(groups, n_groups);
-    hp_arena_fini(&arena);
 }
 
 /* HP_ELIMIT when the writes would take the tenant's active series on this
@@ -289,8 +294,11 @@ static int check_series(ing_tenant_t *t, const prepared_t *x, size_t n, uint64_t
         return 0;
     uint64_t *fps = NULL;
     size_t nf = 0, cap = 0, add, have;
-    for (size_t k = 0; k < n; k++)
-        write_series(&x[k], &fps, &nf, &cap);
+    for (size_t k = 0; k < n; k++) {
+        HP_GROW(fps, cap, nf + x[k].n_series);
+        for (size_t i = 0; i < x[k].n_series; i++)
+            fps[nf++] = x[k].series[i].fp;
+    }
     ing_active_count(t, fps, nf, &add, &have);
     free(fps);
     if (add > 0 && have + add > max)

@@ -29,7 +29,6 @@ static hp_head_t *head_alloc(uint64_t id, const char *tenant, int64_t start_ns, 
     pthread_cond_init(&h->wcv, NULL);
     hp_arena_init(&h->arena, arena_chunk);
     hp_u64map_init(&h->by_fp, 64);
-    hp_u64map_init(&h->seen, 64);
     atomic_store(&h->refs, 1);
     atomic_store(&h->last_write_ms, hp_mono_ms());
     return h;
@@ -150,7 +149,6 @@ static void head_free(hp_head_t *h)
     free(h->types);
     postings_free(h);
     hp_u64map_fini(&h->by_fp);
-    hp_u64map_fini(&h->seen);
     if (!h->symdb_borrowed)
         hp_symdb_free(h->symdb);
     hp_arena_fini(&h->arena);
@@ -218,11 +216,6 @@ hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp
     return s;
 }
 
-static uint64_t seen_key(uint64_t fp, int64_t t, const uint8_t id[16])
-{
-    return XXH3_64bits_withSeed(id, 16, hp_mix64(fp) ^ (uint64_t)t);
-}
-
 /* Index where a profile at time t goes to keep profiles sorted by time
  * (after existing profiles of the same time). */
 static size_t insert_pos(const hp_series_t *s, int64_t t)
@@ -238,6 +231,16 @@ static size_t insert_pos(const hp_series_t *s, int64_t t)
             hi = mid;
     }
     return lo;
+}
+
+/* True when s already holds the profile (t, id) — a retried write — given
+ * at = insert_pos(s, t): the profiles of time t end there. */
+static bool series_has(const hp_series_t *s, size_t at, int64_t t, const uint8_t id[16])
+{
+    for (size_t i = at; i-- > 0 && s->profiles[i].t == t;)
+        if (memcmp(s->profiles[i].id, id, 16) == 0)
+            return true;
+    return false;
 }
 
 static bool any_span(const uint64_t *spans, size_t n)
@@ -283,9 +286,8 @@ static void put_samples(hp_series_t *s, const uint32_t *stacks, const int64_t *v
 bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16],
                     const uint32_t *stacks, const int64_t *values, const uint64_t *spans, size_t n)
 {
-    bool found;
-    hp_u64map_upsert(&h->seen, seen_key(s->fp, time_ns, id), 1, &found);
-    if (found)
+    size_t at = insert_pos(s, time_ns);
+    if (series_has(s, at, time_ns, id))
         return false;
     bool with_spans = any_span(spans, n);
     size_t bytes = grow_samples(s, n, with_spans);
@@ -296,7 +298,6 @@ bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t
         p.total = hp_add_wrap(p.total, values[i]);
     s->n_samples += n;
     HP_GROW(s->profiles, s->cap_profiles, s->n_profiles + 1);
-    size_t at = insert_pos(s, time_ns);
     memmove(s->profiles + at + 1, s->profiles + at, (s->n_profiles - at) * sizeof(hp_series_profile_t));
     s->profiles[at] = p;
     s->n_profiles++;

@@ -265,29 +265,94 @@ static hp_str_t arena_str(hp_arena_t *a, hp_str_t s)
     return (hp_str_t){hp_arena_strndup(a, s.p, s.n), s.n};
 }
 
-void hp_profile_series_labels(const hp_pprof_t *p, uint32_t i, hp_str_t metric,
-                              const hp_labels_t *base, const hp_labels_t *group, hp_arena_t *a,
-                              hp_labels_t *out)
+/* The label-by-label build: any base and group, sorted or not. */
+static void series_labels_slow(const hp_pprof_t *p, uint32_t i, hp_str_t metric, const hp_labels_t *base,
+                               const hp_labels_t *group, hp_str_t type_id, hp_labels_t *out)
 {
     hp_labels_copy(out, base);
     for (size_t k = 0; group && k < group->n; k++)
         hp_labels_set(out, group->v[k].name, group->v[k].value);
     hp_labels_del(out, HP_LABEL_PROFILE_TYPE);
     hp_labels_del(out, HP_LABEL_DELTA);
-    hp_buf_t id = HP_BUF_INIT;
-    hp_profile_type_id(p, i, metric, &id);
-    hp_labels_set(out, HP_STR(HP_LABEL_PROFILE_TYPE), arena_str(a, (hp_str_t){(char *)id.data, id.len}));
-    hp_buf_fini(&id);
+    hp_labels_set(out, HP_STR(HP_LABEL_PROFILE_TYPE), type_id);
     hp_labels_set(out, HP_STR(HP_LABEL_NAME), metric);
     hp_labels_set(out, HP_STR(HP_LABEL_TYPE), hp_pprof_str(p, p->sample_types[i].type));
     hp_labels_set(out, HP_STR(HP_LABEL_UNIT), hp_pprof_str(p, p->sample_types[i].unit));
     hp_labels_set(out, HP_STR(HP_LABEL_PERIOD_TYPE), hp_pprof_str(p, p->period_type.type));
     hp_labels_set(out, HP_STR(HP_LABEL_PERIOD_UNIT), hp_pprof_str(p, p->period_type.unit));
-    for (size_t k = 0; k < out->n; k++) {
-        out->v[k].name = arena_str(a, out->v[k].name);
-        out->v[k].value = arena_str(a, out->v[k].value);
-    }
     hp_labels_sort(out);
+}
+
+/* True when ls is sorted by name (equal names allowed: the last wins). */
+static bool sorted_by_name(const hp_labels_t *ls)
+{
+    for (size_t k = 1; ls && k < ls->n; k++)
+        if (hp_str_cmp(ls->v[k - 1].name, ls->v[k].name) > 0)
+            return false;
+    return true;
+}
+
+/* The next label of a sorted list at *k that may become a series label
+ * (the last of equal names), or NULL at its end; *k moves past it. */
+static const hp_label_t *next_label(const hp_labels_t *ls, size_t *k)
+{
+    while (ls && *k < ls->n) {
+        const hp_label_t *l = &ls->v[(*k)++];
+        while (*k < ls->n && hp_str_eq(ls->v[*k].name, l->name))
+            l = &ls->v[(*k)++];
+        if (!hp_str_eq_c(l->name, HP_LABEL_PROFILE_TYPE) && !hp_str_eq_c(l->name, HP_LABEL_DELTA))
+            return l;
+    }
+    return NULL;
+}
+
+/* The smaller name of two labels, either possibly NULL (none). */
+static int cmp_heads(const hp_label_t *a, const hp_label_t *b)
+{
+    if (a == NULL || b == NULL)
+        return a == NULL ? (b == NULL ? 0 : 1) : -1;
+    return hp_str_cmp(a->name, b->name);
+}
+
+void hp_profile_series_labels(const hp_pprof_t *p, uint32_t i, hp_str_t metric, const hp_labels_t *base,
+                              const hp_labels_t *group, hp_arena_t *a, hp_labels_t *out)
+{
+    hp_buf_t id = HP_BUF_INIT;
+    hp_profile_type_id(p, i, metric, &id);
+    hp_str_t type_id = arena_str(a, (hp_str_t){(char *)id.data, id.len});
+    hp_buf_fini(&id);
+    if (!sorted_by_name(base) || !sorted_by_name(group)) {
+        series_labels_slow(p, i, metric, base, group, type_id, out);
+        return;
+    }
+    /* the reserved labels, in name order; they override base and group */
+    const hp_label_t reserved[] = {
+        {HP_STR(HP_LABEL_NAME), metric},
+        {HP_STR(HP_LABEL_PERIOD_TYPE), hp_pprof_str(p, p->period_type.type)},
+        {HP_STR(HP_LABEL_PERIOD_UNIT), hp_pprof_str(p, p->period_type.unit)},
+        {HP_STR(HP_LABEL_PROFILE_TYPE), type_id},
+        {HP_STR(HP_LABEL_TYPE), hp_pprof_str(p, p->sample_types[i].type)},
+        {HP_STR(HP_LABEL_UNIT), hp_pprof_str(p, p->sample_types[i].unit)},
+    };
+    size_t nr = HP_ARRAY_LEN(reserved), r = 0, kb = 0, kg = 0;
+    out->n = 0;
+    HP_GROW(out->v, out->cap, base->n + (group ? group->n : 0) + nr);
+    const hp_label_t *b = next_label(base, &kb), *g = next_label(group, &kg);
+    /* a three-way merge by name: reserved over group over base */
+    while (b || g || r < nr) {
+        const hp_label_t *head = r < nr ? &reserved[r] : NULL;
+        const hp_label_t *low = cmp_heads(b, g) <= 0 ? b : g;
+        if (cmp_heads(head, low) <= 0)
+            low = head;
+        bool take_b = b && hp_str_eq(b->name, low->name), take_g = g && hp_str_eq(g->name, low->name);
+        bool take_r = head && hp_str_eq(head->name, low->name);
+        out->v[out->n++] = take_r ? *head : take_g ? *g : *b;
+        r += take_r;
+        if (take_b)
+            b = next_label(base, &kb);
+        if (take_g)
+            g = next_label(group, &kg);
+    }
 }
 
 /* ---- spans ---- */

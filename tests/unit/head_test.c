@@ -62,11 +62,17 @@ static void test_append_spans(void)
     size_t b2 = atomic_load(&h->bytes);
     CHECK(!hp_head_append(h, s, 300, id_of(2), st, val, sp, 3));
     CHECK_EQ_INT(atomic_load(&h->bytes), b2);
+    CHECK(!hp_head_append(h, s, 150, id_of(3), st, val, NULL, 1)); /* not the newest either */
+    CHECK(!hp_head_append(h, s, 100, id_of(0), st, val, NULL, 2));
+    CHECK(hp_head_append(h, s, 150, id_of(5), st, val, NULL, 1)); /* same time, another ID */
+    CHECK(!hp_head_append(h, s, 150, id_of(3), st, val, NULL, 1)); /* found among equal times */
+    CHECK(!hp_head_append(h, s, 150, id_of(5), st, val, NULL, 1));
+    CHECK_EQ_INT(s->n_profiles, 5);
     CHECK(hp_head_append(h, other, 300, id_of(2), st, val, NULL, 3));
     CHECK(other->spans == NULL);
     for (int k = 0; k < 40; k++) /* growth keeps the column parallel */
         CHECK(hp_head_append(h, s, 1000 + k, id_of(4), st, val, k % 2 ? sp : NULL, 3));
-    CHECK_EQ_INT(s->n_samples, 8 + 40 * 3);
+    CHECK_EQ_INT(s->n_samples, 9 + 40 * 3);
     CHECK_EQ_INT(s->spans[s->n_samples - 2], 5); /* k = 39: spans */
     CHECK_EQ_INT(s->spans[s->n_samples - 5], 0); /* k = 38: none */
     hp_head_unref(h);

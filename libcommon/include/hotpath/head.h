@@ -87,7 +87,6 @@ typedef struct hp_head {
     } *postings;
     size_t n_postings, cap_postings;
     bool has_postings;
-    hp_u64map_t seen;  /* hash of (series, time, profile ID) → 1: each profile is stored once */
     char **types;      /* profile type IDs, owned */
     size_t n_types, cap_types;
     size_t n_profiles, n_samples;

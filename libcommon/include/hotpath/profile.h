@@ -70,9 +70,13 @@ void hp_profile_groups_fini(hp_sample_group_t *groups, size_t n);
 /* Appends to buf the profile type ID of sample type i, using metric name. */
 void hp_profile_type_id(const hp_pprof_t *p, uint32_t i, hp_str_t metric, hp_buf_t *buf);
 
-/* Builds the series labels of sample type i for one group: base (sorted,
- * without __profile_type__), overridden by the group's labels, plus the
- * reserved type labels; sorted. Strings are copied into the arena. */
+/* Builds the series labels of sample type i for one group: base,
+ * overridden by the group's labels (NULL: none), without __profile_type__
+ * and __delta__, plus the reserved type labels; sorted by name. The type ID
+ * is copied into the arena; every other string is borrowed from base,
+ * group, metric and p, which must outlive out. Sorted base and group
+ * labels (as hp_labels_sort and hp_profile_group_samples leave them) are
+ * merged in one pass; others take a slower path. */
 void hp_profile_series_labels(const hp_pprof_t *p, uint32_t i, hp_str_t metric,
                               const hp_labels_t *base, const hp_labels_t *group, hp_arena_t *a,
                               hp_labels_t *out);
