@@ -455,7 +455,9 @@ static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
     s.stack = r->stack_trace_selector;
     int rc = qry_check_select(q, tenant, &s, err);
-    return rc == 0 ? qry_merge_pprof(q, tenant, &s, out, err) : rc;
+    /* max_nodes only when asked for: without it the profile is whole and exact */
+    int64_t max_nodes = r->max_nodes > 0 ? qry_max_nodes(q, tenant, r->max_nodes) : 0;
+    return rc == 0 ? qry_merge_pprof(q, tenant, &s, max_nodes, out, err) : rc;
 }
 
 /* types.v1.Series as field 1 of SelectSeriesResponse, each point with its

@@ -335,26 +335,48 @@ int qry_merge_tree_by(qry_t *q, hp_str_t tenant, const qry_select_t *s, qry_enco
     return 0;
 }
 
-int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *out, hp_err_t *err)
+/* Ingesters' merged profiles are trusted and may be far larger than a
+ * client's: the public defaults (4M samples) would refuse big merges. */
+static const hp_pprof_limits_t merge_limits = {QRY_INTERNAL_MAX_SAMPLES, UINT32_MAX, UINT32_MAX};
+
+/* Appends to out the pprof in[0..n) with its call tree cut to max_nodes
+ * nodes (hp_pprof_builder_add_truncated). */
+static int truncate_pprof(const void *in, size_t n, int64_t max_nodes, hp_buf_t *out, hp_err_t *err)
+{
+    hp_pprof_t p;
+    memset(&p, 0, sizeof(p));
+    int rc = hp_pprof_decode(&p, in, n, &merge_limits, err);
+    if (rc == 0) {
+        hp_pprof_builder_t *b = hp_pprof_builder_new();
+        hp_pprof_builder_add_truncated(b, &p, max_nodes);
+        hp_pprof_builder_encode(b, out);
+        hp_pprof_builder_free(b);
+    }
+    hp_pprof_fini(&p);
+    return rc;
+}
+
+int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, int64_t max_nodes, hp_buf_t *out,
+                    hp_err_t *err)
 {
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
     int rc = qry_select_fanout(q, "query.SelectMergeProfile", tenant, s, pack_select, NULL, &t, &n, err);
     if (rc == 0 && n == 1) {
         /* one ingester: its profile is already the merge */
-        hp_buf_append(out, t[0].resp.data, t[0].resp.len);
+        if (max_nodes > 0)
+            rc = truncate_pprof(t[0].resp.data, t[0].resp.len, max_nodes, out, err);
+        else
+            hp_buf_append(out, t[0].resp.data, t[0].resp.len);
         qry_targets_free(t, n);
-        return 0;
+        return rc;
     }
     hp_pprof_builder_t *b = hp_pprof_builder_new();
     bool typed = false;
-    /* Ingesters' merged profiles are trusted and may be far larger than a
-     * client's: the public defaults (4M samples) would refuse big merges. */
-    const hp_pprof_limits_t lim = {QRY_INTERNAL_MAX_SAMPLES, UINT32_MAX, UINT32_MAX};
     for (size_t i = 0; i < n && rc == 0; i++) {
         hp_pprof_t p;
         memset(&p, 0, sizeof(p));
-        rc = hp_pprof_decode(&p, t[i].resp.data, t[i].resp.len, &lim, err);
+        rc = hp_pprof_decode(&p, t[i].resp.data, t[i].resp.len, &merge_limits, err);
         if (rc == 0 && !typed && p.n_sample_types) {
             /* every ingester answers with the same types; take the first */
             hp_pprof_builder_sample_type(b, hp_pprof_str(&p, p.sample_types[0].type),
@@ -369,8 +391,12 @@ int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *
         hp_pprof_fini(&p);
     }
     qry_targets_free(t, n);
+    hp_buf_t merged = HP_BUF_INIT;
     if (rc == 0)
-        hp_pprof_builder_encode(b, out);
+        hp_pprof_builder_encode(b, max_nodes > 0 ? &merged : out);
+    if (rc == 0 && max_nodes > 0) /* the cut is decided on the whole merge, so it is exact */
+        rc = truncate_pprof(merged.data, merged.len, max_nodes, out, err);
+    hp_buf_fini(&merged);
     hp_pprof_builder_free(b);
     return rc;
 }

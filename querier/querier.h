@@ -112,8 +112,10 @@ int qry_parse_span_selector(char *const *ids, size_t n, uint64_t **out, size_t *
 int qry_merge_span_tree(qry_t *q, hp_str_t tenant, const qry_select_t *s, const uint64_t *spans, size_t n,
                         hp_tree_t **out, hp_err_t *err) HP_WUR;
 
-/* The merged pprof of a selection, encoded into out. */
-int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_buf_t *out,
+/* The merged pprof of a selection, encoded into out; max_nodes > 0 cuts
+ * its call tree to that many nodes, the rest folded into "other"
+ * (hp_pprof_builder_add_truncated); 0: the whole profile. */
+int qry_merge_pprof(qry_t *q, hp_str_t tenant, const qry_select_t *s, int64_t max_nodes, hp_buf_t *out,
                     hp_err_t *err) HP_WUR;
 
 /* One merged time series: labels, and points sorted by time. */

@@ -296,7 +296,7 @@ static int render_pprof(qry_t *q, hp_str_t tenant, const render_query_t *r, hp_b
     int rc = qry_check_select(q, tenant, &s, err);
     hp_buf_t raw = HP_BUF_INIT;
     if (rc == 0)
-        rc = qry_merge_pprof(q, tenant, &s, &raw, err);
+        rc = qry_merge_pprof(q, tenant, &s, 0, &raw, err);
     if (rc == 0 && hp_gzip(raw.data, raw.len, 6, b) != 0)
         rc = hp_err_set(err, HP_EINTERNAL, "cannot gzip the merged profile");
     hp_buf_fini(&raw);
@@ -726,7 +726,7 @@ static int get_profile(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, 
     if (rc == 0) {
         qry_select_t s = {type_id, selector, ts / 1000000, ts / 1000000, 0, id};
         if ((rc = qry_check_select(q, tenant, &s, err)) == 0)
-            rc = qry_merge_pprof(q, tenant, &s, &raw, err);
+            rc = qry_merge_pprof(q, tenant, &s, 0, &raw, err);
     }
     if (rc == 0) { /* nothing matched: the merge is a profile without samples */
         hp_pprof_t p;

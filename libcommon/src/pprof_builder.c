@@ -15,6 +15,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "hotpath/hashmap.h"
 #include "hotpath/pprof.h"
 
 enum { MAP_KEY = 6, FN_KEY = 4, LOC_HEAD = 2, LABEL_KEY = 4 };
@@ -400,6 +401,26 @@ static uint64_t remap_location(hp_pprof_builder_t *b, remap_t *r, uint32_t i)
     return r->loc[i] = hp_pprof_builder_location(b, m, l->address, r->lines, l->line_n);
 }
 
+/* Adds sample s of r->p with the builder location IDs ids[0..n) (leaf
+ * first), taking value columns cols[0..n_cols). */
+static void remap_sample_at(hp_pprof_builder_t *b, remap_t *r, const hp_pprof_sample_t *s, const uint64_t *ids,
+                            size_t n, const uint32_t *cols, size_t n_cols)
+{
+    const hp_pprof_t *p = r->p;
+    for (size_t j = 0; j < b->n_types; j++) {
+        uint32_t c = j >= n_cols ? UINT32_MAX : cols ? cols[j] : (uint32_t)j;
+        r->vals[j] = c < p->n_sample_types ? p->values[s->val_off + c] : 0;
+    }
+    sample_key_start(b, ids, n);
+    size_t label_at = b->sample_key.n;
+    for (uint32_t j = 0; j < s->lab_n; j++) {
+        const hp_pprof_label_t *l = &p->labels[s->lab_off + j];
+        push_label(&b->sample_key, remap_str(b, r, l->key), remap_str(b, r, l->str), l->num,
+                   remap_str(b, r, l->num_unit));
+    }
+    add_sample_key(b, label_at, r->vals);
+}
+
 /* Adds sample s of r->p, taking value columns cols[0..n_cols). */
 static void remap_sample(hp_pprof_builder_t *b, remap_t *r, const hp_pprof_sample_t *s, const uint32_t *cols,
                          size_t n_cols)
@@ -408,18 +429,7 @@ static void remap_sample(hp_pprof_builder_t *b, remap_t *r, const hp_pprof_sampl
     HP_GROW(r->ids, r->cap_ids, s->loc_n);
     for (uint32_t j = 0; j < s->loc_n; j++)
         r->ids[j] = remap_location(b, r, p->sample_locs[s->loc_off + j]);
-    for (size_t j = 0; j < b->n_types; j++) {
-        uint32_t c = j >= n_cols ? UINT32_MAX : cols ? cols[j] : (uint32_t)j;
-        r->vals[j] = c < p->n_sample_types ? p->values[s->val_off + c] : 0;
-    }
-    sample_key_start(b, r->ids, s->loc_n);
-    size_t label_at = b->sample_key.n;
-    for (uint32_t j = 0; j < s->lab_n; j++) {
-        const hp_pprof_label_t *l = &p->labels[s->lab_off + j];
-        push_label(&b->sample_key, remap_str(b, r, l->key), remap_str(b, r, l->str), l->num,
-                   remap_str(b, r, l->num_unit));
-    }
-    add_sample_key(b, label_at, r->vals);
+    remap_sample_at(b, r, s, r->ids, s->loc_n, cols, n_cols);
 }
 
 /* Takes p's selected sample types when the builder has none yet, and its
@@ -474,6 +484,124 @@ void hp_pprof_builder_add_profile(hp_pprof_builder_t *b, const hp_pprof_t *p, co
         remap_sample(b, &r, &p->samples[i], value_idx, n_cols);
     merge_times(b, p);
     remap_fini(&r);
+}
+
+/* ------------------------------------------------------------------------
+ * Truncation: the call tree of a profile cut to its largest nodes.
+ */
+
+/* The call tree of a decoded profile: a node per distinct path of frames
+ * from the root (a frame is a line's function, or a location without
+ * lines), with the total of the first value column under it. */
+typedef struct call_tree {
+    hp_u64map_t children; /* parent << 32 | frame key → node */
+    int64_t *total;       /* by node; node 0 is the root */
+    size_t n, cap;
+    uint32_t *loc_node; /* parallel to p->sample_locs: the node of each location's outermost frame */
+} call_tree_t;
+
+/* The child of parent for frame key, created when new; 0 when the tree
+ * cannot grow (node IDs are 32-bit). */
+static uint32_t tree_child(call_tree_t *t, uint32_t parent, uint32_t key)
+{
+    uint64_t k = (uint64_t)parent << 32 | key, v;
+    if (hp_u64map_get(&t->children, k, &v))
+        return (uint32_t)v;
+    if (t->n + 1 >= UINT32_MAX)
+        return 0;
+    HP_GROW(t->total, t->cap, t->n + 2);
+    t->total[++t->n] = 0;
+    hp_u64map_put(&t->children, k, t->n);
+    return (uint32_t)t->n;
+}
+
+/* Builds p's call tree; false when it outgrew 32-bit node IDs. */
+static bool call_tree_build(call_tree_t *t, const hp_pprof_t *p)
+{
+    memset(t, 0, sizeof(*t));
+    hp_u64map_init(&t->children, 1024);
+    HP_GROW(t->total, t->cap, 1);
+    t->total[0] = 0;
+    t->loc_node = hp_xcalloc(p->n_sample_locs + 1, sizeof(uint32_t));
+    for (uint32_t i = 0; i < p->n_samples; i++) {
+        const hp_pprof_sample_t *s = &p->samples[i];
+        int64_t v = p->n_sample_types ? p->values[s->val_off] : 0;
+        uint32_t node = 0;
+        for (uint32_t j = s->loc_n; j-- > 0;) { /* root first */
+            uint32_t li = p->sample_locs[s->loc_off + j];
+            const hp_pprof_location_t *loc = &p->locations[li];
+            uint32_t frames = loc->line_n ? loc->line_n : 1;
+            for (uint32_t k = frames; k-- > 0;) { /* outermost line first */
+                uint32_t key = loc->line_n ? p->lines[loc->line_off + k].function : p->n_functions + li;
+                if ((node = tree_child(t, node, key)) == 0)
+                    return false;
+                t->total[node] = (int64_t)((uint64_t)t->total[node] + (uint64_t)v);
+                if (k == frames - 1)
+                    t->loc_node[s->loc_off + j] = node;
+            }
+        }
+    }
+    return true;
+}
+
+static void call_tree_fini(call_tree_t *t)
+{
+    hp_u64map_fini(&t->children);
+    free(t->total);
+    free(t->loc_node);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x > y ? -1 : x < y;
+}
+
+/* The total a node needs to be among the max_nodes largest. */
+static int64_t keep_threshold(const call_tree_t *t, size_t max_nodes)
+{
+    int64_t *v = hp_xmalloc(t->n * sizeof(int64_t));
+    memcpy(v, t->total + 1, t->n * sizeof(int64_t));
+    qsort(v, t->n, sizeof(int64_t), cmp_desc);
+    int64_t min = v[max_nodes - 1];
+    free(v);
+    return min;
+}
+
+void hp_pprof_builder_add_truncated(hp_pprof_builder_t *b, const hp_pprof_t *p, int64_t max_nodes)
+{
+    call_tree_t t;
+    bool built = max_nodes > 0 && call_tree_build(&t, p);
+    if (!built || t.n <= (uint64_t)max_nodes) {
+        if (max_nodes > 0)
+            call_tree_fini(&t);
+        hp_pprof_builder_add_profile(b, p, NULL, 0);
+        return;
+    }
+    int64_t min = keep_threshold(&t, (size_t)max_nodes);
+    remap_t r;
+    remap_init(&r, p);
+    adopt_types(b, &r, NULL, p->n_sample_types);
+    r.vals = hp_xcalloc(b->n_types + 1, sizeof(int64_t));
+    uint64_t other_fn = hp_pprof_builder_function(b, HP_STR("other"), HP_STR("other"), HP_STR(""), 0);
+    hp_pprof_line_in_t other_line = {other_fn, 0};
+    uint64_t other = hp_pprof_builder_location(b, 0, 0, &other_line, 1);
+    for (uint32_t i = 0; i < p->n_samples; i++) {
+        const hp_pprof_sample_t *s = &p->samples[i];
+        uint32_t cut = s->loc_n; /* locations [cut, loc_n) are kept: a root-side run */
+        while (cut > 0 && t.total[t.loc_node[s->loc_off + cut - 1]] >= min)
+            cut--;
+        size_t n = 0;
+        HP_GROW(r.ids, r.cap_ids, s->loc_n - cut + 1);
+        if (cut > 0)
+            r.ids[n++] = other; /* what was below the last kept location */
+        for (uint32_t j = cut; j < s->loc_n; j++)
+            r.ids[n++] = remap_location(b, &r, p->sample_locs[s->loc_off + j]);
+        remap_sample_at(b, &r, s, r.ids, n, NULL, p->n_sample_types);
+    }
+    merge_times(b, p);
+    remap_fini(&r);
+    call_tree_fini(&t);
 }
 
 /* ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -358,6 +359,9 @@ class Cluster:
         self.stop()
         if checks.bad:
             print(self.logs()[-6000:])
+            print(f"cluster data kept in {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)  # ingesters preallocate ~75 MB of WAL each
 
     def sanitizer_reports(self):
         """Lines from the component logs that a sanitizer wrote."""

@@ -257,6 +257,17 @@ try:
     c.check(status == 200 and got == 2 * total and smp and all(len(x.get("locationId", [])) <= 3 for x in smp),
             f"SelectMergeProfile with Go PGO keep_locations 3: {status} total {got}, "
             f"deepest {max((len(x.get('locationId', [])) for x in smp), default=None)}")
+    # SelectMergeProfile with max_nodes: the call tree cut to its largest nodes, the rest under
+    # "other", the total unchanged; without max_nodes the profile is whole.
+    status, whole = connect_json(cl.qry, "SelectMergeProfile", base)
+    status2, cut = connect_json(cl.qry, "SelectMergeProfile", dict(base, maxNodes="50"))
+    names = lambda pp: {pp.get("stringTable", [])[int(f.get("name", 0))] for f in pp.get("function", [])}
+    tot = lambda pp: sum(int(v) for x in pp.get("sample", []) for v in x.get("value", []))
+    c.check(status == 200 and status2 == 200 and tot(whole) == tot(cut) == 2 * total
+            and "other" in names(cut) and "other" not in names(whole)
+            and len(cut.get("sample", [])) < len(whole.get("sample", [])),
+            f"SelectMergeProfile maxNodes 50: {status2} total {tot(cut)} vs {tot(whole)}, "
+            f"samples {len(cut.get('sample', []))} vs {len(whole.get('sample', []))}")
     status, r = connect_json(cl.qry, "SelectMergeStacktraces",
                              dict(base, stackTraceSelector={"callSite": [{"name": "f"}] * 1025}))
     c.check(status == 400 and "call_site" in r.get("message", ""), f"a call site too deep: {status} {r}")

@@ -921,8 +921,102 @@ static void test_mutations(void)
     free(orig);
 }
 
+/* A profile of stacks given as ';'-joined function names (root first),
+ * each with a value, decoded into p (backed by *raw). */
+static void stacks_profile(const char *const *stacks, const int64_t *vals, size_t n, hp_buf_t *raw, hp_pprof_t *p)
+{
+    hp_pprof_builder_t *b = hp_pprof_builder_new();
+    hp_pprof_builder_sample_type(b, HP_STR("cpu"), HP_STR("nanoseconds"));
+    for (size_t i = 0; i < n; i++) {
+        uint64_t ids[8];
+        size_t k = 0;
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%s", stacks[i]);
+        for (char *save, *f = strtok_r(buf, ";", &save); f && k < 8; f = strtok_r(NULL, ";", &save)) {
+            uint64_t fn = hp_pprof_builder_function(b, hp_str_c(f), HP_STR(""), HP_STR(""), 0);
+            hp_pprof_line_in_t line = {fn, 1};
+            ids[k++] = hp_pprof_builder_location(b, 0, 0x100 + fn, &line, 1);
+        }
+        for (size_t x = 0; x < k / 2; x++) { /* leaf first */
+            uint64_t t = ids[x];
+            ids[x] = ids[k - 1 - x];
+            ids[k - 1 - x] = t;
+        }
+        hp_pprof_builder_sample(b, ids, k, &vals[i], NULL, 0);
+    }
+    hp_pprof_builder_encode(b, raw);
+    hp_pprof_builder_free(b);
+    memset(p, 0, sizeof(*p));
+    hp_err_t err;
+    REQUIRE(hp_pprof_decode(p, raw->data, raw->len, NULL, &err) == 0);
+}
+
+/* A decoded profile's samples as "a;b;c=v" lines (root first), sorted. */
+static char *stacks_of(const hp_pprof_t *p)
+{
+    static char out[512];
+    char lines[16][64];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->n_samples && n < 16; i++, n++) {
+        const hp_pprof_sample_t *s = &p->samples[i];
+        size_t o = 0;
+        for (uint32_t j = s->loc_n; j-- > 0;) {
+            const hp_pprof_location_t *l = &p->locations[p->sample_locs[s->loc_off + j]];
+            hp_str_t name = hp_pprof_str(p, p->functions[p->lines[l->line_off].function].name);
+            o += (size_t)snprintf(lines[n] + o, sizeof(lines[n]) - o, "%s%.*s", o ? ";" : "", (int)name.n, name.p);
+        }
+        snprintf(lines[n] + o, sizeof(lines[n]) - o, "=%lld", (long long)p->values[s->val_off]);
+    }
+    qsort(lines, n, sizeof(lines[0]), (int (*)(const void *, const void *))strcmp);
+    size_t o = 0;
+    out[0] = '\0';
+    for (uint32_t i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? " " : "", lines[i]);
+    return out;
+}
+
+/* hp_pprof_builder_add_truncated: the call tree main(16) a(11) x(10) b(5)
+ * y(1) cut to its largest nodes, the rest folded into "other". */
+static void test_truncate(void)
+{
+    const char *stacks[] = {"main;a;x", "main;a;y", "main;b"};
+    const int64_t vals[] = {10, 1, 5};
+    hp_buf_t raw = HP_BUF_INIT;
+    hp_pprof_t p;
+    stacks_profile(stacks, vals, 3, &raw, &p);
+    struct {
+        int64_t max_nodes;
+        const char *want;
+    } cases[] = {
+        {0, "main;a;x=10 main;a;y=1 main;b=5"},
+        {5, "main;a;x=10 main;a;y=1 main;b=5"},
+        {4, "main;a;other=1 main;a;x=10 main;b=5"}, /* b (5) is the 4th largest, y (1) goes */
+        {3, "main;a;other=1 main;a;x=10 main;other=5"},
+        {2, "main;a;other=11 main;other=5"},
+        {1, "main;other=16"},
+    };
+    for (size_t c = 0; c < HP_ARRAY_LEN(cases); c++) {
+        hp_pprof_builder_t *b = hp_pprof_builder_new();
+        hp_pprof_builder_add_truncated(b, &p, cases[c].max_nodes);
+        hp_buf_t enc = HP_BUF_INIT;
+        hp_pprof_builder_encode(b, &enc);
+        hp_pprof_t q;
+        memset(&q, 0, sizeof(q));
+        hp_err_t err;
+        REQUIRE(hp_pprof_decode(&q, enc.data, enc.len, NULL, &err) == 0);
+        CHECK_EQ_STR(stacks_of(&q), cases[c].want);
+        CHECK_EQ_INT(q.n_sample_types, 1);
+        hp_pprof_fini(&q);
+        hp_buf_fini(&enc);
+        hp_pprof_builder_free(b);
+    }
+    hp_pprof_fini(&p);
+    hp_buf_fini(&raw);
+}
+
 int main(void)
 {
+    HP_RUN(test_truncate);
     HP_RUN(test_corpus);
     HP_RUN(test_symbols_resolved);
     HP_RUN(test_small_valid);

@@ -209,4 +209,17 @@ void hp_pprof_builder_encode(hp_pprof_builder_t *b, hp_buf_t *out);
 void hp_pprof_builder_add_profile(hp_pprof_builder_t *b, const hp_pprof_t *p,
                                   const uint32_t *value_idx, size_t n_values);
 
+/* Copies p into the builder as hp_pprof_builder_add_profile does (every
+ * value column), its call tree cut to about max_nodes nodes as Pyroscope's
+ * SelectMergeProfile does with max_nodes: the nodes of the tree — paths of
+ * frames from the root, a frame being a line's function (inlined ones
+ * included) or a location without lines — are ranked by the total of the
+ * first value column under them; a sample keeps its locations from the
+ * root down to the last whose outermost frame is among the max_nodes
+ * largest (ties kept), and the rest of its stack becomes one location of a
+ * function named "other" (a stack with nothing kept: that location alone).
+ * Samples left with equal stacks and labels merge; totals are unchanged.
+ * max_nodes <= 0, or a tree that already fits: p unchanged. */
+void hp_pprof_builder_add_truncated(hp_pprof_builder_t *b, const hp_pprof_t *p, int64_t max_nodes);
+
 #endif
