@@ -604,26 +604,60 @@ typedef struct listed {
     uint64_t fp;
 } listed_t;
 
+/* Newest first; ties in a fixed order (series, then ID), so that pages
+ * of the same list never overlap. */
 static int cmp_listed(const void *a, const void *b)
 {
     const listed_t *x = a, *y = b;
     if (x->e->time_nanos != y->e->time_nanos)
         return x->e->time_nanos < y->e->time_nanos ? 1 : -1;
-    return x->fp < y->fp ? -1 : x->fp > y->fp;
+    if (x->fp != y->fp)
+        return x->fp < y->fp ? -1 : 1;
+    size_t n = HP_MIN(x->e->id.len, y->e->id.len);
+    int c = n ? memcmp(x->e->id.data, y->e->id.data, n) : 0;
+    return c ? c : (x->e->id.len > y->e->id.len) - (x->e->id.len < y->e->id.len);
 }
 
-/* GET /api/v1/profiles?query=&from=&until=&limit=: the individual profiles
- * the selection matches, newest first, each once however many replicas and
- * blocks hold it. */
+#define LIST_MAX 10000 /* the newest profiles a list can reach: offset + limit */
+
+/* offset (default 0): a whole number, and offset + limit at most LIST_MAX. */
+static int offset_param(const hp_http_request_t *req, int64_t limit, int64_t *offset, hp_err_t *err)
+{
+    hp_str_t v;
+    *offset = 0;
+    if (!hp_http_query(req, "offset", &v) || v.n == 0)
+        return 0;
+    if (v.p[0] == '-')
+        return hp_err_set(err, HP_EINVAL, "offset must not be negative, got %.*s", (int)HP_MIN(v.n, 32), v.p);
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return hp_err_set(err, HP_EINVAL, "offset must be a number of profiles to skip, got \"%.*s\"",
+                              (int)HP_MIN(v.n, 32), v.p);
+        *offset = HP_MIN(*offset * 10 + (v.p[i] - '0'), (int64_t)LIST_MAX + 1); /* no overflow */
+    }
+    if (*offset + limit > LIST_MAX)
+        return hp_err_set(err, HP_EINVAL,
+                          "offset + limit must be at most %d (the newest %d can be listed), got %.*s + %lld",
+                          LIST_MAX, LIST_MAX, (int)HP_MIN(v.n, 32), v.p, (long long)limit);
+    return 0;
+}
+
+/* GET /api/v1/profiles?query=&from=&until=&limit=&offset=: the individual
+ * profiles the selection matches, newest first, each once however many
+ * replicas and blocks hold it; offset skips the newest ones (paging). Each
+ * process lists its newest offset + limit, and the skip happens here,
+ * after the merge and the de-duplication. */
 static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, hp_buf_t *b, hp_err_t *err)
 {
     char *type_id = NULL;
-    const char *selector;
-    int64_t from_ms, until_ms;
+    const char *selector = NULL;
+    int64_t from_ms = 0, until_ms = 0, offset = 0;
     int rc = query_param(req, &type_id, &selector, err);
     if (rc == 0)
         rc = time_params(req, "from", "until", &from_ms, &until_ms, err);
-    int64_t limit = HP_MIN(HP_MAX(int_param(req, "limit", 100), 1), 10000);
+    int64_t limit = HP_MIN(HP_MAX(int_param(req, "limit", 100), 1), LIST_MAX);
+    if (rc == 0)
+        rc = offset_param(req, limit, &offset, err);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
     Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
@@ -637,7 +671,7 @@ static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req
         sel.label_selector = (char *)selector;
         sel.start = from_ms;
         sel.end = until_ms;
-        sel.limit = limit;
+        sel.limit = offset + limit;
         hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&sel) + 1);
         body.len = hotpath__v1__select_request__pack(&sel, body.data);
     }
@@ -678,9 +712,9 @@ static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req
         if (na > 1)
             qsort(all, na, sizeof(*all), cmp_listed);
         hp_buf_puts(b, "{\"profiles\":[");
-        for (size_t i = 0; i < na && i < (size_t)limit; i++) {
+        for (size_t i = (size_t)offset; i < na && i < (size_t)(offset + limit); i++) {
             const Hotpath__V1__ProfileEntry *e = all[i].e;
-            hp_buf_puts(b, i ? ",{\"labels\":{" : "{\"labels\":{");
+            hp_buf_puts(b, i > (size_t)offset ? ",{\"labels\":{" : "{\"labels\":{");
             for (size_t j = 0; j < e->n_labels; j++) {
                 if (j)
                     hp_buf_putc(b, ',');
@@ -713,7 +747,7 @@ static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req
 static int get_profile(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, hp_buf_t *b, hp_err_t *err)
 {
     char *type_id = NULL;
-    const char *selector;
+    const char *selector = NULL;
     int rc = query_param(req, &type_id, &selector, err);
     hp_str_t v;
     uint8_t id[16];

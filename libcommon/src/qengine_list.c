@@ -1,10 +1,14 @@
 /* query.ListProfiles: the individual profiles a selection matches, the
  * newest first, at most a limit of them (a min-heap on time keeps the
- * newest while visiting, so memory is bounded by the limit). */
+ * newest while visiting, so memory is bounded by the limit). A profile
+ * this process holds more than once (in a head and its flushed block, in
+ * replica blocks not yet compacted) is listed once, so copies cannot push
+ * other profiles out of the limit. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hotpath/buf.h"
+#include "hotpath/hashmap.h"
 #include "hotpath/v1/rpc.pb-c.h"
 #include "qengine_impl.h"
 
@@ -13,6 +17,7 @@
 
 typedef struct entry {
     int64_t t, total;
+    uint64_t key; /* 64 bits of the profile's deduplication key */
     uint8_t id[16];
     hp_buf_t labels; /* the series' labels, encoded as ProfileEntry field 1 */
 } entry_t;
@@ -20,7 +25,38 @@ typedef struct entry {
 typedef struct list_ctx {
     entry_t *heap; /* min-heap on t: heap[0] is the oldest kept */
     size_t n, limit;
+    hp_u64map_t live; /* key → how many heap entries have it (0 once evicted) */
 } list_ctx_t;
+
+/* The profile's key: the first 64 bits of hp_profile_key, the same on
+ * every copy of it. */
+static uint64_t entry_key(const hp_series_t *s, const hp_series_profile_t *p)
+{
+    uint8_t k[16];
+    uint64_t v;
+    hp_profile_key(s->fp, p->t, p->id, k);
+    memcpy(&v, k, 8);
+    return v;
+}
+
+/* Adds d to key's count of heap entries. */
+static void live_add(list_ctx_t *c, uint64_t key, int d)
+{
+    bool found;
+    uint64_t *v = hp_u64map_upsert(&c->live, key, 0, &found);
+    *v += (uint64_t)(int64_t)d;
+}
+
+/* Rebuilds the counts from the heap once evicted keys (count 0) pile up,
+ * so the map stays O(limit). */
+static void live_trim(list_ctx_t *c)
+{
+    if (c->live.n <= 4 * c->limit + 64)
+        return;
+    hp_u64map_clear(&c->live);
+    for (size_t i = 0; i < c->n; i++)
+        live_add(c, c->heap[i].key, 1);
+}
 
 static void sift_up(entry_t *h, size_t i)
 {
@@ -54,16 +90,23 @@ static void sift_down(entry_t *h, size_t n, size_t i)
 static void add_entry(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s, const hp_series_profile_t *p)
 {
     list_ctx_t *c = ctx;
+    if (c->n == c->limit && p->t <= c->heap[0].t)
+        return;
+    uint64_t key = entry_key(s, p), have;
+    if (hp_u64map_get(&c->live, key, &have) && have > 0)
+        return; /* another copy of a profile already kept */
     entry_t *e;
     if (c->n < c->limit) {
         e = &c->heap[c->n++];
         memset(e, 0, sizeof(*e));
-    } else if (p->t > c->heap[0].t) {
+    } else {
         e = &c->heap[0]; /* replaces the oldest */
         hp_buf_reset(&e->labels);
-    } else {
-        return;
+        live_add(c, e->key, -1);
     }
+    e->key = key;
+    live_add(c, key, 1);
+    live_trim(c);
     e->t = p->t;
     e->total = p->total;
     memcpy(e->id, p->id, 16);
@@ -86,10 +129,11 @@ static int handle_list_profiles(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     Hotpath__V1__SelectRequest *req = hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
     hp_select_t q;
     int rc = hp_select_parse(req, &q, err);
-    list_ctx_t c = {NULL, 0, LIST_DEFAULT};
+    list_ctx_t c = {NULL, 0, LIST_DEFAULT, {0}};
     if (req && req->limit > 0)
         c.limit = (size_t)HP_MIN(req->limit, LIST_MAX);
     c.heap = hp_xcalloc(c.limit + 1, sizeof(entry_t));
+    hp_u64map_init(&c.live, 2 * c.limit);
     if (rc == 0)
         rc = qe_select(qe, call->tenant, &q, NULL, add_entry, NULL, &c, err);
     if (rc == 0 && c.n > 1)
@@ -107,6 +151,7 @@ static int handle_list_profiles(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
         hp_buf_fini(&c.heap[i].labels);
     }
     free(c.heap);
+    hp_u64map_fini(&c.live);
     hp_select_fini(&q);
     if (req)
         hotpath__v1__select_request__free_unpacked(req, NULL);

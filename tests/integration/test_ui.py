@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The web UI in a real browser: a cluster whose querier serves the built
 UI, two Go CPU profiles pushed as one service with env=prod and
-env=staging, then ui/test/browser/ui.test.mjs drives Debian's Chromium
+env=staging (and 201 small ones of another service, for the profile
+list's pages), then ui/test/browser/ui.test.mjs drives Debian's Chromium
 (playwright-core) through every view and checks what it shows against
 go tool pprof's figures for those profiles; the pprof the page downloads
 must open in go tool pprof with the right total. Screenshots go to
@@ -23,6 +24,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PROD = os.path.join(CORPUS, "go", "go_mix.cpu.pb.gz")
 STAGING = os.path.join(CORPUS, "go", "go_shasort_2s.cpu.pb.gz")
 TYPE = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+PAGER_PROFILES = 201  # one more than the profile list's page
 UNSYMBOLIZED = re.compile(r"^(<unknown>|\[.*\]|0x[0-9a-fA-F]+)$")
 
 
@@ -44,6 +46,18 @@ def push(cl, path, labels, ts):
     q = urllib.parse.urlencode({"name": f"uiapp{{{labels}}}", "from": str(ts // 10**9), "spyName": "gospy"})
     status, body, _ = http("POST", f"{cl.dist}/ingest?{q}", mp, {"Content-Type": ct})
     return c.check(status == 200, f"push {os.path.basename(path)} {labels} -> {status} {body[:200]!r}")
+
+
+def share_change(left, left_total, right, right_total):
+    """The relative change, in percent, of a value's share of its side's total."""
+    return (right / right_total - left / left_total) / (left / left_total) * 100
+
+
+def push_folded(cl, service, ts, samples):
+    """A one-stack profile of `samples` samples at 100 Hz, at ts (ns)."""
+    q = urllib.parse.urlencode({"name": f"{service}.cpu", "from": str(ts // 10**9), "sampleRate": "100"})
+    status, _, _ = http("POST", f"{cl.dist}/ingest?{q}", f"main;work {samples}\n".encode(), {"Content-Type": "text/plain"})
+    return status == 200
 
 
 def pprof_total(path):
@@ -94,7 +108,13 @@ try:
     push(cl, PROD, "env=prod", now - 600 * 10**9)
     push(cl, STAGING, "env=staging", now - 300 * 10**9)
     prod_total, prod_top = ref(PROD)
-    staging_total, _ = ref(STAGING)
+    staging_total, staging_top = ref(STAGING)
+    # a function on both sides of the diff whose self and total differ, with what its table row must show
+    staging_by_fn = {f: (flat, cum) for f, flat, cum in staging_top}
+    fn, l_self, l_total = next(r for r in prod_top if r[1] != r[2] and staging_by_fn.get(r[0], (0, 0))[0] > 0)
+    r_self, r_total = staging_by_fn[fn]
+    pushed = sum(push_folded(cl, "uipager", now - (PAGER_PROFILES - i) * 10**9, i + 1) for i in range(PAGER_PROFILES))
+    c.check(pushed == PAGER_PROFILES, f"{pushed} of {PAGER_PROFILES} small profiles pushed for the profile list's pages")
     expect = {
         "prodQuery": f'{TYPE}{{service_name="uiapp",env="prod"}}',
         "stagingQuery": f'{TYPE}{{service_name="uiapp",env="staging"}}',
@@ -104,6 +124,12 @@ try:
         "stagingTotal": staging_total,
         "prodTop": [{"name": f, "flat": v, "cum": cum} for f, v, cum in prod_top[:5]],
         "searchTerm": "sort.",
+        "diffFn": {"name": fn, "lSelf": l_self, "rSelf": r_self,
+                   "lSelfShare": l_self / prod_total * 100, "rSelfShare": r_self / staging_total * 100,
+                   "selfChange": share_change(l_self, prod_total, r_self, staging_total),
+                   "totalChange": share_change(l_total, prod_total, r_total, staging_total)},
+        "pagerQuery": f'{TYPE}{{service_name="uipager"}}',
+        "pagerProfiles": PAGER_PROFILES,
     }
     json.dump(expect, open(os.path.join(OUT, "expect.json"), "w"), indent=1)
     node = subprocess.run(["node", os.path.join(UI, "test", "browser", "ui.test.mjs"), cl.qry,

@@ -18,6 +18,7 @@
 
 typedef struct fixture {
     hp_head_t *head;
+    hp_head_t *copy; /* NULL, or a second source holding copies of head's profiles */
     uint32_t st_a, st_b; /* stacks main;a and main;b */
     hp_pool_t *pool;
     hp_rpc_server_t *srv;
@@ -31,6 +32,10 @@ static void fx_sources(void *ctx, hp_str_t tenant, int64_t start_ns, int64_t end
     (void)tenant, (void)start_ns, (void)end_ns;
     hp_head_ref(fx->head);
     hp_qe_sources_add(out, fx->head->id, fx->head, NULL);
+    if (fx->copy) {
+        hp_head_ref(fx->copy);
+        hp_qe_sources_add(out, fx->copy->id, fx->copy, NULL);
+    }
 }
 
 static int fx_open_block(void *ctx, void *block, const hp_select_t *q, hp_head_t **out, hp_err_t *err)
@@ -158,6 +163,8 @@ static void fx_stop(fixture_t *fx)
     hp_qengine_free(fx->qe);
     hp_pool_stop(fx->pool);
     hp_head_unref(fx->head);
+    if (fx->copy)
+        hp_head_unref(fx->copy);
 }
 
 /* Calls method with a SelectRequest of the CPU type and selector with
@@ -458,8 +465,45 @@ static void test_call_site(void)
     fx_stop(&fx);
 }
 
+/* query.ListProfiles with a limit, over two sources that hold copies of
+ * the same profiles (as a head and its flushed block, or replica blocks
+ * do): each profile is listed once, so copies do not crowd others out. */
+static void test_list_copies(void)
+{
+    fixture_t fx;
+    fx_start(&fx);
+    hp_head_t *saved = fx.head;
+    fx.head = hp_head_new(43, "t", 0, INT64_MAX, NULL); /* the copy: same series, symbols and profiles */
+    pthread_rwlock_wrlock(&fx.head->lock);
+    add_symbols(&fx);
+    add_profiles(&fx);
+    pthread_rwlock_unlock(&fx.head->lock);
+    fx.copy = fx.head;
+    fx.head = saved;
+    Hotpath__V1__SelectRequest r = HOTPATH__V1__SELECT_REQUEST__INIT;
+    r.profile_type = CPU;
+    r.label_selector = "{}";
+    r.limit = 3;
+    hp_buf_t body = HP_BUF_INIT, out = HP_BUF_INIT;
+    hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&r) + 1);
+    body.len = hotpath__v1__select_request__pack(&r, body.data);
+    hp_err_t err;
+    REQUIRE(hp_rpc_call(fx.cli, "query.ListProfiles", HP_STR("t"), body.data, body.len, 10000, &out, &err) == 0);
+    Hotpath__V1__ProfileList *l = hotpath__v1__profile_list__unpack(NULL, out.len, out.data);
+    REQUIRE(l != NULL);
+    CHECK_EQ_INT(l->n_profiles, 3);
+    int64_t want[] = {2000, 1500, 1000}; /* newest first, each once */
+    for (size_t i = 0; i < l->n_profiles && i < 3; i++)
+        CHECK_EQ_INT(l->profiles[i]->time_nanos, want[i]);
+    hotpath__v1__profile_list__free_unpacked(l, NULL);
+    hp_buf_fini(&body);
+    hp_buf_fini(&out);
+    fx_stop(&fx);
+}
+
 int main(void)
 {
+    HP_RUN(test_list_copies);
     HP_RUN(test_span_filter);
     HP_RUN(test_session);
     HP_RUN(test_label_cardinality);

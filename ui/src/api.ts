@@ -142,9 +142,12 @@ export class Api {
     }));
   }
 
-  async profiles(sel: Selection, limit: number, signal?: AbortSignal): Promise<ProfileEntry[]> {
+  /** The newest profiles of a selection after skipping `offset` of them
+   * (offset + limit at most 10000). */
+  async profiles(sel: Selection, limit: number, signal?: AbortSignal, offset = 0): Promise<ProfileEntry[]> {
     const r = await this.get("/api/v1/profiles", {
       query: sel.query, from: String(sel.fromMs), until: String(sel.untilMs), limit: String(limit),
+      offset: String(offset),
     }, signal);
     const text = await r.text();
     // keep each timestamp's exact digits: ns values exceed 2^53

@@ -1,9 +1,10 @@
-// The page: a header (views, tenant), the query bar (profile type,
+// The page: a header (views, copy link, tenant), the query bar (profile type,
 // service, label filters, time range) and the current view. State changes
 // go through setState, which writes the URL (so every state is a link)
 // and redraws; changes that need no new data (search, display, function)
 // redraw without asking the server again.
 import { Api, type ProfileType } from "./api";
+import { copyLinkControl } from "./copylink";
 import { errorBox, h, isAbort } from "./dom";
 import { unitOf, type Unit } from "./format";
 import { equalValue, formatMatchers, formatQuery, parseMatchers, parseQuery, withEqual, type Query } from "./selector";
@@ -42,8 +43,12 @@ export interface ViewHandle {
 /** The fields whose change means new data. */
 function dataKey(s: AppState): string {
   return JSON.stringify([s.view, s.query, s.from, s.until, s.leftQuery, s.leftFrom, s.leftUntil, s.rightQuery,
-    s.rightFrom, s.rightUntil, s.groupBy, s.maxNodes, s.tenant, s.profile]);
+    s.rightFrom, s.rightUntil, s.groupBy, s.maxNodes, s.tenant, s.profile, s.offset]);
 }
+
+/** The fields that make a different profile list: a new list starts at
+ * its newest page. */
+const LIST_FIELDS: (keyof AppState)[] = ["query", "from", "until", "tenant"];
 
 export class App {
   state: AppState;
@@ -74,7 +79,7 @@ export class App {
     });
     const header = h("header", { class: "header" },
       h("a", { class: "brand", href: "./" }, logo(), "hotpath"), this.tabs,
-      h("span", { class: "spacer" }), h("label", { class: "tenant-label" }, "Tenant ", tenant));
+      h("span", { class: "spacer" }), copyLinkControl(), h("label", { class: "tenant-label" }, "Tenant ", tenant));
     this.root.replaceChildren(header, this.bar, this.main);
     window.addEventListener("popstate", () => {
       this.state = parseState(location.search);
@@ -85,6 +90,8 @@ export class App {
   /** Changes the state, writes the URL (a new history entry when push),
    * and redraws. */
   setState(changes: Partial<AppState>, push = true): void {
+    if (!("offset" in changes) && LIST_FIELDS.some((k) => k in changes && changes[k] !== this.state[k]))
+      changes = { ...changes, offset: 0 };
     this.state = update(this.state, changes);
     const url = location.pathname + serializeState(this.state);
     if (url !== location.pathname + location.search) {
@@ -119,7 +126,7 @@ export class App {
    * first half of the range against the second. */
   switchView(v: View): void {
     const s = this.state;
-    const changes: Partial<AppState> = { view: v };
+    const changes: Partial<AppState> = { view: v, offset: 0 };
     if ((v === "compare" || v === "diff") && !s.leftQuery) {
       changes.leftQuery = s.query;
       changes.rightQuery = s.query;

@@ -1,7 +1,8 @@
 // The whole page state lives in the URL, so a link opens what its sender
 // saw: /?query=process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="myapp"}&from=now-1h&until=now
 // Parameter names follow Pyroscope's (query, from, until, leftQuery, …,
-// groupBy, maxNodes); hotpath adds view, search, fn, display, profile.
+// groupBy, maxNodes); hotpath adds view, search, fn, display, profile,
+// offset.
 
 export type View = "explore" | "compare" | "diff" | "tags" | "profiles";
 export type Display = "both" | "flame" | "table" | "sandwich";
@@ -30,6 +31,8 @@ export interface AppState {
   tenant: string;
   /** An opened single profile: "<uuid>@<ns timestamp>". */
   profile: string;
+  /** The profile list's page: how many of the newest profiles it skips. */
+  offset: number;
 }
 
 export const VIEWS: View[] = ["explore", "compare", "diff", "tags", "profiles"];
@@ -54,13 +57,14 @@ export function defaultState(): AppState {
     maxNodes: 0,
     tenant: "",
     profile: "",
+    offset: 0,
   };
 }
 
 // The order parameters are written in: the ones a person reads first.
 const ORDER: (keyof AppState)[] = [
   "view", "query", "from", "until", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom",
-  "rightUntil", "groupBy", "search", "fn", "display", "maxNodes", "profile", "tenant",
+  "rightUntil", "groupBy", "search", "fn", "display", "maxNodes", "profile", "offset", "tenant",
 ];
 
 /** Parses a location.search ("?a=b&…") into a state; unknown or invalid
@@ -74,6 +78,7 @@ export function parseState(search: string): AppState {
     if (key === "view") s.view = (VIEWS as string[]).includes(v) ? (v as View) : s.view;
     else if (key === "display") s.display = (DISPLAYS as string[]).includes(v) ? (v as Display) : s.display;
     else if (key === "maxNodes") s.maxNodes = /^\d{1,7}$/.test(v) ? Number(v) : 0;
+    else if (key === "offset") s.offset = /^\d{1,5}$/.test(v) ? Number(v) : 0;
     else (s as unknown as Record<string, string>)[key] = v;
   }
   // Pyroscope's comparison links name the sides only

@@ -2,6 +2,7 @@
 // function self and total (recursion counted once), the callers and
 // callees of one function, and a call tree turned back into the levels
 // encoding so every view draws with the same renderer.
+import { relativeChange } from "./colors";
 import type { FlameGraphData, Layout, NodeRef } from "./layout";
 
 export interface FnStat {
@@ -54,6 +55,42 @@ export function functionStats(layout: Layout): FnStat[] {
     }
   }
   return [...byName.values()].sort((a, b) => b.self - a.self || b.total - a.total || cmp(a.name, b.name));
+}
+
+/** A row of the diff's table: a function's self on each side, and the
+ * change of its self and of its total between the sides. Each side's
+ * figures are taken as shares of that side's total (the two totals can
+ * differ, e.g. a longer range on one side), in percent; a change is the
+ * relative change of the share, as the diff colours it. */
+export interface DiffRow {
+  name: string;
+  lSelf: number;
+  rSelf: number;
+  lSelfShare: number;
+  rSelfShare: number;
+  lTotalShare: number;
+  rTotalShare: number;
+  /** Percent; +Infinity when the function is new on the right. */
+  selfChange: number;
+  totalChange: number;
+}
+
+/** The diff table's rows, the largest self share on either side first. */
+export function diffRows(stats: FnStat[], leftTicks: number, rightTicks: number): DiffRow[] {
+  const share = (v: number, ticks: number) => (ticks > 0 ? (v / ticks) * 100 : 0);
+  const larger = (r: DiffRow) => Math.max(r.lSelfShare, r.rSelfShare);
+  const rows = stats.map((s) => ({
+    name: s.name,
+    lSelf: s.lSelf,
+    rSelf: s.rSelf,
+    lSelfShare: share(s.lSelf, leftTicks),
+    rSelfShare: share(s.rSelf, rightTicks),
+    lTotalShare: share(s.lTotal, leftTicks),
+    rTotalShare: share(s.rTotal, rightTicks),
+    selfChange: relativeChange(s.lSelf, s.rSelf, leftTicks, rightTicks),
+    totalChange: relativeChange(s.lTotal, s.rTotal, leftTicks, rightTicks),
+  }));
+  return rows.sort((a, b) => larger(b) - larger(a) || cmp(a.name, b.name));
 }
 
 function cmp(a: string, b: string): number {

@@ -104,6 +104,29 @@ await step("table", async () => {
   check(selfs.every((v, i) => i === 0 || selfs[i - 1] >= v), "sorting by self orders the rows, largest first");
 });
 
+await step("copy link", async () => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  await page.click(".copy-link");
+  await page.waitForFunction(() => document.querySelector(".copy-status")?.textContent === "Link copied", null, { timeout: 5000 });
+  await shot("01b-copy-link");
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  check(copied === page.url(), `"Copy link" puts the page's URL on the clipboard and says "Link copied" (${copied.slice(0, 80)}…)`);
+  // without the Clipboard API (plain http from another host) the link is shown, selected
+  const bare = await context.newPage();
+  await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, "clipboard", { get: () => undefined }));
+  await bare.goto(url(single));
+  await bare.click(".copy-link");
+  const f = await bare.$eval(".copy-link-input", (i) => ({
+    hidden: i.hidden, value: i.value, focused: document.activeElement === i,
+    selected: i.selectionStart === 0 && i.selectionEnd === i.value.length,
+  }));
+  const said = await bare.$eval(".copy-status", (e) => e.textContent);
+  check(!f.hidden && f.value === bare.url() && f.focused && f.selected && /Link copied|Ctrl\+C/.test(said),
+    `without the Clipboard API the link is shown selected in a read-only field (${said}; ${f.value === bare.url() ? "the page's URL" : f.value})`);
+  await bare.screenshot({ path: join(out, "01c-copy-link-fallback.png") });
+  await bare.close();
+});
+
 await step("search", async () => {
   await page.fill(".toolbar .search", X.searchTerm);
   await page.waitForFunction(() => Number(document.querySelector(".flame-card .flame-canvas")?.dataset.matches ?? 0) > 0, null, { timeout: 5000 });
@@ -198,6 +221,29 @@ await step("diff", async () => {
     return { red, green };
   });
   check(colors.red > 500 && colors.green > 500, `the diff is red where it grew and green where it shrank (${colors.red} red, ${colors.green} green pixels)`);
+  const heads = await page.$$eval(".diff-card .top-table thead th", (ths) => ths.map((t) => t.textContent.replace(/ [▼▲]$/, "")));
+  check(heads.join("|") === "Function|Baseline self|Comparison self|Self change|Total change", `the diff table's columns: ${heads.join(" | ")}`);
+  const D = X.diffFn;
+  const rows = await page.$$eval(".diff-card .top-table tbody tr", (trs) => trs.map((t) => ({ ...t.dataset, cells: [...t.cells].map((c) => c.textContent) })));
+  const row = rows.find((r) => r.name === D.name);
+  check(row && Number(row.lSelf) === D.lSelf && Number(row.rSelf) === D.rSelf,
+    `diff table: ${D.name} self ${row?.lSelf} / ${row?.rSelf} == pprof's flat ${D.lSelf} / ${D.rSelf}`);
+  const pct = (p) => `${p >= 10 ? p.toFixed(1) : p.toFixed(2)}%`;
+  check(row && row.cells[1].endsWith(`(${pct(D.lSelfShare)})`) && row.cells[2].endsWith(`(${pct(D.rSelfShare)})`),
+    `…each with its share of its side's total: ${row?.cells[1]}, ${row?.cells[2]}`);
+  const change = (c) => `${c > 0 ? "+" : ""}${Math.abs(c) >= 10 ? c.toFixed(0) : c.toFixed(1)}%`;
+  const near = (a, b) => Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b));
+  check(row && near(Number(row.selfChange), D.selfChange) && near(Number(row.totalChange), D.totalChange) &&
+    row.cells[3] === change(D.selfChange) && row.cells[4] === change(D.totalChange),
+    `…and the change of its self and total shares: ${row?.cells[3]} (${change(D.selfChange)}), ${row?.cells[4]} (${change(D.totalChange)})`);
+  await page.click(".diff-card .top-table th.col-selfChange");
+  const byChange = await page.$$eval(".diff-card .top-table tbody tr", (trs) => trs.map((t) => Number(t.dataset.selfChange)));
+  check(byChange.length > 1 && byChange.every((v, i) => i === 0 || byChange[i - 1] >= v), `sorting by self change orders the rows, largest first (${byChange.slice(0, 3)}…)`);
+  await page.click(".diff-card .top-table th.col-totalChange");
+  await page.click(".diff-card .top-table th.col-totalChange");
+  const byTotal = await page.$$eval(".diff-card .top-table tbody tr", (trs) => trs.map((t) => Number(t.dataset.totalChange)));
+  check(byTotal.every((v, i) => i === 0 || byTotal[i - 1] <= v), `clicking total change twice sorts it smallest first (${byTotal.slice(0, 3)}…)`);
+  await page.click(".diff-card .top-table th.col-lSelf");
   await shot("05-diff");
 });
 
@@ -237,12 +283,39 @@ await step("profiles", async () => {
   await shot("08-profile");
 });
 
+await step("profile pages", async () => {
+  const onPage = () => page.$eval(".profile-list", (l) => ({
+    totals: [...l.querySelectorAll(".profile-row")].map((t) => Number(t.dataset.total)),
+    title: l.querySelector(".card-title").textContent,
+    newer: !l.querySelector(".page-newer")?.disabled, older: !l.querySelector(".page-older")?.disabled,
+  }));
+  const rows = (n) => page.waitForFunction((k) => document.querySelectorAll(".profile-row").length === k, n, { timeout: 20000 });
+  const n = X.pagerProfiles; // profile i (1…n, oldest first) has i samples of 10 ms
+  await page.goto(url({ view: "profiles", query: X.pagerQuery, from: "now-1h", until: "now" }));
+  await rows(200);
+  const first = await onPage();
+  check(first.totals[0] === n * 1e7 && first.totals.at(-1) === 2 * 1e7 && !first.newer && first.older && /Profiles 1–200/.test(first.title),
+    `the first page holds the newest 200 profiles, Older enabled (${first.title})`);
+  await page.click(".page-older");
+  await rows(1);
+  const second = await onPage();
+  check(second.totals[0] === 1e7 && second.newer && !second.older && new URL(page.url()).searchParams.get("offset") === "200",
+    `Older shows the next page, the oldest profile, and puts offset=200 in the URL (${second.title})`);
+  await shot("09-profile-pages");
+  await page.reload();
+  await rows(1);
+  check((await onPage()).totals[0] === 1e7, "reloading the URL keeps the page");
+  await page.click(".page-newer");
+  await rows(200);
+  check((await onPage()).totals[0] === n * 1e7 && !new URL(page.url()).searchParams.has("offset"), "Newer goes back to the newest page");
+});
+
 await step("errors", async () => {
   await page.goto(url({ query: X.badRegexQuery, from: "now-1h", until: "now" }));
   await page.waitForSelector(".error", { timeout: 20000 });
   const msg = await page.$eval(".error", (e) => e.textContent);
   check(/400/.test(msg) && /regex|parse|missing/i.test(msg), `a bad regex shows the API's message: ${msg.slice(0, 160)}`);
-  await shot("09-error");
+  await shot("10-error");
 });
 
 await step("tenant", async () => {

@@ -25,7 +25,7 @@ describe("URL state", () => {
       leftQuery: 't:a:b:c:d{x="1"}', leftFrom: "1700000000", leftUntil: "1700001800",
       rightQuery: 't:a:b:c:d{x="2"}', rightFrom: "1700001800", rightUntil: "1700003600",
       groupBy: "env", search: "runtime.", fn: "main.main", display: "sandwich", maxNodes: 65536,
-      tenant: "team-a", profile: "8f0e5a1c-0000-4000-8000-000000000001@1700000000123456789",
+      tenant: "team-a", profile: "8f0e5a1c-0000-4000-8000-000000000001@1700000000123456789", offset: 400,
     });
     expect(parseState(serializeState(s))).toEqual(s);
   });
@@ -36,8 +36,9 @@ describe("URL state", () => {
   });
 
   it("falls back to defaults on bad values", () => {
-    const s = parseState("?view=nope&display=odd&maxNodes=-5");
-    expect([s.view, s.display, s.maxNodes]).toEqual(["explore", "both", 0]);
+    const s = parseState("?view=nope&display=odd&maxNodes=-5&offset=-200");
+    expect([s.view, s.display, s.maxNodes, s.offset]).toEqual(["explore", "both", 0, 0]);
+    expect(parseState("?offset=abc").offset).toBe(0);
   });
 
   it("opens Pyroscope's comparison links as a comparison", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decodeLayout } from "../../src/flame/layout";
-import { addStack, functionStats, newTree, sandwich, treeToFlamegraph } from "../../src/flame/tree";
+import { addStack, diffRows, functionStats, newTree, sandwich, treeToFlamegraph } from "../../src/flame/tree";
 import { fit } from "../../src/flame/view";
 
 function tree(stacks: [string, number][]) {
@@ -66,6 +66,50 @@ describe("sandwich", () => {
 
   it("is empty for an unknown function", () => {
     expect(sandwich(L, "nope").callees.total).toBe(0);
+  });
+});
+
+describe("diffRows", () => {
+  // baseline (total 100): main → a 60, b 40; comparison (total 200):
+  // main self 20 → a 60, c 120. Levels: [l x, l total, l self, r x, r total, r self, name]
+  const diff = {
+    names: ["total", "main", "a", "b", "c"],
+    levels: [
+      [0, 100, 0, 0, 200, 0, 0],
+      [0, 100, 0, 0, 200, 20, 1],
+      [0, 60, 60, 0, 60, 60, 2, 0, 40, 40, 0, 0, 0, 3, 0, 0, 0, 0, 120, 120, 4],
+    ],
+    total: 300,
+    maxSelf: 120,
+    leftTicks: 100,
+    rightTicks: 200,
+  };
+  const rows = diffRows(functionStats(decodeLayout(diff)), 100, 200);
+  const row = (name: string) => rows.find((r) => r.name === name)!;
+
+  it("gives each side's self and its share of that side's total", () => {
+    expect(row("a")).toMatchObject({ lSelf: 60, rSelf: 60, lSelfShare: 60, rSelfShare: 30 });
+    expect(row("main")).toMatchObject({ lSelf: 0, rSelf: 20, lSelfShare: 0, rSelfShare: 10, lTotalShare: 100, rTotalShare: 100 });
+  });
+
+  it("compares shares, not values, since the totals differ", () => {
+    // a: the same 60 on both sides, but 60% of one and 30% of the other
+    expect(row("a").selfChange).toBeCloseTo(-50, 9);
+    expect(row("a").totalChange).toBeCloseTo(-50, 9);
+    // main: all of both totals; its self is new in the comparison
+    expect(row("main").totalChange).toBe(0);
+    expect(row("main").selfChange).toBe(Infinity);
+    expect([row("b").selfChange, row("b").totalChange]).toEqual([-100, -100]);
+    expect([row("c").selfChange, row("c").rTotalShare]).toEqual([Infinity, 60]);
+  });
+
+  it("lists the largest self share on either side first", () => {
+    expect(rows.map((r) => r.name)).toEqual(["a", "c", "b", "main"]);
+  });
+
+  it("has no shares (and no NaN) for an empty side", () => {
+    const r = diffRows(functionStats(decodeLayout(diff)), 0, 200).find((x) => x.name === "a")!;
+    expect([r.lSelfShare, r.lTotalShare, r.selfChange]).toEqual([0, 0, Infinity]);
   });
 });
 
