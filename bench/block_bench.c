@@ -314,6 +314,7 @@ static size_t store_series(store_t *st, hp_labels_t *ls, int64_t period)
             hp_labels_fini(ls);
             return i;
         }
+    hp_labels_clone(ls, &st->arena); /* the labels borrow from the source, which goes first */
     HP_GROW(st->series, st->cap_series, st->n_series + 1);
     st->series[st->n_series] = (series_t){*ls, period, NULL, 0, 0};
     return st->n_series++;
