@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "hotpath/compress.h"
+#include "hotpath/hashmap.h"
 #include "hotpath/log.h"
 #include "hotpath/pprof.h"
 #include "hotpath/profile.h"
@@ -77,11 +78,11 @@ static int cmp_by_stack(const void *a, const void *b, void *ctx)
     return x < y ? -1 : x > y;
 }
 
-static void order_by_stack(const hp_sample_group_t *g, const order_ctx_t *c, uint32_t *order)
+static void order_by_stack(const uint32_t *samples, uint32_t n, const order_ctx_t *c, uint32_t *order)
 {
-    memcpy(order, g->samples, g->n * sizeof(uint32_t));
-    if (g->n > 1)
-        qsort_r(order, g->n, sizeof(uint32_t), cmp_by_stack, (void *)c);
+    memcpy(order, samples, n * sizeof(uint32_t));
+    if (n > 1)
+        qsort_r(order, n, sizeof(uint32_t), cmp_by_stack, (void *)c);
 }
 
 /* The (stack, span, value) samples of one sample type over samples in
@@ -110,10 +111,14 @@ static size_t collect_samples(const hp_pprof_t *p, const uint32_t *order, uint32
     return w;
 }
 
-/* One series a write stores to: a label group's sample type, with its
- * labels (strings borrowed from the write and its arena) and fingerprint. */
+/* One series a write stores to: a sample type of one label group — or of
+ * several, when their labels come out the same (a sample label equal to a
+ * series label, names equal once sanitized) — with its labels (strings
+ * borrowed from the write and its arena) and fingerprint. */
 typedef struct planned {
-    uint32_t group, type;
+    uint32_t type;
+    const uint32_t *samples; /* indices into p->samples: the group's, or the groups' together (arena) */
+    uint32_t n;
     hp_labels_t labels;
     uint64_t fp;
 } planned_t;
@@ -127,12 +132,11 @@ typedef struct ingest_ctx {
     size_t series_written;
 } ingest_ctx_t;
 
-/* Stores one planned series (its group's samples in (stack, span) order)
- * as a profile of its series. */
-static void store_series(ingest_ctx_t *c, const hp_sample_group_t *grp, const uint32_t *order,
-                         const planned_t *ps, triple_t *samples)
+/* Stores one planned series (its samples in (stack, span) order) as a
+ * profile of its series. */
+static void store_series(ingest_ctx_t *c, const uint32_t *order, const planned_t *ps, triple_t *samples)
 {
-    size_t n = collect_samples(c->p, order, grp->n, ps->type, &c->samples, samples);
+    size_t n = collect_samples(c->p, order, ps->n, ps->type, &c->samples, samples);
     if (n == 0)
         return;
     bool created;
@@ -166,7 +170,7 @@ typedef struct prepared {
     hp_arena_t arena;       /* the groups and the planned series' type IDs */
     hp_sample_group_t *groups;
     size_t n_groups;
-    planned_t *series; /* by group, then sample type */
+    planned_t *series; /* by group, then sample type; no two with equal labels */
     size_t n_series;
 } prepared_t;
 
@@ -182,14 +186,41 @@ static void prepared_fini(prepared_t *x)
     hp_labels_fini(&x->base);
 }
 
+/* The planned series with these labels, or NULL; by_fp maps a
+ * fingerprint to an index + 1 (a clash probes fp + 1, …). */
+static planned_t *planned_find(prepared_t *x, hp_u64map_t *by_fp, const planned_t *ps)
+{
+    uint64_t key = ps->fp, at;
+    while (hp_u64map_get(by_fp, key, &at)) {
+        if (hp_labels_equal(&x->series[at - 1].labels, &ps->labels))
+            return &x->series[at - 1];
+        key++;
+    }
+    hp_u64map_put(by_fp, key, (uint64_t)(ps - x->series) + 1);
+    return NULL;
+}
+
+/* Adds a group's samples to a planned series that already has some. */
+static void planned_join(prepared_t *x, planned_t *into, const hp_sample_group_t *grp)
+{
+    uint32_t *v = hp_arena_alloc(&x->arena, ((size_t)into->n + grp->n) * sizeof(uint32_t));
+    memcpy(v, into->samples, into->n * sizeof(uint32_t));
+    memcpy(v + into->n, grp->samples, grp->n * sizeof(uint32_t));
+    into->samples = v;
+    into->n += grp->n;
+}
+
 /* The series x stores to, planned once (outside any lock) for the series
  * limit and the commit: each label group's sample types with a non-zero
- * value. */
+ * value; groups whose labels come out equal share one series and one
+ * profile, as Pyroscope merges them. */
 static void plan_series(prepared_t *x)
 {
     const hp_pprof_t *p = &x->p;
     hp_profile_group_samples(p, &x->arena, &x->groups, &x->n_groups);
     hp_str_t metric = hp_labels_get(&x->base, HP_LABEL_NAME);
+    hp_u64map_t by_fp;
+    hp_u64map_init(&by_fp, 2 * x->n_groups * p->n_sample_types + 8);
     size_t cap = 0;
     for (size_t gi = 0; gi < x->n_groups; gi++) {
         const hp_sample_group_t *grp = &x->groups[gi];
@@ -200,14 +231,23 @@ static void plan_series(prepared_t *x)
             if (!any)
                 continue;
             HP_GROW(x->series, cap, x->n_series + 1);
-            planned_t *ps = &x->series[x->n_series++];
-            ps->group = (uint32_t)gi;
+            planned_t *ps = &x->series[x->n_series];
             ps->type = st;
+            ps->samples = grp->samples;
+            ps->n = grp->n;
             hp_labels_init(&ps->labels);
             hp_profile_series_labels(p, st, metric, &x->base, &grp->labels, &x->arena, &ps->labels);
             ps->fp = hp_labels_fingerprint(&ps->labels);
+            planned_t *same = planned_find(x, &by_fp, ps);
+            if (same) {
+                planned_join(x, same, grp);
+                hp_labels_fini(&ps->labels);
+            } else {
+                x->n_series++;
+            }
         }
     }
+    hp_u64map_fini(&by_fp);
 }
 
 static size_t limit_or_max(int64_t v) { return v > 0 ? (size_t)v : SIZE_MAX; }
@@ -268,10 +308,10 @@ static void commit(ing_t *g, ing_tenant_t *t, hp_head_t *h, prepared_t *x)
                                      (size_t)x->lim.max_profile_symbol_value_length);
     c.samples.stacks = stacks;
     for (size_t i = 0; i < x->n_series; i++) {
-        const hp_sample_group_t *grp = &x->groups[x->series[i].group];
-        if (i == 0 || x->series[i].group != x->series[i - 1].group)
-            order_by_stack(grp, &c.samples, order);
-        store_series(&c, grp, order, &x->series[i], samples);
+        const planned_t *ps = &x->series[i];
+        if (i == 0 || ps->samples != ps[-1].samples) /* a group's sample types share one order */
+            order_by_stack(ps->samples, ps->n, &c.samples, order);
+        store_series(&c, order, ps, samples);
     }
     atomic_fetch_add(&h->bytes, hp_symdb_bytes(h->symdb) - sym_before);
     hp_metric_add(g->m_series, (double)(h->n_series - series_before));

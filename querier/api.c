@@ -455,8 +455,10 @@ static int merge_profile(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
     s.stack = r->stack_trace_selector;
     int rc = qry_check_select(q, tenant, &s, err);
-    /* max_nodes only when asked for: without it the profile is whole and exact */
-    int64_t max_nodes = r->max_nodes > 0 ? qry_max_nodes(q, tenant, r->max_nodes) : 0;
+    /* max_nodes only when asked for: without it the profile is whole and
+     * exact; Go PGO trimming takes precedence over it, as in Pyroscope */
+    bool pgo = r->stack_trace_selector && r->stack_trace_selector->go_pgo;
+    int64_t max_nodes = r->max_nodes > 0 && !pgo ? qry_max_nodes(q, tenant, r->max_nodes) : 0;
     return rc == 0 ? qry_merge_pprof(q, tenant, &s, max_nodes, out, err) : rc;
 }
 

@@ -262,6 +262,14 @@ int qry_check_select(const qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_
     if (s->stack && s->stack->n_call_site > HP_CALLSITE_MAX)
         return hp_err_set(err, HP_EINVAL, "stack_trace_selector.call_site has %zu locations, at most %d",
                           s->stack->n_call_site, HP_CALLSITE_MAX);
+    size_t bytes = 0;
+    for (size_t i = 0; s->stack && i < s->stack->n_call_site; i++)
+        bytes +=
+            s->stack->call_site[i] && s->stack->call_site[i]->name ? strlen(s->stack->call_site[i]->name) : 0;
+    if (bytes > HP_CALLSITE_MAX_BYTES)
+        return hp_err_set(err, HP_EINVAL,
+                          "stack_trace_selector.call_site names %zu bytes of function names, at most %d",
+                          bytes, HP_CALLSITE_MAX_BYTES);
     return qry_check_range(q, tenant, s->start_ms, s->end_ms, true, err);
 }
 

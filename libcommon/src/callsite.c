@@ -8,8 +8,10 @@
 void hp_callsite_init(hp_callsite_t *c, char *const *names, size_t n)
 {
     memset(c, 0, sizeof(*c));
-    c->names = names;
     c->n = HP_MIN(n, (size_t)HP_CALLSITE_MAX);
+    c->names = c->n ? hp_xmalloc(c->n * sizeof(hp_str_t)) : NULL;
+    for (size_t i = 0; i < c->n; i++)
+        c->names[i] = hp_str_c(names[i]);
 }
 
 void hp_callsite_use(hp_callsite_t *c, const hp_symdb_t *db)
@@ -27,7 +29,7 @@ void hp_callsite_use(hp_callsite_t *c, const hp_symdb_t *db)
 /* True when frame name equals the call site's name k. */
 static bool name_is(const hp_callsite_t *c, size_t k, hp_str_t name)
 {
-    return hp_str_eq_c(name, c->names[k]);
+    return hp_str_eq(name, c->names[k]);
 }
 
 /* The state after the frames of one location, from state st (k+1 with
@@ -74,6 +76,7 @@ bool hp_callsite_match(hp_callsite_t *c, uint32_t stack)
 
 void hp_callsite_fini(hp_callsite_t *c)
 {
+    free(c->names);
     free(c->state);
     free(c->chain);
     memset(c, 0, sizeof(*c));

@@ -216,31 +216,24 @@ hp_series_t *hp_head_series(hp_head_t *h, const hp_labels_t *labels, uint64_t fp
     return s;
 }
 
-/* Index where a profile at time t goes to keep profiles sorted by time
- * (after existing profiles of the same time). */
-static size_t insert_pos(const hp_series_t *s, int64_t t)
+/* Where profile (t, id) goes in s's profiles, which are sorted by time
+ * and, within one time, by ID: the first that is not before it. A retried
+ * write finds itself there, in O(log n) however many profiles share the
+ * time (the common case, a newer time, costs one comparison). */
+static size_t profile_pos(const hp_series_t *s, int64_t t, const uint8_t id[16])
 {
     size_t lo = 0, hi = s->n_profiles;
-    if (hi == 0 || s->profiles[hi - 1].t <= t)
+    if (hi == 0 || s->profiles[hi - 1].t < t)
         return hi;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (s->profiles[mid].t <= t)
+        const hp_series_profile_t *m = &s->profiles[mid];
+        if (m->t < t || (m->t == t && memcmp(m->id, id, 16) < 0))
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
-}
-
-/* True when s already holds the profile (t, id) — a retried write — given
- * at = insert_pos(s, t): the profiles of time t end there. */
-static bool series_has(const hp_series_t *s, size_t at, int64_t t, const uint8_t id[16])
-{
-    for (size_t i = at; i-- > 0 && s->profiles[i].t == t;)
-        if (memcmp(s->profiles[i].id, id, 16) == 0)
-            return true;
-    return false;
 }
 
 static bool any_span(const uint64_t *spans, size_t n)
@@ -286,9 +279,9 @@ static void put_samples(hp_series_t *s, const uint32_t *stacks, const int64_t *v
 bool hp_head_append(hp_head_t *h, hp_series_t *s, int64_t time_ns, const uint8_t id[16],
                     const uint32_t *stacks, const int64_t *values, const uint64_t *spans, size_t n)
 {
-    size_t at = insert_pos(s, time_ns);
-    if (series_has(s, at, time_ns, id))
-        return false;
+    size_t at = profile_pos(s, time_ns, id);
+    if (at < s->n_profiles && s->profiles[at].t == time_ns && memcmp(s->profiles[at].id, id, 16) == 0)
+        return false; /* already stored: a retried write */
     bool with_spans = any_span(spans, n);
     size_t bytes = grow_samples(s, n, with_spans);
     put_samples(s, stacks, values, spans, n, with_spans);
@@ -424,6 +417,15 @@ int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_
     }
     if (sts) {
         q->call_site = call_site_names(sts, &q->n_call_site);
+        size_t bytes = 0;
+        for (size_t i = 0; i < q->n_call_site; i++)
+            bytes += strlen(q->call_site[i]);
+        if (bytes > HP_CALLSITE_MAX_BYTES) {
+            hp_select_fini(q);
+            return hp_err_set(err, HP_EINVAL, "select: a call site of %zu bytes, at most %d", bytes,
+                              HP_CALLSITE_MAX_BYTES);
+        }
+        q->pgo = sts->go_pgo != NULL;
         q->pgo_keep_locations = sts->go_pgo ? sts->go_pgo->keep_locations : 0;
         q->pgo_aggregate_callees = sts->go_pgo && sts->go_pgo->aggregate_callees;
     }

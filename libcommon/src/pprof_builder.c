@@ -403,8 +403,8 @@ static uint64_t remap_location(hp_pprof_builder_t *b, remap_t *r, uint32_t i)
 
 /* Adds sample s of r->p with the builder location IDs ids[0..n) (leaf
  * first), taking value columns cols[0..n_cols). */
-static void remap_sample_at(hp_pprof_builder_t *b, remap_t *r, const hp_pprof_sample_t *s, const uint64_t *ids,
-                            size_t n, const uint32_t *cols, size_t n_cols)
+static void remap_sample_at(hp_pprof_builder_t *b, remap_t *r, const hp_pprof_sample_t *s,
+                            const uint64_t *ids, size_t n, const uint32_t *cols, size_t n_cols)
 {
     const hp_pprof_t *p = r->p;
     for (size_t j = 0; j < b->n_types; j++) {
@@ -583,9 +583,7 @@ void hp_pprof_builder_add_truncated(hp_pprof_builder_t *b, const hp_pprof_t *p, 
     remap_init(&r, p);
     adopt_types(b, &r, NULL, p->n_sample_types);
     r.vals = hp_xcalloc(b->n_types + 1, sizeof(int64_t));
-    uint64_t other_fn = hp_pprof_builder_function(b, HP_STR("other"), HP_STR("other"), HP_STR(""), 0);
-    hp_pprof_line_in_t other_line = {other_fn, 0};
-    uint64_t other = hp_pprof_builder_location(b, 0, 0, &other_line, 1);
+    uint64_t other = 0; /* the "other" location, made when first needed */
     for (uint32_t i = 0; i < p->n_samples; i++) {
         const hp_pprof_sample_t *s = &p->samples[i];
         uint32_t cut = s->loc_n; /* locations [cut, loc_n) are kept: a root-side run */
@@ -593,6 +591,11 @@ void hp_pprof_builder_add_truncated(hp_pprof_builder_t *b, const hp_pprof_t *p, 
             cut--;
         size_t n = 0;
         HP_GROW(r.ids, r.cap_ids, s->loc_n - cut + 1);
+        if (cut > 0 && other == 0) {
+            hp_pprof_line_in_t line = {
+                hp_pprof_builder_function(b, HP_STR("other"), HP_STR("other"), HP_STR(""), 0), 0};
+            other = hp_pprof_builder_location(b, 0, 0, &line, 1);
+        }
         if (cut > 0)
             r.ids[n++] = other; /* what was below the last kept location */
         for (uint32_t j = cut; j < s->loc_n; j++)

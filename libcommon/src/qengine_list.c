@@ -1,6 +1,10 @@
 /* query.ListProfiles: the individual profiles a selection matches, the
- * newest first, at most a limit of them (a min-heap on time keeps the
- * newest while visiting, so memory is bounded by the limit). A profile
+ * newest first, at most a limit of them (a heap whose root is the last
+ * kept keeps the first ones while visiting, so memory is bounded by the
+ * limit). "First" is the querier's order — time descending, then series
+ * fingerprint and profile ID ascending — so that where profiles share a
+ * time at the cut, every process keeps the ones the querier would, and
+ * pages (offset, limit) neither overlap nor skip. A profile
  * this process holds more than once (in a head and its flushed block, in
  * replica blocks not yet compacted) is listed once, so copies cannot push
  * other profiles out of the limit. */
@@ -17,13 +21,14 @@
 
 typedef struct entry {
     int64_t t, total;
+    uint64_t fp;  /* the series' fingerprint */
     uint64_t key; /* 64 bits of the profile's deduplication key */
     uint8_t id[16];
     hp_buf_t labels; /* the series' labels, encoded as ProfileEntry field 1 */
 } entry_t;
 
 typedef struct list_ctx {
-    entry_t *heap; /* min-heap on t: heap[0] is the oldest kept */
+    entry_t *heap; /* heap[0] is the last kept in list order */
     size_t n, limit;
     hp_u64map_t live; /* key → how many heap entries have it (0 once evicted) */
 } list_ctx_t;
@@ -58,9 +63,20 @@ static void live_trim(list_ctx_t *c)
         live_add(c, c->heap[i].key, 1);
 }
 
+/* True when a comes after b in the list: older, or as old with a larger
+ * series fingerprint, or the same series with a larger ID. */
+static bool entry_after(const entry_t *a, const entry_t *b)
+{
+    if (a->t != b->t)
+        return a->t < b->t;
+    if (a->fp != b->fp)
+        return a->fp > b->fp;
+    return memcmp(a->id, b->id, 16) > 0;
+}
+
 static void sift_up(entry_t *h, size_t i)
 {
-    while (i > 0 && h[(i - 1) / 2].t > h[i].t) {
+    while (i > 0 && entry_after(&h[i], &h[(i - 1) / 2])) {
         entry_t x = h[i];
         h[i] = h[(i - 1) / 2];
         h[(i - 1) / 2] = x;
@@ -72,9 +88,9 @@ static void sift_down(entry_t *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && h[l].t < h[m].t)
+        if (l < n && entry_after(&h[l], &h[m]))
             m = l;
-        if (r < n && h[r].t < h[m].t)
+        if (r < n && entry_after(&h[r], &h[m]))
             m = r;
         if (m == i)
             return;
@@ -90,8 +106,12 @@ static void sift_down(entry_t *h, size_t n, size_t i)
 static void add_entry(void *ctx, const hp_head_t *h, uint32_t si, const hp_series_t *s, const hp_series_profile_t *p)
 {
     list_ctx_t *c = ctx;
-    if (c->n == c->limit && p->t <= c->heap[0].t)
-        return;
+    if (c->n == c->limit) {
+        entry_t x = {.t = p->t, .fp = s->fp};
+        memcpy(x.id, p->id, 16);
+        if (!entry_after(&c->heap[0], &x))
+            return; /* not before the last kept */
+    }
     uint64_t key = entry_key(s, p), have;
     if (hp_u64map_get(&c->live, key, &have) && have > 0)
         return; /* another copy of a profile already kept */
@@ -100,7 +120,7 @@ static void add_entry(void *ctx, const hp_head_t *h, uint32_t si, const hp_serie
         e = &c->heap[c->n++];
         memset(e, 0, sizeof(*e));
     } else {
-        e = &c->heap[0]; /* replaces the oldest */
+        e = &c->heap[0]; /* replaces the last */
         hp_buf_reset(&e->labels);
         live_add(c, e->key, -1);
     }
@@ -108,6 +128,7 @@ static void add_entry(void *ctx, const hp_head_t *h, uint32_t si, const hp_serie
     live_add(c, key, 1);
     live_trim(c);
     e->t = p->t;
+    e->fp = s->fp;
     e->total = p->total;
     memcpy(e->id, p->id, 16);
     hp_labels_encode(&s->labels, 1, &e->labels);
@@ -120,7 +141,7 @@ static void add_entry(void *ctx, const hp_head_t *h, uint32_t si, const hp_serie
 static int cmp_newest(const void *a, const void *b)
 {
     const entry_t *x = a, *y = b;
-    return x->t < y->t ? 1 : x->t > y->t ? -1 : memcmp(x->id, y->id, 16);
+    return entry_after(x, y) ? 1 : entry_after(y, x) ? -1 : 0;
 }
 
 static int handle_list_profiles(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, hp_err_t *err)

@@ -318,7 +318,8 @@ static int handle_merge_profile(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     hp_pprof_builder_t *b = hp_pprof_builder_new();
     acc_ctx_t a = {&q, {0}, 0, NULL, b, {0}};
     hp_u64map_init(&a.acc, 1024);
-    hp_callsite_init(&a.cs, q.call_site, q.n_call_site);
+    /* Go PGO takes precedence over a call site, as in Pyroscope */
+    hp_callsite_init(&a.cs, q.call_site, q.pgo ? 0 : q.n_call_site);
     if (rc == 0) {
         builder_types(b, q.type_id, &q);
         rc = qe_select(qe, call->tenant, &q, acc_begin, acc_profile, acc_end, &a, err);

@@ -194,7 +194,8 @@ static void add_point(void *ctx, const hp_head_t *h, uint32_t si, const hp_serie
     bucket_t *k = &grp->buckets[*ix];
     k->sum = hp_add_wrap(k->sum, value);
     k->count++;
-    if (c->exemplars && (!k->has_ex || value > k->ex_value || (value == k->ex_value && p->t < k->ex_t))) {
+    bool candidate = c->exemplars && (c->cs.n == 0 || value != 0); /* nothing under the call site: no exemplar */
+    if (candidate && (!k->has_ex || value > k->ex_value || (value == k->ex_value && p->t < k->ex_t))) {
         k->has_ex = true;
         k->ex_t = p->t;
         k->ex_value = value;

@@ -434,13 +434,14 @@ static void test_call_site(void)
     CHECK(series_sum(&fx, sts_of(&x, (const char *[]){"main", "b"}, 2)) == (double)all_b);
     CHECK(series_sum(&fx, sts_of(&x, (const char *[]){"nope"}, 1)) == 0.0);
 
-    /* pprof with a call site, then with Go PGO: one leaf location each,
+    /* pprof with a call site, then with Go PGO too, which takes precedence
+     * (the call site is ignored, as in Pyroscope): one leaf location each,
      * its line cleared, samples of one leaf merged */
     Types__V1__GoPGO pgo = TYPES__V1__GO_PGO__INIT;
     pgo.keep_locations = 1;
     pgo.aggregate_callees = true;
     for (int with_pgo = 0; with_pgo < 2; with_pgo++) {
-        Types__V1__StackTraceSelector sts = *sts_of(&x, (const char *[]){"main", "b"}, with_pgo ? 0 : 2);
+        Types__V1__StackTraceSelector sts = *sts_of(&x, (const char *[]){"main", "b"}, 2);
         sts.go_pgo = with_pgo ? &pgo : NULL;
         hp_buf_t out = HP_BUF_INIT;
         REQUIRE(call_sts(&fx, "query.SelectMergeProfile", &sts, &out) == 0);
@@ -501,8 +502,64 @@ static void test_list_copies(void)
     fx_stop(&fx);
 }
 
+/* ListProfiles of one limit: the service names of the profiles listed. */
+static size_t list_services(fixture_t *fx, int64_t limit, const char **out, size_t max)
+{
+    Hotpath__V1__SelectRequest r = HOTPATH__V1__SELECT_REQUEST__INIT;
+    r.profile_type = CPU;
+    r.label_selector = "{}";
+    r.limit = limit;
+    hp_buf_t body = HP_BUF_INIT, reply = HP_BUF_INIT;
+    hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&r) + 1);
+    body.len = hotpath__v1__select_request__pack(&r, body.data);
+    hp_err_t err;
+    size_t n = 0;
+    if (hp_rpc_call(fx->cli, "query.ListProfiles", HP_STR("t"), body.data, body.len, 10000, &reply, &err) == 0) {
+        Hotpath__V1__ProfileList *l = hotpath__v1__profile_list__unpack(NULL, reply.len, reply.data);
+        for (size_t i = 0; l && i < l->n_profiles && n < max; i++)
+            for (size_t j = 0; j < l->profiles[i]->n_labels; j++)
+                if (strcmp(l->profiles[i]->labels[j]->name, "service_name") == 0)
+                    out[n++] = strcmp(l->profiles[i]->labels[j]->value, "x") == 0 ? "x" : "other";
+        if (l)
+            hotpath__v1__profile_list__free_unpacked(l, NULL);
+    }
+    hp_buf_fini(&body);
+    hp_buf_fini(&reply);
+    return n;
+}
+
+/* Profiles of one time at the limit's cut: the process keeps those the
+ * querier orders first (series fingerprint, then ID), so pages agree. */
+static void test_list_ties(void)
+{
+    fixture_t fx;
+    fx_start(&fx);
+    pthread_rwlock_wrlock(&fx.head->lock);
+    hp_series_t *x = series_of(fx.head, "x"), *z = NULL;
+    char name[8];
+    for (int i = 0; i < 64 && (z == NULL || z->fp > x->fp); i++) {
+        snprintf(name, sizeof(name), "z%d", i); /* a series visited after x that the querier puts first */
+        z = series_of(fx.head, name);
+    }
+    REQUIRE(z->fp < x->fp);
+    uint8_t id[16];
+    memset(id, 9, 16);
+    int64_t v = 5;
+    CHECK(hp_head_append(fx.head, z, 2000, id, &fx.st_a, &v, NULL, 1)); /* as new as x's newest */
+    pthread_rwlock_unlock(&fx.head->lock);
+    const char *first = "other", *second = "x";
+    const char *got[4];
+    CHECK_EQ_INT(list_services(&fx, 1, got, 4), 1);
+    CHECK_EQ_STR(got[0], first);
+    CHECK_EQ_INT(list_services(&fx, 2, got, 4), 2);
+    CHECK_EQ_STR(got[0], first);
+    CHECK_EQ_STR(got[1], second);
+    fx_stop(&fx);
+}
+
 int main(void)
 {
+    HP_RUN(test_list_ties);
     HP_RUN(test_list_copies);
     HP_RUN(test_span_filter);
     HP_RUN(test_session);

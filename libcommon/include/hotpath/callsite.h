@@ -20,11 +20,13 @@
 #include "hotpath/common.h"
 #include "hotpath/symdb.h"
 
-/* The most names a call site may have (a deeper one is refused with 400). */
+/* The most names a call site may have, and the most bytes they may hold
+ * together (more is refused with 400). */
 #define HP_CALLSITE_MAX 1024
+#define HP_CALLSITE_MAX_BYTES (64 * 1024)
 
 typedef struct hp_callsite {
-    char *const *names; /* borrowed, n of them; n == 0: every stack matches */
+    hp_str_t *names; /* n of them (the array owned, the bytes borrowed); n == 0: every stack matches */
     size_t n;
     const hp_symdb_t *db;
     int32_t *state; /* per stack ID: 0 unknown, -1 diverged, k+1 = k names matched */
@@ -33,8 +35,8 @@ typedef struct hp_callsite {
     size_t chain_cap;
 } hp_callsite_t;
 
-/* A filter for the call site names[0..n) (borrowed: they must outlive it),
- * n ≤ HP_CALLSITE_MAX. */
+/* A filter for the call site names[0..n) (their bytes borrowed: they must
+ * outlive it), n ≤ HP_CALLSITE_MAX (more are ignored). */
 void hp_callsite_init(hp_callsite_t *c, char *const *names, size_t n);
 
 /* Switches the filter to the stacks of db (forgetting what it knew of the

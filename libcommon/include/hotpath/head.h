@@ -50,7 +50,7 @@ typedef struct hp_series {
     uint32_t type;      /* index into the head's profile types */
     int64_t period;     /* the latest profile's pprof period */
     int64_t min_t, max_t;
-    hp_series_profile_t *profiles; /* sorted by time */
+    hp_series_profile_t *profiles; /* sorted by time (appended ones of one time: by ID) */
     size_t n_profiles, cap_profiles;
     uint64_t block_bytes; /* a block's series without its profiles loaded: what reading them would cost */
     uint64_t block_profiles;
@@ -154,6 +154,7 @@ typedef struct hp_select {
      * and SelectMergeProfile's Go PGO trimming (0 / false: none). */
     char *const *call_site; /* the array owned, the names borrowed */
     size_t n_call_site;
+    bool pgo; /* go_pgo given: SelectMergeProfile ignores the call site, as Pyroscope does */
     uint32_t pgo_keep_locations;
     bool pgo_aggregate_callees;
 } hp_select_t;

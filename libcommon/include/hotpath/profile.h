@@ -70,8 +70,9 @@ void hp_profile_groups_fini(hp_sample_group_t *groups, size_t n);
 /* Appends to buf the profile type ID of sample type i, using metric name. */
 void hp_profile_type_id(const hp_pprof_t *p, uint32_t i, hp_str_t metric, hp_buf_t *buf);
 
-/* Builds the series labels of sample type i for one group: base,
- * overridden by the group's labels (NULL: none), without __profile_type__
+/* Builds the series labels of sample type i for one group: base (no name
+ * twice: validated labels), overridden by the group's labels (NULL: none;
+ * of equal names the last wins), without __profile_type__
  * and __delta__, plus the reserved type labels; sorted by name. The type ID
  * is copied into the arena; every other string is borrowed from base,
  * group, metric and p, which must outlive out. Sorted base and group
