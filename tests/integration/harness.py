@@ -357,7 +357,7 @@ class Cluster:
         bad = self.sanitizer_reports()
         checks.check(not bad, "sanitizer reports: " + "; ".join(bad[:3]))
         self.stop()
-        if checks.bad:
+        if checks.bad or sys.exc_info()[0] is not None:  # a failed check, or an exception on its way out
             print(self.logs()[-6000:])
             print(f"cluster data kept in {self.tmp}")
         else:
@@ -414,6 +414,38 @@ def enc_varint(x):
         x >>= 7
     out.append(x)
     return bytes(out)
+
+
+def labelled_pprof(samples, ts_ns):
+    """A hand-encoded CPU pprof (cpu/nanoseconds, period 10 ms) at ts_ns:
+    one sample per (leaf function, value, [(label key, value), ...]), its
+    stack main → leaf; function and location i+1 for the i-th distinct name
+    (main first, then the leaves as they come)."""
+    def fv(f, v):
+        return enc_varint(f << 3) + enc_varint(v)
+
+    def fb(f, b):
+        return enc_varint(f << 3 | 2) + enc_varint(len(b)) + b
+    strings = [""]
+
+    def s(x):
+        if x not in strings:
+            strings.append(x)
+        return strings.index(x)
+    funcs = {"main": 1}
+    for leaf, _, _ in samples:
+        funcs.setdefault(leaf, len(funcs) + 1)
+    out = fb(1, fv(1, s("cpu")) + fv(2, s("nanoseconds")))
+    for leaf, v, labels in samples:
+        smp = fb(1, enc_varint(funcs[leaf]) + enc_varint(funcs["main"])) + fb(2, enc_varint(v))
+        for k, x in labels:
+            smp += fb(3, fv(1, s(k)) + fv(2, s(x)))
+        out += fb(2, smp)
+    for name, i in funcs.items():
+        out += fb(4, fv(1, i) + fb(4, fv(1, i) + fv(2, 10 * i)))
+        out += fb(5, fv(1, i) + fv(2, s(name)))
+    out += fv(9, ts_ns) + fb(11, fv(1, s("cpu")) + fv(2, s("nanoseconds"))) + fv(12, 10_000_000)
+    return b"".join(fb(6, x.encode()) for x in strings) + out
 
 
 def retime(data, ts_ns):

@@ -7,7 +7,7 @@ the ingesters restart (WAL replay) too."""
 import time
 import urllib.parse
 
-from harness import Checks, Cluster, connect_json, enc_varint, http, multipart
+from harness import Checks, Cluster, connect_json, http, labelled_pprof, multipart
 
 c = Checks()
 TID = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
@@ -19,35 +19,6 @@ SAMPLES = [
     ("d", 9, [("x_y", "1")]),                   # x.y sanitized is x_y
     ("e", 11, [("x_y", "2")]),                  # a series of its own
 ]
-
-
-def fv(f, v):
-    return enc_varint(f << 3) + enc_varint(v)
-
-
-def fb(f, b):
-    return enc_varint(f << 3 | 2) + enc_varint(len(b)) + b
-
-
-def pprof(ts_ns):
-    strings = [""]
-
-    def s(x):
-        if x not in strings:
-            strings.append(x)
-        return strings.index(x)
-    funcs = {"main": 1, "a": 2, "b": 3, "c": 4, "d": 5, "e": 6}
-    out = fb(1, fv(1, s("cpu")) + fv(2, s("nanoseconds")))
-    for leaf, v, labels in SAMPLES:
-        smp = fb(1, enc_varint(funcs[leaf]) + enc_varint(funcs["main"])) + fb(2, enc_varint(v))
-        for k, x in labels:
-            smp += fb(3, fv(1, s(k)) + fv(2, s(x)))
-        out += fb(2, smp)
-    for name, i in funcs.items():
-        out += fb(4, fv(1, i) + fb(4, fv(1, i) + fv(2, 10 * i)))
-        out += fb(5, fv(1, i) + fv(2, s(name)))
-    out += fv(9, ts_ns) + fb(11, fv(1, s("cpu")) + fv(2, s("nanoseconds"))) + fv(12, 10_000_000)
-    return b"".join(fb(6, x.encode()) for x in strings) + out
 
 
 def self_values(cl, selector, start, end):
@@ -70,7 +41,7 @@ def series_sets(cl, start, end):
 
 cl = Cluster(ingesters=3, rf=3)
 try:
-    body, ct = multipart([("profile", "profile.pprof", pprof(time.time_ns()))])
+    body, ct = multipart([("profile", "profile.pprof", labelled_pprof(SAMPLES, time.time_ns()))])
     status = http("POST", f"{cl.dist}/ingest?" + urllib.parse.urlencode({"name": "lg.app"}), body,
                   {"Content-Type": ct})[0]
     c.check(status == 200, f"push -> {status}")

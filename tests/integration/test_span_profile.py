@@ -19,7 +19,7 @@ import re
 import time
 import urllib.parse
 
-from harness import Checks, Cluster, connect_json, enc_varint, http, metric, multipart
+from harness import Checks, Cluster, connect_json, http, labelled_pprof, metric, multipart
 
 c = Checks()
 TID = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
@@ -53,36 +53,8 @@ def want(spans, thread=None):
     return out
 
 
-# ---- a pprof, hand-encoded ----
-
-def fv(f, v):
-    return enc_varint(f << 3) + enc_varint(v)
-
-
-def fb(f, b):
-    return enc_varint(f << 3 | 2) + enc_varint(len(b)) + b
-
-
 def pprof(ts_ns):
-    strings = [""]
-
-    def s(x):
-        if x not in strings:
-            strings.append(x)
-        return strings.index(x)
-    funcs = {"main": 1, "a": 2, "b": 3, "c": 4}
-    out = fb(1, fv(1, s("cpu")) + fv(2, s("nanoseconds")))
-    for leaf, v, labels in SAMPLES:
-        locs = b"".join(enc_varint(i) for i in (funcs[leaf], funcs["main"]))
-        smp = fb(1, locs) + fb(2, enc_varint(v))
-        for k, x in labels:
-            smp += fb(3, fv(1, s(k)) + fv(2, s(x)))
-        out += fb(2, smp)
-    for name, i in funcs.items():
-        out += fb(4, fv(1, i) + fb(4, fv(1, i) + fv(2, 10 * i)))
-        out += fb(5, fv(1, i) + fv(2, s(name)))
-    out += fv(9, ts_ns) + fb(11, fv(1, s("cpu")) + fv(2, s("nanoseconds"))) + fv(12, 10_000_000)
-    return b"".join(fb(6, x.encode()) for x in strings) + out
+    return labelled_pprof(SAMPLES, ts_ns)
 
 
 def push(cl, svc, ts_ns):
