@@ -199,7 +199,7 @@ class Cluster:
             try:
                 if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
                     break
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # gone (reaped) between open and read: ESRCH
                 break
             time.sleep(0.05)
         else:
