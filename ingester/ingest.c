@@ -167,7 +167,7 @@ typedef struct prepared {
     hp_pprof_t p;
     hp_labels_t base;
     hp_limits_config_t lim; /* what it was checked against; depth and symbol truncation apply */
-    hp_arena_t arena;       /* the groups and the planned series' type IDs */
+    hp_arena_t arena;       /* the groups, the planned series' type IDs and joined sample lists */
     hp_sample_group_t *groups;
     size_t n_groups;
     planned_t *series; /* by group, then sample type; no two with equal labels */
