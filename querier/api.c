@@ -410,6 +410,140 @@ static int profile_stats(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     return rc;
 }
 
+/* The selector of an AnalyzeQuery with the profile type as a matcher (a
+ * Series matcher list ORs its entries; this must AND them). Arena string. */
+static const char *typed_selector(hp_arena_t *a, const char *type_id, const char *selector)
+{
+    if (type_id == NULL)
+        return selector;
+    const char *in = selector + 1, *end = strrchr(selector, '}'); /* inside the braces (a parsed selector has both) */
+    if (end == NULL || end < in)
+        end = in;
+    while (in < end && (*in == ' ' || *in == '\t'))
+        in++;
+    hp_buf_t b = HP_BUF_INIT;
+    hp_buf_puts(&b, "{" HP_LABEL_PROFILE_TYPE "=\"");
+    hp_buf_puts(&b, type_id);
+    hp_buf_putc(&b, '"');
+    if (in < end) {
+        hp_buf_putc(&b, ',');
+        hp_buf_append(&b, in, (size_t)(end - in));
+    }
+    hp_buf_putc(&b, '}');
+    char *out = hp_arena_strndup(a, (const char *)b.data, b.len);
+    hp_buf_fini(&b);
+    return out;
+}
+
+/* The distinct series a selection matches (the Series method's count). */
+static int count_series(qry_t *q, hp_str_t tenant, const char *matcher, int64_t start, int64_t end, uint64_t *n,
+                        hp_err_t *err)
+{
+    Querier__V1__SeriesRequest sr = QUERIER__V1__SERIES_REQUEST__INIT;
+    char *m[1] = {(char *)matcher};
+    sr.matchers = m;
+    sr.n_matchers = 1;
+    sr.start = start;
+    sr.end = end;
+    hp_buf_t body = HP_BUF_INIT;
+    int rc = series(q, tenant, &sr.base, &body, err);
+    Querier__V1__SeriesResponse *r = rc == 0 ? querier__v1__series_response__unpack(NULL, body.len, body.data) : NULL;
+    if (rc == 0 && r == NULL)
+        rc = hp_err_set(err, HP_EINTERNAL, "AnalyzeQuery: the series count did not decode");
+    *n = r ? r->n_labels_set : 0;
+    if (r)
+        querier__v1__series_response__free_unpacked(r, NULL);
+    hp_buf_fini(&body);
+    return rc;
+}
+
+/* One kind of component's share of an AnalyzeQuery: query.Estimate from
+ * each of its processes, summed (replicas each count, as each reads). */
+static int analyze_scope(qry_t *q, hp_str_t tenant, bool gateways, const hp_buf_t *sel, int64_t start,
+                         Querier__V1__QueryScope *scope, hp_err_t *err)
+{
+    hp_rpc_target_t *t = NULL;
+    size_t n = 0;
+    int rc = qry_fanout_kind(q, gateways, "query.Estimate", tenant, start, sel->data, sel->len, &t, &n, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        Hotpath__V1__EstimateResponse *e =
+            hotpath__v1__estimate_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
+        if (e == NULL) {
+            rc = hp_err_set(err, HP_EUNAVAIL, "AnalyzeQuery: malformed reply from %s", hp_rpc_client_url(t[i].client));
+            break;
+        }
+        scope->component_count++;
+        scope->block_count += e->sources;
+        scope->series_count += e->series;
+        scope->profile_count += e->profiles;
+        scope->sample_count += e->samples;
+        scope->profile_bytes += e->bytes;
+        hotpath__v1__estimate_response__free_unpacked(e, NULL);
+    }
+    qry_targets_free(t, n);
+    return rc;
+}
+
+/* AnalyzeQuery: what a query would read, before it runs — per kind of
+ * component (Pyroscope's "Short term storage": ingesters; "Long term
+ * storage": store-gateways) the processes asked, the sources (heads and
+ * blocks) the range overlaps, and the series, profiles, samples and bytes
+ * of samples the selection reads there; in all, those bytes and the
+ * distinct series selected. query: a profile type and selector, a
+ * selector alone, or nothing (everything). */
+static int analyze_query(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req, hp_buf_t *out, hp_err_t *err)
+{
+    const Querier__V1__AnalyzeQueryRequest *r = (const void *)req;
+    const char *query = r->query ? r->query : "";
+    while (*query == ' ' || *query == '\t')
+        query++;
+    int rc = qry_check_range(q, tenant, r->start, r->end, false, err);
+    char *type_id = NULL;
+    hp_selector_t parsed;
+    memset(&parsed, 0, sizeof(parsed));
+    if (rc == 0 && (*query == '\0' || *query == '{'))
+        rc = hp_selector_parse(hp_str_c(query), &parsed, err);
+    else if (rc == 0)
+        rc = hp_selector_parse_query(hp_str_c(query), &type_id, &parsed, err);
+    hp_selector_fini(&parsed);
+    const char *brace = strchr(query, '{');
+    const char *selector = brace ? brace : "{}";
+    hp_arena_t a;
+    hp_arena_init(&a, 0);
+    Querier__V1__QueryScope scopes[2] = {QUERIER__V1__QUERY_SCOPE__INIT, QUERIER__V1__QUERY_SCOPE__INIT};
+    scopes[0].component_type = "Short term storage";
+    scopes[1].component_type = "Long term storage";
+    Querier__V1__QueryImpact impact = QUERIER__V1__QUERY_IMPACT__INIT;
+    if (rc == 0) {
+        Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
+        sel.profile_type = type_id;
+        sel.label_selector = (char *)selector;
+        sel.start = r->start;
+        sel.end = r->end;
+        hp_buf_t body = HP_BUF_INIT;
+        pack(&sel.base, &body);
+        for (int k = 0; k < 2 && rc == 0; k++)
+            rc = analyze_scope(q, tenant, k == 1, &body, r->start, &scopes[k], err);
+        hp_buf_fini(&body);
+    }
+    if (rc == 0)
+        rc = count_series(q, tenant, typed_selector(&a, type_id, selector), r->start, r->end,
+                          &impact.total_queried_series, err);
+    if (rc == 0) {
+        impact.total_bytes_in_time_range = scopes[0].profile_bytes + scopes[1].profile_bytes;
+        impact.deduplication_needed = q->cfg->distributor.replication_factor > 1;
+        Querier__V1__QueryScope *sp[2] = {&scopes[0], &scopes[1]};
+        Querier__V1__AnalyzeQueryResponse resp = QUERIER__V1__ANALYZE_QUERY_RESPONSE__INIT;
+        resp.query_scopes = sp;
+        resp.n_query_scopes = 2;
+        resp.query_impact = &impact;
+        pack(&resp.base, out);
+    }
+    free(type_id);
+    hp_arena_fini(&a);
+    return rc;
+}
+
 /* One side of a Diff: its merged tree. */
 static int diff_side(qry_t *q, hp_str_t tenant, const Querier__V1__SelectMergeStacktracesRequest *r,
                      const char *side, hp_tree_t **tree, hp_err_t *err)
@@ -594,6 +728,8 @@ static const method_t methods[] = {
      &querier__v1__diff_response__descriptor, diff},
     {"/querier.v1.QuerierService/GetProfileStats", &types__v1__get_profile_stats_request__descriptor,
      &types__v1__get_profile_stats_response__descriptor, profile_stats},
+    {"/querier.v1.QuerierService/AnalyzeQuery", &querier__v1__analyze_query_request__descriptor,
+     &querier__v1__analyze_query_response__descriptor, analyze_query},
 };
 
 typedef struct binding {

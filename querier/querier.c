@@ -246,6 +246,20 @@ int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, int64_t start_ms, 
     return rc;
 }
 
+int qry_fanout_kind(qry_t *q, bool gateways, const char *method, hp_str_t tenant, int64_t start_ms,
+                    const void *payload, size_t len, hp_rpc_target_t **targets, size_t *n, hp_err_t *err)
+{
+    group_t g[2];
+    size_t n_groups = plan_groups(q, start_ms, g), k = gateways ? 1 : 0;
+    int rc = 0;
+    *targets = NULL;
+    *n = 0;
+    if (k < n_groups)
+        rc = fanout(q, &g[k], 1, method, tenant, payload, len, targets, n, err);
+    groups_close(g, n_groups);
+    return rc;
+}
+
 int qry_check_select(const qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *err)
 {
     hp_profile_type_t pt;

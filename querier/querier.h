@@ -57,6 +57,11 @@ typedef struct qry_select {
 int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, int64_t start_ms, const void *payload, size_t len,
                hp_rpc_target_t **targets, size_t *n, hp_err_t *err) HP_WUR;
 
+/* qry_fanout to one kind of process only: ingesters, or (gateways) the
+ * store-gateways — none when the range does not reach their blocks. */
+int qry_fanout_kind(qry_t *q, bool gateways, const char *method, hp_str_t tenant, int64_t start_ms,
+                    const void *payload, size_t len, hp_rpc_target_t **targets, size_t *n, hp_err_t *err) HP_WUR;
+
 /* Encodes the request of a Select* method around a SelectRequest (which
  * carries the deduplication session and keep mask for one ingester). */
 typedef void (*qry_encode_fn)(void *ctx, const Hotpath__V1__SelectRequest *sel, hp_buf_t *out);

@@ -186,8 +186,12 @@ int qe_handle_select_keys(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, h
 
 typedef struct estimate {
     const hp_select_t *q;
-    uint64_t bytes, profiles;
+    uint64_t bytes, profiles, series, samples, sources;
 } estimate_t;
+
+/* Bytes a sample takes in a block's decompressed pages (stack ID and
+ * value), for estimating a block series' samples from its bytes. */
+#define PAGE_SAMPLE_BYTES (sizeof(uint32_t) + sizeof(int64_t))
 
 /* The part of a block series' bytes (or profiles) the range [lo, hi]
  * covers, assuming its profiles are spread evenly over its time span:
@@ -209,20 +213,26 @@ static void estimate_head(void *ctx, const hp_head_t *h)
     estimate_t *e = ctx;
     const uint32_t *cand;
     size_t nc;
+    e->sources++;
     bool narrow = hp_head_candidates(h, e->q, &cand, &nc);
     for (size_t j = 0, n = narrow ? nc : h->n_series; j < n; j++) {
         const hp_series_t *s = h->series[narrow ? cand[j] : j];
         if (!hp_select_series(h, s, e->q))
             continue;
+        e->series++;
         if (s->profiles == NULL) { /* a block's series, labels only */
-            e->bytes += covered(s, e->q->start_ns, e->q->end_ns, s->block_bytes);
+            uint64_t bytes = covered(s, e->q->start_ns, e->q->end_ns, s->block_bytes);
+            e->bytes += bytes;
+            e->samples += bytes / PAGE_SAMPLE_BYTES;
             e->profiles += covered(s, e->q->start_ns, e->q->end_ns, s->block_profiles);
             continue;
         }
         size_t lo, hi;
         hp_series_profile_range(s, e->q->start_ns, e->q->end_ns, &lo, &hi);
-        for (size_t p = lo; p < hi; p++)
-            e->bytes += s->profiles[p].n * (sizeof(uint32_t) + sizeof(int64_t));
+        for (size_t p = lo; p < hi; p++) {
+            e->bytes += s->profiles[p].n * PAGE_SAMPLE_BYTES;
+            e->samples += s->profiles[p].n;
+        }
         e->profiles += hi - lo;
     }
 }
@@ -234,13 +244,16 @@ static int handle_estimate(void *ctx, const hp_rpc_call_t *call, hp_buf_t *out, 
         hotpath__v1__select_request__unpack(NULL, call->payload_len, call->payload);
     hp_select_t q;
     int rc = hp_select_parse(req, &q, err);
-    estimate_t e = {&q, 0, 0};
+    estimate_t e = {&q, 0, 0, 0, 0, 0};
     if (rc == 0)
         rc = qe_for_each_head(qe, call->tenant, q.start_ns, q.end_ns, estimate_head, &e, err);
     if (rc == 0) {
         Hotpath__V1__EstimateResponse resp = HOTPATH__V1__ESTIMATE_RESPONSE__INIT;
         resp.bytes = e.bytes;
         resp.profiles = e.profiles;
+        resp.series = e.series;
+        resp.samples = e.samples;
+        resp.sources = e.sources;
         qe_pack_into(&resp.base, out);
     }
     hp_select_fini(&q);

@@ -272,6 +272,26 @@ try:
                              dict(base, stackTraceSelector={"callSite": [{"name": "f"}] * 1025}))
     c.check(status == 400 and "call_site" in r.get("message", ""), f"a call site too deep: {status} {r}")
 
+    # AnalyzeQuery: what a query would read before it runs: 3 ingesters asked, RF 1 so one of them holds
+    # qa.cpu's CPU series with its 2 profiles, and no replicas to deduplicate.
+    status, aq = connect_json(cl.qry, "AnalyzeQuery", {"start": str(start), "end": str(end),
+                                                       "query": tid + '{service_name="qa.cpu"}'})
+    sc = {x.get("componentType"): x for x in aq.get("queryScopes", [])}
+    short = sc.get("Short term storage", {})
+    imp = aq.get("queryImpact", {})
+    c.check(status == 200 and short.get("componentCount") == "3" and short.get("seriesCount") == "1"
+            and short.get("profileCount") == "2" and int(short.get("sampleCount", 0)) > 0
+            and int(imp.get("totalBytesInTimeRange", 0)) >= int(short.get("profileBytes", 0)) > 0
+            and imp.get("totalQueriedSeries") == "1" and not imp.get("deduplicationNeeded")
+            and "Long term storage" in sc,
+            f"AnalyzeQuery of qa.cpu's CPU series: {status} {aq}")
+    status, aq2 = connect_json(cl.qry, "AnalyzeQuery", {"start": str(start), "end": str(end),
+                                                        "query": '{service_name=~"qa.*"} '})
+    c.check(status == 200 and int(aq2.get("queryImpact", {}).get("totalQueriedSeries", 0)) > 1,
+            f"AnalyzeQuery of a selector alone counts every type's series: {status} {aq2}")
+    status, bad = connect_json(cl.qry, "AnalyzeQuery", {"start": str(start), "end": str(end), "query": "{a=~\"(\"}"})
+    c.check(status == 400, f"AnalyzeQuery with a bad selector: {status} {bad}")
+
     # GetProfileStats: data, and the oldest and newest profile times (ms).
     status, ps = connect_json(cl.qry, "GetProfileStats", {})
     oldest, newest = int(ps.get("oldestProfileTime", 0)), int(ps.get("newestProfileTime", 0))
