@@ -416,7 +416,8 @@ static const char *typed_selector(hp_arena_t *a, const char *type_id, const char
 {
     if (type_id == NULL)
         return selector;
-    const char *in = selector + 1, *end = strrchr(selector, '}'); /* inside the braces (a parsed selector has both) */
+    const char *in = selector + 1,
+               *end = strrchr(selector, '}'); /* inside the braces (a parsed selector has both) */
     if (end == NULL || end < in)
         end = in;
     while (in < end && (*in == ' ' || *in == '\t'))
@@ -436,8 +437,8 @@ static const char *typed_selector(hp_arena_t *a, const char *type_id, const char
 }
 
 /* The distinct series a selection matches (the Series method's count). */
-static int count_series(qry_t *q, hp_str_t tenant, const char *matcher, int64_t start, int64_t end, uint64_t *n,
-                        hp_err_t *err)
+static int count_series(qry_t *q, hp_str_t tenant, const char *matcher, int64_t start, int64_t end,
+                        uint64_t *n, hp_err_t *err)
 {
     Querier__V1__SeriesRequest sr = QUERIER__V1__SERIES_REQUEST__INIT;
     char *m[1] = {(char *)matcher};
@@ -447,7 +448,8 @@ static int count_series(qry_t *q, hp_str_t tenant, const char *matcher, int64_t 
     sr.end = end;
     hp_buf_t body = HP_BUF_INIT;
     int rc = series(q, tenant, &sr.base, &body, err);
-    Querier__V1__SeriesResponse *r = rc == 0 ? querier__v1__series_response__unpack(NULL, body.len, body.data) : NULL;
+    Querier__V1__SeriesResponse *r =
+        rc == 0 ? querier__v1__series_response__unpack(NULL, body.len, body.data) : NULL;
     if (rc == 0 && r == NULL)
         rc = hp_err_set(err, HP_EINTERNAL, "AnalyzeQuery: the series count did not decode");
     *n = r ? r->n_labels_set : 0;
@@ -469,7 +471,8 @@ static int analyze_scope(qry_t *q, hp_str_t tenant, bool gateways, const hp_buf_
         Hotpath__V1__EstimateResponse *e =
             hotpath__v1__estimate_response__unpack(NULL, t[i].resp.len, t[i].resp.data);
         if (e == NULL) {
-            rc = hp_err_set(err, HP_EUNAVAIL, "AnalyzeQuery: malformed reply from %s", hp_rpc_client_url(t[i].client));
+            rc = hp_err_set(err, HP_EUNAVAIL, "AnalyzeQuery: malformed reply from %s",
+                            hp_rpc_client_url(t[i].client));
             break;
         }
         scope->component_count++;
@@ -549,7 +552,8 @@ static int diff_side(qry_t *q, hp_str_t tenant, const Querier__V1__SelectMergeSt
                      const char *side, hp_tree_t **tree, hp_err_t *err)
 {
     if (r == NULL)
-        return hp_err_set(err, HP_EINVAL, "Diff needs both a left and a right selection: %s is missing", side);
+        return hp_err_set(err, HP_EINVAL, "Diff needs both a left and a right selection: %s is missing",
+                          side);
     qry_select_t s = {r->profile_typeid, r->label_selector, r->start, r->end, 0};
     s.stack = r->stack_trace_selector;
     int rc = qry_check_select(q, tenant, &s, err);
