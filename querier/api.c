@@ -416,8 +416,9 @@ static const char *typed_selector(hp_arena_t *a, const char *type_id, const char
 {
     if (type_id == NULL)
         return selector;
-    const char *in = selector + 1,
-               *end = strrchr(selector, '}'); /* inside the braces (a parsed selector has both) */
+    /* inside the braces (a parsed selector has both) */
+    const char *in = selector + 1;
+    const char *end = strrchr(selector, '}');
     if (end == NULL || end < in)
         end = in;
     while (in < end && (*in == ' ' || *in == '\t'))
