@@ -103,9 +103,10 @@ try:
     st, body, _ = ingest(mp, "jfr_bad", {"Content-Type": ct})
     c.check(st == 400 and b"'jfr' part" in body, f"multipart without jfr: {st} {body[:200]!r}")
 
-    # a real JVM: OpenJDK records a busy program, hotpath shows its methods
-    java = shutil.which("java")
-    if java:
+    # a real JVM (scripts/install-deps installs one): OpenJDK records a busy program; hotpath shows its
+    # methods, and one CPU sample (10 ms) per jdk.ExecutionSample event the JDK's own `jfr summary` counts
+    java, jfr = shutil.which("java"), shutil.which("jfr")
+    if c.check(java and jfr, "java and jfr are installed (scripts/install-deps)"):
         src = os.path.join(SRC, "tests", "tools", "jfr", "Busy.java")
         rec = os.path.join(tmp, "busy.jfr")
         p = subprocess.run([java, f"-XX:StartFlightRecording=duration=3s,filename={rec},settings=profile", src],
@@ -115,6 +116,12 @@ try:
             got, selfs = total(CPU, '{service_name="jfr_jvm"}')
             c.check(st == 200 and got and any("Busy.spin" in n for n in selfs),
                     f"a JDK 17 recording shows Busy.spin*: {st} {body[:120]!r} {got}")
+            summary = subprocess.run([jfr, "summary", rec], capture_output=True, text=True, timeout=120).stdout
+            m = re.search(r"^\s*jdk\.ExecutionSample\s+(\d+)\s", summary, re.M)
+            # each sample is one period: 10 ms at the default sampleRate of 100
+            c.check(m is not None and got == int(m.group(1)) * 10_000_000,
+                    f"CPU total {got} ns = 10 ms x the jdk.ExecutionSample events in `jfr summary`: "
+                    f"{m and m.group(1)}")
         else:
             c.check(False, f"the JVM wrote no recording: {p.stderr[-300:]}")
 finally:
