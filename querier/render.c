@@ -165,7 +165,7 @@ typedef struct render_query {
 
 static int parse_render(qry_t *q, hp_str_t tenant, const hp_http_request_t *req, render_query_t *r, hp_err_t *err)
 {
-    hp_str_t query, fmt;
+    hp_str_t query, fmt; /* an absent parameter reads as "" */
     if (!hp_http_query(req, "query", &query) || query.n == 0)
         return hp_err_set(
             err, HP_EINVAL,

@@ -1004,6 +1004,7 @@ bool hp_http_query(const hp_http_request_t *r, const char *name, hp_str_t *out)
         }
         i = end + 1;
     }
+    *out = (hp_str_t){"", 0}; /* callers may read it unchecked: never leave it unset */
     return false;
 }
 

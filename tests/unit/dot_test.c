@@ -11,20 +11,8 @@
 #include "hotpath/dot.h"
 #include "hotpath/tree.h"
 #include "test.h"
+#include "test_tree.h"
 
-/* Adds a stack written "a;b;c" (root first). */
-static void add(hp_tree_t *t, const char *stack, int64_t v)
-{
-    hp_str_t frames[16];
-    size_t n = 0;
-    for (const char *p = stack; *p && n < 16;) {
-        const char *e = strchr(p, ';');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        frames[n++] = (hp_str_t){p, len};
-        p += len + (e != NULL);
-    }
-    hp_tree_add_stack(t, frames, n, v);
-}
 
 /* The DOT of t, in a static buffer. */
 static const char *dot(const hp_tree_t *t, int64_t max_nodes, const char *type, const char *unit)
@@ -78,10 +66,10 @@ static bool strings_closed(const char *s)
 static void test_golden_basic(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "main;a;c", 30);
-    add(t, "main;a", 10);
-    add(t, "main;b;c", 20);
-    add(t, "main;b", 5);
+    hp_test_add_stack(t, "main;a;c", 30);
+    hp_test_add_stack(t, "main;a", 10);
+    hp_test_add_stack(t, "main;b;c", 20);
+    hp_test_add_stack(t, "main;b", 5);
     CHECK_EQ_STR(
         dot(t, 0, "samples", "count"),
         "digraph \"unnamed\" {\n"
@@ -117,11 +105,11 @@ static void test_golden_basic(void)
 static void test_golden_node_limit(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "main;x;y;leaf1", 40);
-    add(t, "main;x;leaf2", 30);
-    add(t, "main;z;y;leaf1", 20);
-    add(t, "main;z", 10);
-    add(t, "main;w;v;u", 3);
+    hp_test_add_stack(t, "main;x;y;leaf1", 40);
+    hp_test_add_stack(t, "main;x;leaf2", 30);
+    hp_test_add_stack(t, "main;z;y;leaf1", 20);
+    hp_test_add_stack(t, "main;z", 10);
+    hp_test_add_stack(t, "main;w;v;u", 3);
     const char *s = dot(t, 3, "samples", "count");
     CHECK_EQ_STR(
         s, "digraph \"unnamed\" {\n"
@@ -154,9 +142,9 @@ static void test_golden_node_limit(void)
 static void test_golden_names_and_time(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "main.main;github.com/acme/app/v2/store.(*DB).Get;runtime.mallocgc", 1500000000);
-    add(t, "main.main;github.com/acme/app/v2/store.(*DB).Get", 250000000);
-    add(t, "main.main;std::vector<int>::push_back", 7000000);
+    hp_test_add_stack(t, "main.main;github.com/acme/app/v2/store.(*DB).Get;runtime.mallocgc", 1500000000);
+    hp_test_add_stack(t, "main.main;github.com/acme/app/v2/store.(*DB).Get", 250000000);
+    hp_test_add_stack(t, "main.main;std::vector<int>::push_back", 7000000);
     CHECK_EQ_STR(
         dot(t, 0, "cpu", "nanoseconds"),
         "digraph \"unnamed\" {\n"
@@ -190,8 +178,8 @@ static void test_golden_names_and_time(void)
 static void test_escaping(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "main;say \"hi\";C:\\dir\\fn", 7);
-    add(t, "main;two\nlines", 3);
+    hp_test_add_stack(t, "main;say \"hi\";C:\\dir\\fn", 7);
+    hp_test_add_stack(t, "main;two\nlines", 3);
     const char *s = dot(t, 0, "samples", "count");
     CHECK(strings_closed(s));
     CHECK(strstr(s, "[label=\"say \\\"hi\\\"\\n0 of 7 (70.00%)\" ") != NULL);
@@ -211,10 +199,10 @@ static void test_source_cut(void)
 {
     hp_tree_t *t = hp_tree_new();
     char stack[32];
-    add(t, "main;hot", 1000);
+    hp_test_add_stack(t, "main;hot", 1000);
     for (int i = 0; i < 600; i++) {
         snprintf(stack, sizeof(stack), "main;f%03d", i);
-        add(t, stack, i + 1);
+        hp_test_add_stack(t, stack, i + 1);
     }
     /* 602 nodes; the 512th largest total is 91: f000..f089 (1+…+90) fold */
     const char *s = dot(t, 0, "samples", "count");
@@ -246,7 +234,7 @@ static void test_empty(void)
 static void test_time_label(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "main", 1);
+    hp_test_add_stack(t, "main", 1);
     hp_buf_t out = HP_BUF_INIT;
     hp_dot_options_t o = {0, "cpu", "nanoseconds", 1701341220LL * 1000000000}; /* 2023-11-30 10:47 UTC */
     hp_dot_write(t, &o, &out);

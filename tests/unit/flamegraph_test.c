@@ -12,20 +12,8 @@
 #include "hotpath/buf.h"
 #include "hotpath/tree.h"
 #include "test.h"
+#include "test_tree.h"
 
-/* Adds a stack written "a;b;c" (root first). */
-static void add(hp_tree_t *t, const char *stack, int64_t v)
-{
-    hp_str_t frames[16];
-    size_t n = 0;
-    for (const char *p = stack; *p && n < 16;) {
-        const char *e = strchr(p, ';');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        frames[n++] = (hp_str_t){p, len};
-        p += len + (e != NULL);
-    }
-    hp_tree_add_stack(t, frames, n, v);
-}
 
 /* The flamebearer JSON of t at max_nodes, in a static buffer. */
 static const char *flamebearer(const hp_tree_t *t, int64_t max_nodes)
@@ -44,9 +32,9 @@ static const char *flamebearer(const hp_tree_t *t, int64_t max_nodes)
 static void test_pyroscope_export_to_flamebearer(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a;b;e", 1);
-    add(t, "a;c", 2);
-    add(t, "a;c;d", 1);
+    hp_test_add_stack(t, "a;b;e", 1);
+    hp_test_add_stack(t, "a;c", 2);
+    hp_test_add_stack(t, "a;c;d", 1);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, -1, &fg);
     static const char *const names[] = {"total", "a", "c", "d", "b", "e"};
@@ -76,8 +64,8 @@ static void test_pyroscope_export_to_flamebearer(void)
 static void test_pyroscope_flamebearer_profile(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a;b", 1);
-    add(t, "a;c", 2);
+    hp_test_add_stack(t, "a;b", 1);
+    hp_test_add_stack(t, "a;c", 2);
     CHECK_EQ_STR(flamebearer(t, 1024), "{\"names\":[\"total\",\"a\",\"c\",\"b\"],"
                                        "\"levels\":[[0,3,0,0],[0,3,0,1],[0,1,1,3,0,2,2,2]],"
                                        "\"numTicks\":3,\"maxSelf\":2}");
@@ -148,11 +136,11 @@ static const char *stacks_of(const hp_flamegraph_t *fg)
 static void test_pyroscope_truncation(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "foo;bar", 1);
-    add(t, "foo;bar;baz", 1);
-    add(t, "foo;qux", 2);
-    add(t, "fred;zoo", 1);
-    add(t, "fred;other", 1);
+    hp_test_add_stack(t, "foo;bar", 1);
+    hp_test_add_stack(t, "foo;bar;baz", 1);
+    hp_test_add_stack(t, "foo;qux", 2);
+    hp_test_add_stack(t, "fred;zoo", 1);
+    hp_test_add_stack(t, "fred;other", 1);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 4, &fg);
     CHECK_EQ_STR(stacks_of(&fg), "foo;bar 1\nfoo;bar;other 1\nfoo;qux 2\nfred;other 2\n");

@@ -5,25 +5,9 @@
 #include "hotpath/pprof.h"
 #include "querier/v1/querier.pb-c.h"
 #include "test.h"
+#include "test_tree.h"
 
 /* ---- helpers ---- */
-
-/* Adds a stack written "a;b;c" (root first); "" is the empty stack. */
-static void add(hp_tree_t *t, const char *stack, int64_t v)
-{
-    hp_str_t frames[64];
-    size_t n = 0;
-    const char *p = stack;
-    while (*p) {
-        const char *e = strchr(p, ';');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        frames[n++] = (hp_str_t){p, len};
-        p += len;
-        if (*p == ';')
-            p++;
-    }
-    hp_tree_add_stack(t, frames, n, v);
-}
 
 typedef struct dump {
     char **lines;
@@ -99,10 +83,10 @@ static void test_add_and_totals(void)
     CHECK_EQ_INT(hp_tree_total(t), 0);
     CHECK_EQ_INT(hp_tree_size(t), 0);
     CHECK_EQ_STR(dump(t), "");
-    add(t, "a;b", 10);
-    add(t, "a;c", 5);
-    add(t, "d", 3);
-    add(t, "a;b", 2);
+    hp_test_add_stack(t, "a;b", 10);
+    hp_test_add_stack(t, "a;c", 5);
+    hp_test_add_stack(t, "d", 3);
+    hp_test_add_stack(t, "a;b", 2);
     CHECK_EQ_INT(hp_tree_total(t), 20);
     CHECK_EQ_INT(hp_tree_size(t), 4);
     CHECK_EQ_STR(dump(t), "a;b 12\na;c 5\nd 3\n");
@@ -118,7 +102,7 @@ static void test_add_and_totals(void)
     CHECK_EQ_STR(dump(t), "a 4\na;b 13\na;c 5\nd 3\n");
 
     /* the same name under another parent is another node */
-    add(t, "b;a", 1);
+    hp_test_add_stack(t, "b;a", 1);
     CHECK_EQ_INT(hp_tree_size(t), 6);
     CHECK_EQ_INT(hp_tree_total(t), 26);
 
@@ -130,7 +114,7 @@ static void test_add_and_totals(void)
     CHECK_EQ_STR(dump(t), "a 4\na;b 13\na;c 5\nb;a 1\nd 3\ntmp 7\n");
 
     /* an empty stack adds to the root, which walk does not report */
-    add(t, "", 100);
+    hp_test_add_stack(t, "", 100);
     CHECK_EQ_INT(hp_tree_total(t), 133);
     CHECK_EQ_STR(dump(t), "a 4\na;b 13\na;c 5\nb;a 1\nd 3\ntmp 7\n");
     hp_tree_free(t);
@@ -140,11 +124,11 @@ static void test_add_and_totals(void)
 static void test_walk_paths(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a", 1);
-    add(t, "a;b;c", 2);
-    add(t, "a;b;d", 3);
-    add(t, "e;b;c", 4);
-    add(t, "z", 0); /* zero self: not visited */
+    hp_test_add_stack(t, "a", 1);
+    hp_test_add_stack(t, "a;b;c", 2);
+    hp_test_add_stack(t, "a;b;d", 3);
+    hp_test_add_stack(t, "e;b;c", 4);
+    hp_test_add_stack(t, "z", 0); /* zero self: not visited */
     CHECK_EQ_STR(dump(t), "a 1\na;b;c 2\na;b;d 3\ne;b;c 4\n");
     hp_tree_free(t);
 }
@@ -156,11 +140,11 @@ static void test_merge(void)
     for (int i = 0; i < 3000; i++) {
         random_stack(buf, sizeof(buf));
         int64_t v = (int64_t)(rnd() % 100);
-        add(all, buf, v);
-        add(i % 3 ? x : y, buf, v);
+        hp_test_add_stack(all, buf, v);
+        hp_test_add_stack(i % 3 ? x : y, buf, v);
     }
-    add(all, "", 5);
-    add(y, "", 5);
+    hp_test_add_stack(all, "", 5);
+    hp_test_add_stack(y, "", 5);
     hp_tree_merge(x, y);
     CHECK_EQ_INT(hp_tree_total(x), hp_tree_total(all));
     CHECK_EQ_INT(hp_tree_size(x), hp_tree_size(all));
@@ -194,9 +178,9 @@ static void test_encode_decode_roundtrip(void)
     char buf[256];
     for (int i = 0; i < 2000; i++) {
         random_stack(buf, sizeof(buf));
-        add(t, buf, (int64_t)(rnd() % 50) - 5); /* some negative values */
+        hp_test_add_stack(t, buf, (int64_t)(rnd() % 50) - 5); /* some negative values */
     }
-    add(t, "", 9);
+    hp_test_add_stack(t, "", 9);
     hp_buf_t enc = HP_BUF_INIT;
     hp_tree_encode(t, &enc);
     hp_err_t err;
@@ -215,10 +199,10 @@ static void test_encode_decode_roundtrip(void)
 
     /* decoding into a non-empty tree merges */
     hp_tree_t *u = hp_tree_new(), *m = hp_tree_new();
-    add(u, "main;other", 11);
-    add(u, "new;path", 4);
-    add(m, "main;other", 11);
-    add(m, "new;path", 4);
+    hp_test_add_stack(u, "main;other", 11);
+    hp_test_add_stack(u, "new;path", 4);
+    hp_test_add_stack(m, "main;other", 11);
+    hp_test_add_stack(m, "new;path", 4);
     hp_tree_merge(m, t);
     REQUIRE(decode_into(u, &enc, 0, &err) == 0);
     CHECK_EQ_STR(dump(u), dump(m));
@@ -353,9 +337,9 @@ static void test_decode_malformed(void)
 static void test_decode_max_nodes(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a;b", 1);
-    add(t, "a;c", 1);
-    add(t, "d", 1);
+    hp_test_add_stack(t, "a;b", 1);
+    hp_test_add_stack(t, "a;c", 1);
+    hp_test_add_stack(t, "d", 1);
     hp_buf_t enc = HP_BUF_INIT;
     hp_tree_encode(t, &enc);
     hp_err_t err;
@@ -416,7 +400,7 @@ static void test_decode_fuzz(void)
     char buf[256];
     for (int i = 0; i < 50; i++) {
         random_stack(buf, sizeof(buf));
-        add(src, buf, (int64_t)(rnd() % 1000));
+        hp_test_add_stack(src, buf, (int64_t)(rnd() % 1000));
     }
     hp_buf_t enc = HP_BUF_INIT;
     hp_tree_encode(src, &enc);
@@ -538,9 +522,9 @@ static void check_invariants(const hp_flamegraph_t *fg)
 static void test_flamegraph_basic(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "d", 3);
-    add(t, "a;c", 5);
-    add(t, "a;b", 10);
+    hp_test_add_stack(t, "d", 3);
+    hp_test_add_stack(t, "a;c", 5);
+    hp_test_add_stack(t, "a;b", 10);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 0, &fg);
     CHECK_EQ_STR(fg_name(&fg, 0), "total");
@@ -572,11 +556,11 @@ static void test_flamegraph_basic(void)
 static void test_flamegraph_offsets(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a", 2);
-    add(t, "a;b", 10);
-    add(t, "d", 3);
-    add(t, "g;h", 4);
-    add(t, "g;h;i", 1);
+    hp_test_add_stack(t, "a", 2);
+    hp_test_add_stack(t, "a;b", 10);
+    hp_test_add_stack(t, "d", 3);
+    hp_test_add_stack(t, "g;h", 4);
+    hp_test_add_stack(t, "g;h;i", 1);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 0, &fg);
     CHECK_EQ_INT(fg.total, 20);
@@ -598,8 +582,8 @@ static void test_flamegraph_offsets(void)
 static void test_flamegraph_root_self(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a", 5);
-    add(t, "", 7);
+    hp_test_add_stack(t, "a", 5);
+    hp_test_add_stack(t, "", 7);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 0, &fg);
     CHECK_EQ_INT(fg.total, 5);
@@ -632,9 +616,9 @@ static void test_flamegraph_empty(void)
 static void test_flamegraph_max_nodes(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a;b", 10);
-    add(t, "a;c", 5);
-    add(t, "d", 3);
+    hp_test_add_stack(t, "a;b", 10);
+    hp_test_add_stack(t, "a;c", 5);
+    hp_test_add_stack(t, "d", 3);
     hp_flamegraph_t fg;
     /* keep the 2 largest (a 15, b 10): d and c fold into "other" */
     hp_flamegraph_build(t, 2, &fg);
@@ -674,12 +658,12 @@ static void test_flamegraph_max_nodes(void)
 static void test_flamegraph_fold_many(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "p", 4);
-    add(t, "p;big", 100);
-    add(t, "p;s1", 1);
-    add(t, "p;s2", 2);
-    add(t, "p;s3;deep", 3);
-    add(t, "q", 50);
+    hp_test_add_stack(t, "p", 4);
+    hp_test_add_stack(t, "p;big", 100);
+    hp_test_add_stack(t, "p;s1", 1);
+    hp_test_add_stack(t, "p;s2", 2);
+    hp_test_add_stack(t, "p;s3;deep", 3);
+    hp_test_add_stack(t, "q", 50);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 3, &fg); /* totals: p 110, big 100, q 50 kept */
     CHECK_EQ_INT(fg.total, 160);
@@ -696,9 +680,9 @@ static void test_flamegraph_fold_many(void)
 static void test_flamegraph_real_other(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "other", 50);
-    add(t, "other;x", 5);
-    add(t, "a", 10);
+    hp_test_add_stack(t, "other", 50);
+    hp_test_add_stack(t, "other;x", 5);
+    hp_test_add_stack(t, "a", 10);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 0, &fg);
     CHECK_EQ_INT(fg.total, 65);
@@ -719,7 +703,7 @@ static void test_flamegraph_random(void)
         int n = 1 + (int)(rnd() % 400);
         for (int i = 0; i < n; i++) {
             random_stack(buf, sizeof(buf));
-            add(t, buf, 1 + (int64_t)(rnd() % 100));
+            hp_test_add_stack(t, buf, 1 + (int64_t)(rnd() % 100));
         }
         int64_t limits[] = {0, 1, 2, 5, 17, 100, 100000};
         for (size_t k = 0; k < HP_ARRAY_LEN(limits); k++) {
@@ -740,10 +724,10 @@ static void test_flamegraph_random(void)
 static void test_flamebearer_json(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a;b", 10);
-    add(t, "a;c", 5);
-    add(t, "d", 3);
-    add(t, "q\"uote", 1);
+    hp_test_add_stack(t, "a;b", 10);
+    hp_test_add_stack(t, "a;c", 5);
+    hp_test_add_stack(t, "d", 3);
+    hp_test_add_stack(t, "q\"uote", 1);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 0, &fg);
     hp_buf_t out = HP_BUF_INIT;
@@ -778,11 +762,11 @@ static void check_proto(const hp_flamegraph_t *fg, const uint8_t *p, size_t n)
 static void test_flamegraph_proto(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add(t, "a;b", 10);
-    add(t, "a;c", 5);
-    add(t, "d", 3);
-    add(t, "a", 1);
-    add(t, "e;f;g", 300);
+    hp_test_add_stack(t, "a;b", 10);
+    hp_test_add_stack(t, "a;c", 5);
+    hp_test_add_stack(t, "d", 3);
+    hp_test_add_stack(t, "a", 1);
+    hp_test_add_stack(t, "e;f;g", 300);
     hp_flamegraph_t fg;
     hp_flamegraph_build(t, 0, &fg);
     hp_buf_t out = HP_BUF_INIT;
@@ -828,29 +812,17 @@ static void test_flamegraph_proto(void)
     hp_tree_free(t);
 }
 
-/* Adds "a;b;c"-style stacks. */
-static void add_path(hp_tree_t *t, const char *path, int64_t v)
-{
-    hp_str_t f[16];
-    size_t n = 0;
-    for (const char *p = path; *p && n < 16;) {
-        size_t len = strcspn(p, ";");
-        f[n++] = (hp_str_t){p, len};
-        p += len + (p[len] == ';');
-    }
-    hp_tree_add_stack(t, f, n, v);
-}
 
 /* The diff flame graph: the union of both trees, 7 values per node, x
  * offsets delta-encoded per side, totals and ticks of each side. */
 static void test_flamegraph_diff(void)
 {
     hp_tree_t *l = hp_tree_new(), *r = hp_tree_new();
-    add_path(l, "main;a", 3);
-    add_path(l, "main;b", 2);
-    add_path(r, "main;b", 4);
-    add_path(r, "main;c", 1);
-    add_path(r, "main", 1);
+    hp_test_add_stack(l, "main;a", 3);
+    hp_test_add_stack(l, "main;b", 2);
+    hp_test_add_stack(r, "main;b", 4);
+    hp_test_add_stack(r, "main;c", 1);
+    hp_test_add_stack(r, "main", 1);
     hp_flamegraph_diff_t d;
     hp_flamegraph_diff_build(l, r, 0, &d);
     CHECK_EQ_INT(d.left_ticks, 5);
@@ -887,7 +859,7 @@ static void test_flamegraph_diff(void)
     for (int i = 0; i < 50; i++) {
         char p[32];
         snprintf(p, sizeof(p), "main;f%02d", i);
-        add_path(l, p, 1);
+        hp_test_add_stack(l, p, 1);
     }
     hp_flamegraph_diff_build(l, r, 3, &d); /* the 3rd largest total is 3: c and every fNN fold */
     bool other = false;
@@ -917,13 +889,13 @@ static int line_cmp(const void *a, const void *b)
 static void test_tree_bytes(void)
 {
     hp_tree_t *t = hp_tree_new();
-    add_path(t, "main;a", 3);
-    add_path(t, "main;b", 2);
-    add_path(t, "main", 1);
+    hp_test_add_stack(t, "main;a", 3);
+    hp_test_add_stack(t, "main;b", 2);
+    hp_test_add_stack(t, "main", 1);
     for (int i = 0; i < 6; i++) {
         char p[16];
         snprintf(p, sizeof(p), "main;z%d", i);
-        add_path(t, p, 1);
+        hp_test_add_stack(t, p, 1);
     }
     for (int max = 0; max <= 3; max += 3) {
         hp_buf_t b = HP_BUF_INIT;

@@ -118,7 +118,7 @@ void hp_http_server_free(hp_http_server_t *s);
 hp_str_t hp_http_header(const hp_http_request_t *r, const char *lname);
 
 /* The first query parameter called name, percent- and '+'-decoded into the
- * request's arena. Returns false when absent. */
+ * request's arena. Returns false when absent, with *out the empty string. */
 bool hp_http_query(const hp_http_request_t *r, const char *name, hp_str_t *out);
 
 /* Percent-decodes s (and '+' as space when plus_space) into the arena. */
