@@ -99,12 +99,6 @@ static int check_limits(const hp_limits_config_t *l, const hp_pprof_t *p, hp_err
     return 0;
 }
 
-/* A configured limit where 0 means none, as a size. */
-static size_t size_limit(int64_t v)
-{
-    return v > 0 ? (size_t)v : SIZE_MAX;
-}
-
 /* The decoder's limits from the configuration (0 = no limit). */
 static hp_pprof_limits_t decode_limits(const hp_limits_config_t *l)
 {
@@ -158,7 +152,7 @@ int dist_accept(dist_t *d, const dist_input_t *in, const uint8_t *raw, size_t le
     hp_buf_t scratch = HP_BUF_INIT;
     const uint8_t *data;
     size_t n;
-    int rc = hp_maybe_gunzip(raw, len, size_limit(lim->max_profile_size_bytes), &scratch, &data, &n, err);
+    int rc = hp_maybe_gunzip(raw, len, hp_limit_size(lim->max_profile_size_bytes), &scratch, &data, &n, err);
     if (rc != 0) {
         if (rc == HP_EINVAL)
             err->detail = HP_PPROF_EWIRE;

@@ -462,7 +462,7 @@ static int ingest_jfr(dist_t *d, hp_str_t tenant, const hp_http_request_t *req, 
     hp_buf_t jbuf = HP_BUF_INIT, lbuf = HP_BUF_INIT;
     hp_str_t jfr = {NULL, 0}, lab = {NULL, 0};
     int64_t dlim = lim->ingestion_decompressed_body_limit_bytes;
-    int rc = jfr_inputs(req, dlim > 0 ? (size_t)dlim : SIZE_MAX, &jbuf, &lbuf, &jfr, &lab, err);
+    int rc = jfr_inputs(req, hp_limit_size(dlim), &jbuf, &lbuf, &jfr, &lab, err);
     if (rc == HP_EINVAL)
         err->detail = HP_PPROF_EWIRE; /* not a readable body: 400 */
     hp_labels_t base, ls;

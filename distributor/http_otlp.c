@@ -27,12 +27,6 @@ static const struct {
  * The other bounds are otlp.h's defaults. */
 #define OTLP_MAX_FRAMES ((uint64_t)1 << 24)
 
-/* A configured size limit where 0 means none. */
-static size_t size_limit(int64_t v)
-{
-    return v > 0 ? (size_t)v : SIZE_MAX;
-}
-
 /* The codec of the request's Content-Type, or -1 (415). */
 static int codec_of(const hp_http_request_t *req)
 {
@@ -48,8 +42,8 @@ static int codec_of(const hp_http_request_t *req)
 static int read_body(const hp_http_request_t *req, const hp_limits_config_t *lim, hp_buf_t *scratch,
                      hp_str_t *out, hp_err_t *err)
 {
-    size_t max_body = size_limit(lim->ingestion_body_limit_bytes);
-    size_t max_decoded = size_limit(lim->ingestion_decompressed_body_limit_bytes);
+    size_t max_body = hp_limit_size(lim->ingestion_body_limit_bytes);
+    size_t max_decoded = hp_limit_size(lim->ingestion_decompressed_body_limit_bytes);
     if (req->body.n > max_body)
         return hp_err_set(err, HP_ETOOLARGE,
                           "request body of %zu bytes exceeds the ingestion body limit of %zu bytes",

@@ -57,20 +57,14 @@ static int accept_all(dist_t *d, hp_str_t tenant, const hp_limits_config_t *lim,
     return rc;
 }
 
-/* A configured size limit where 0 means none. */
-static size_t size_limit(int64_t v)
-{
-    return v > 0 ? (size_t)v : SIZE_MAX;
-}
-
 /* Decodes the PushRequest: the body as sent is bounded by the tenant's
  * ingestion limit, what its Content-Encoding expands to by its own limit. */
 static int decode_push(const hp_limits_config_t *lim, const hp_http_request_t *req, ProtobufCMessage **msg,
                        hp_connect_codec_t *codec, hp_err_t *err)
 {
     return hp_connect_decode_bounded(req, &push__v1__push_request__descriptor,
-                                     size_limit(lim->ingestion_body_limit_bytes),
-                                     size_limit(lim->ingestion_decompressed_body_limit_bytes), msg, codec, err);
+                                     hp_limit_size(lim->ingestion_body_limit_bytes),
+                                     hp_limit_size(lim->ingestion_decompressed_body_limit_bytes), msg, codec, err);
 }
 
 static void handle_push(void *ctx, const hp_http_request_t *req, hp_http_response_t *resp)

@@ -130,6 +130,9 @@ typedef struct ingest_ctx {
     const Hotpath__V1__ProfileWrite *w;
     order_ctx_t samples; /* every sample's stack ID and span */
     size_t series_written;
+    uint32_t *st_ids; /* scratch for one series' samples, sized for the whole profile */
+    int64_t *vals;
+    uint64_t *spans; /* NULL when no sample has a span */
 } ingest_ctx_t;
 
 /* Stores one planned series (its samples in (stack, span) order) as a
@@ -142,22 +145,16 @@ static void store_series(ingest_ctx_t *c, const uint32_t *order, const planned_t
     bool created;
     hp_series_t *s = hp_head_series(c->h, &ps->labels, ps->fp, &created);
     s->period = c->p->period;
-    uint32_t *st_ids = hp_xmalloc(n * sizeof(uint32_t));
-    int64_t *vals = hp_xmalloc(n * sizeof(int64_t));
-    uint64_t *spans = c->samples.spans ? hp_xmalloc(n * sizeof(uint64_t)) : NULL;
     for (size_t i = 0; i < n; i++) {
-        st_ids[i] = samples[i].stack;
-        vals[i] = samples[i].value;
-        if (spans)
-            spans[i] = samples[i].span;
+        c->st_ids[i] = samples[i].stack;
+        c->vals[i] = samples[i].value;
+        if (c->spans)
+            c->spans[i] = samples[i].span;
     }
-    if (hp_head_append(c->h, s, c->w->time_nanos, c->w->id.data, st_ids, vals, spans, n)) {
+    if (hp_head_append(c->h, s, c->w->time_nanos, c->w->id.data, c->st_ids, c->vals, c->spans, n)) {
         c->series_written++;
         hp_metric_add(c->g->m_samples, (double)n);
     }
-    free(st_ids);
-    free(vals);
-    free(spans);
 }
 
 /* A write decoded and validated, ready to store. */
@@ -250,8 +247,6 @@ static void plan_series(prepared_t *x)
     hp_u64map_fini(&by_fp);
 }
 
-static size_t limit_or_max(int64_t v) { return v > 0 ? (size_t)v : SIZE_MAX; }
-
 /* The ingester checks what it stores itself: a peer on the RPC port is not
  * trusted to have validated it. */
 static int check_write(const hp_limits_config_t *l, const Hotpath__V1__ProfileWrite *w, const hp_labels_t *base,
@@ -282,7 +277,7 @@ static int prepare(const hp_limits_config_t *lim, const Hotpath__V1__ProfileWrit
     const uint8_t *data;
     size_t n;
     if (rc == 0)
-        rc = hp_maybe_gunzip(w->pprof.data, w->pprof.len, limit_or_max(lim->max_profile_size_bytes), &x->scratch,
+        rc = hp_maybe_gunzip(w->pprof.data, w->pprof.len, hp_limit_size(lim->max_profile_size_bytes), &x->scratch,
                              &data, &n, err);
     int64_t max_samples = lim->max_profile_stacktrace_samples;
     hp_pprof_limits_t dlim = {max_samples > 0 ? (uint32_t)HP_MIN(max_samples, UINT32_MAX) : 0, 0, 0};
@@ -302,6 +297,9 @@ static void commit(ing_t *g, ing_tenant_t *t, hp_head_t *h, prepared_t *x)
     triple_t *samples = hp_xmalloc((p->n_samples + 1) * sizeof(triple_t));
     c.samples.spans = sample_spans(p); /* outside the lock: it reads only the pprof */
     uint32_t *order = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t));
+    c.st_ids = hp_xmalloc((p->n_samples + 1) * sizeof(uint32_t)); /* once, not per series under the lock */
+    c.vals = hp_xmalloc((p->n_samples + 1) * sizeof(int64_t));
+    c.spans = c.samples.spans ? hp_xmalloc((p->n_samples + 1) * sizeof(uint64_t)) : NULL;
     pthread_rwlock_wrlock(&h->lock);
     size_t series_before = h->n_series, sym_before = hp_symdb_bytes(h->symdb);
     uint32_t *stacks = sample_stacks(h, p, (size_t)x->lim.max_profile_stacktrace_depth,
@@ -322,6 +320,9 @@ static void commit(ing_t *g, ing_tenant_t *t, hp_head_t *h, prepared_t *x)
     free((void *)c.samples.spans);
     free(order);
     free(samples);
+    free(c.st_ids);
+    free(c.vals);
+    free(c.spans);
 }
 
 /* HP_ELIMIT when the writes would take the tenant's active series on this

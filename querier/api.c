@@ -382,6 +382,7 @@ static int profile_stats(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
 {
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
+    /* a range starting at the epoch: the store-gateways are asked too */
     int rc = qry_fanout(q, "query.ProfileStats", tenant, 1, NULL, 0, &t, &n, err);
     Types__V1__GetProfileStatsResponse resp = TYPES__V1__GET_PROFILE_STATS_RESPONSE__INIT;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -519,11 +520,9 @@ static int analyze_query(qry_t *q, hp_str_t tenant, const ProtobufCMessage *req,
     scopes[1].component_type = "Long term storage";
     Querier__V1__QueryImpact impact = QUERIER__V1__QUERY_IMPACT__INIT;
     if (rc == 0) {
-        Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
-        sel.profile_type = type_id;
-        sel.label_selector = (char *)selector;
-        sel.start = r->start;
-        sel.end = r->end;
+        qry_select_t qs = {type_id, selector, r->start, r->end, 0};
+        Hotpath__V1__SelectRequest sel;
+        qry_select_request(&qs, &sel);
         hp_buf_t body = HP_BUF_INIT;
         pack(&sel.base, &body);
         for (int k = 0; k < 2 && rc == 0; k++)

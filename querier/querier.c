@@ -273,17 +273,8 @@ int qry_check_select(const qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_
     if (rc != 0)
         return rc;
     hp_selector_fini(&sel);
-    if (s->stack && s->stack->n_call_site > HP_CALLSITE_MAX)
-        return hp_err_set(err, HP_EINVAL, "stack_trace_selector.call_site has %zu locations, at most %d",
-                          s->stack->n_call_site, HP_CALLSITE_MAX);
-    size_t bytes = 0;
-    for (size_t i = 0; s->stack && i < s->stack->n_call_site; i++)
-        bytes +=
-            s->stack->call_site[i] && s->stack->call_site[i]->name ? strlen(s->stack->call_site[i]->name) : 0;
-    if (bytes > HP_CALLSITE_MAX_BYTES)
-        return hp_err_set(err, HP_EINVAL,
-                          "stack_trace_selector.call_site names %zu bytes of function names, at most %d",
-                          bytes, HP_CALLSITE_MAX_BYTES);
+    if ((rc = hp_callsite_check(s->stack, err)) != 0)
+        return rc;
     return qry_check_range(q, tenant, s->start_ms, s->end_ms, true, err);
 }
 
@@ -547,18 +538,24 @@ static int select_keys(qry_t *q, hp_str_t tenant, const Hotpath__V1__SelectReque
     return rc;
 }
 
+void qry_select_request(const qry_select_t *s, Hotpath__V1__SelectRequest *sel)
+{
+    hotpath__v1__select_request__init(sel);
+    sel->profile_type = (char *)s->type_id;
+    sel->label_selector = (char *)(s->selector ? s->selector : "");
+    sel->profile_id.data = (uint8_t *)s->profile_id;
+    sel->profile_id.len = s->profile_id ? 16 : 0;
+    sel->start = s->start_ms;
+    sel->end = s->end_ms;
+}
+
 /* One interval's two phases: keys, then method with a keep mask each. */
 static int select_fanout_try(qry_t *q, const char *method, hp_str_t tenant, const qry_select_t *s,
                              qry_encode_fn encode, void *ctx, hp_rpc_target_t **targets, size_t *n,
                              hp_err_t *err)
 {
-    Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
-    sel.profile_type = (char *)s->type_id;
-    sel.label_selector = (char *)(s->selector ? s->selector : "");
-    sel.profile_id.data = (uint8_t *)s->profile_id;
-    sel.profile_id.len = s->profile_id ? 16 : 0;
-    sel.start = s->start_ms;
-    sel.end = s->end_ms;
+    Hotpath__V1__SelectRequest sel;
+    qry_select_request(s, &sel);
     hp_rpc_target_t *t1 = NULL;
     size_t n1 = 0;
     Hotpath__V1__SelectKeysResponse **keys = NULL;
@@ -680,13 +677,8 @@ int qry_check_bytes(qry_t *q, hp_str_t tenant, const qry_select_t *s, hp_err_t *
     int64_t limit = q->cfg->querier.max_query_bytes;
     if (limit <= 0)
         return 0;
-    Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
-    sel.profile_type = (char *)s->type_id;
-    sel.label_selector = (char *)(s->selector ? s->selector : "");
-    sel.profile_id.data = (uint8_t *)s->profile_id;
-    sel.profile_id.len = s->profile_id ? 16 : 0;
-    sel.start = s->start_ms;
-    sel.end = s->end_ms;
+    Hotpath__V1__SelectRequest sel;
+    qry_select_request(s, &sel);
     hp_buf_t body = HP_BUF_INIT;
     hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&sel) + 1);
     body.len = hotpath__v1__select_request__pack(&sel, body.data);

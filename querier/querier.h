@@ -57,6 +57,9 @@ typedef struct qry_select {
 int qry_fanout(qry_t *q, const char *method, hp_str_t tenant, int64_t start_ms, const void *payload, size_t len,
                hp_rpc_target_t **targets, size_t *n, hp_err_t *err) HP_WUR;
 
+/* The internal SelectRequest of a selection (strings borrowed from s). */
+void qry_select_request(const qry_select_t *s, Hotpath__V1__SelectRequest *sel);
+
 /* qry_fanout to one kind of process only: ingesters, or (gateways) the
  * store-gateways — none when the range does not reach their blocks. */
 int qry_fanout_kind(qry_t *q, bool gateways, const char *method, hp_str_t tenant, int64_t start_ms,

@@ -14,6 +14,7 @@
 #include "hotpath/hashmap.h"
 #include "hotpath/head.h"
 #include "hotpath/pprof.h"
+#include "hotpath/qengine.h"
 #include "querier.h"
 #include "types/v1/types.pb-c.h"
 
@@ -618,9 +619,8 @@ static int cmp_listed(const void *a, const void *b)
     return c ? c : (x->e->id.len > y->e->id.len) - (x->e->id.len < y->e->id.len);
 }
 
-#define LIST_MAX 10000 /* the newest profiles a list can reach: offset + limit */
 
-/* offset (default 0): a whole number, and offset + limit at most LIST_MAX. */
+/* offset (default 0): a whole number, and offset + limit at most HP_QE_LIST_MAX. */
 static int offset_param(const hp_http_request_t *req, int64_t limit, int64_t *offset, hp_err_t *err)
 {
     hp_str_t v;
@@ -633,12 +633,12 @@ static int offset_param(const hp_http_request_t *req, int64_t limit, int64_t *of
         if (v.p[i] < '0' || v.p[i] > '9')
             return hp_err_set(err, HP_EINVAL, "offset must be a number of profiles to skip, got \"%.*s\"",
                               (int)HP_MIN(v.n, 32), v.p);
-        *offset = HP_MIN(*offset * 10 + (v.p[i] - '0'), (int64_t)LIST_MAX + 1); /* no overflow */
+        *offset = HP_MIN(*offset * 10 + (v.p[i] - '0'), (int64_t)HP_QE_LIST_MAX + 1); /* no overflow */
     }
-    if (*offset + limit > LIST_MAX)
+    if (*offset + limit > HP_QE_LIST_MAX)
         return hp_err_set(err, HP_EINVAL,
                           "offset + limit must be at most %d (the newest %d can be listed), got %.*s + %lld",
-                          LIST_MAX, LIST_MAX, (int)HP_MIN(v.n, 32), v.p, (long long)limit);
+                          HP_QE_LIST_MAX, HP_QE_LIST_MAX, (int)HP_MIN(v.n, 32), v.p, (long long)limit);
     return 0;
 }
 
@@ -655,22 +655,19 @@ static int list_profiles(qry_t *q, hp_str_t tenant, const hp_http_request_t *req
     int rc = query_param(req, &type_id, &selector, err);
     if (rc == 0)
         rc = time_params(req, "from", "until", &from_ms, &until_ms, err);
-    int64_t limit = HP_MIN(HP_MAX(int_param(req, "limit", 100), 1), LIST_MAX);
+    int64_t limit = HP_MIN(HP_MAX(int_param(req, "limit", 100), 1), HP_QE_LIST_MAX);
     if (rc == 0)
         rc = offset_param(req, limit, &offset, err);
     hp_rpc_target_t *t = NULL;
     size_t n = 0;
-    Hotpath__V1__SelectRequest sel = HOTPATH__V1__SELECT_REQUEST__INIT;
     hp_buf_t body = HP_BUF_INIT;
     if (rc == 0) {
         qry_select_t s = {type_id, selector, from_ms, until_ms, 0, NULL};
         rc = qry_check_select(q, tenant, &s, err);
         if (rc == 0) /* listing decodes the same pages a merge would */
             rc = qry_check_bytes(q, tenant, &s, err);
-        sel.profile_type = type_id;
-        sel.label_selector = (char *)selector;
-        sel.start = from_ms;
-        sel.end = until_ms;
+        Hotpath__V1__SelectRequest sel;
+        qry_select_request(&s, &sel);
         sel.limit = offset + limit;
         hp_buf_reserve(&body, hotpath__v1__select_request__get_packed_size(&sel) + 1);
         body.len = hotpath__v1__select_request__pack(&sel, body.data);

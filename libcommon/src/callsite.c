@@ -5,6 +5,23 @@
 
 #include "hotpath/callsite.h"
 
+int hp_callsite_check(const Types__V1__StackTraceSelector *sts, hp_err_t *err)
+{
+    if (sts == NULL)
+        return 0;
+    if (sts->n_call_site > HP_CALLSITE_MAX)
+        return hp_err_set(err, HP_EINVAL, "stack_trace_selector.call_site has %zu locations, at most %d",
+                          sts->n_call_site, HP_CALLSITE_MAX);
+    size_t bytes = 0;
+    for (size_t i = 0; i < sts->n_call_site; i++)
+        bytes += sts->call_site[i] && sts->call_site[i]->name ? strlen(sts->call_site[i]->name) : 0;
+    if (bytes > HP_CALLSITE_MAX_BYTES)
+        return hp_err_set(err, HP_EINVAL,
+                          "stack_trace_selector.call_site names %zu bytes of function names, at most %d",
+                          bytes, HP_CALLSITE_MAX_BYTES);
+    return 0;
+}
+
 void hp_callsite_init(hp_callsite_t *c, char *const *names, size_t n)
 {
     memset(c, 0, sizeof(*c));

@@ -410,21 +410,12 @@ int hp_select_parse(const Hotpath__V1__SelectRequest *r, hp_select_t *q, hp_err_
     }
     select_spans(q, r->span_ids, r->n_span_ids);
     const Types__V1__StackTraceSelector *sts = r->stack_trace_selector;
-    if (sts && sts->n_call_site > HP_CALLSITE_MAX) {
+    if ((rc = hp_callsite_check(sts, err)) != 0) { /* a peer is not trusted to have checked */
         hp_select_fini(q);
-        return hp_err_set(err, HP_EINVAL, "select: a call site of %zu frames, at most %d", sts->n_call_site,
-                          HP_CALLSITE_MAX);
+        return rc;
     }
     if (sts) {
         q->call_site = call_site_names(sts, &q->n_call_site);
-        size_t bytes = 0;
-        for (size_t i = 0; i < q->n_call_site; i++)
-            bytes += strlen(q->call_site[i]);
-        if (bytes > HP_CALLSITE_MAX_BYTES) {
-            hp_select_fini(q);
-            return hp_err_set(err, HP_EINVAL, "select: a call site of %zu bytes, at most %d", bytes,
-                              HP_CALLSITE_MAX_BYTES);
-        }
         q->pgo = sts->go_pgo != NULL;
         q->pgo_keep_locations = sts->go_pgo ? sts->go_pgo->keep_locations : 0;
         q->pgo_aggregate_callees = sts->go_pgo && sts->go_pgo->aggregate_callees;

@@ -128,9 +128,6 @@ struct hp__jfr_chunk {
     hp_u64map_t stack_pool; /* ID → index into stacks */
     hp__jfr_frame_t *frames;
     size_t n_frames, cap_frames;
-    hp_str_t *names;
-    size_t n_names, cap_names;
-    hp_u64map_t name_cache; /* method ID → index into names */
 };
 
 /* Pool and class maps, keyed by IDs the sender chose. */

@@ -481,7 +481,8 @@ static void build(conv_t *v, const prof_t *p, const uint32_t *order, size_t n, h
     for (size_t i = 0; i < n; i++) {
         const sum_t *s = &v->samples.v[order[i]];
         char id[17];
-        snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->key[2]);
+        if (s->key[2]) /* a span: formatted only then */
+            snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->key[2]);
         hp_pprof_label_in_t span = {HP_STR("profile_id"), {id, 16}, 0, {"", 0}};
         stack_locations(v, b, mapping, &locs, (uint32_t)s->key[1]);
         hp_pprof_builder_sample(b, v->locs, v->stacks[s->key[1]].n, s->v, &span, s->key[2] ? 1 : 0);

@@ -57,9 +57,6 @@ typedef struct hp__jfr_sink {
  * a message naming the chunk and what is wrong, or a sink's error. */
 int hp__jfr_parse(const uint8_t *jfr, size_t n, const hp__jfr_sink_t *sink, hp_err_t *err) HP_WUR;
 
-/* The current chunk's number (1-based), for messages. */
-uint32_t hp__jfr_chunk_no(const hp__jfr_chunk_t *c);
-
 /* The frames of stack trace id, leaf first (borrowed), and whether the
  * recorder truncated it. False when the chunk has no such stack trace. */
 bool hp__jfr_stack(const hp__jfr_chunk_t *c, uint64_t id, const hp__jfr_frame_t **frames, uint32_t *n,
@@ -69,7 +66,8 @@ bool hp__jfr_stack(const hp__jfr_chunk_t *c, uint64_t id, const hp__jfr_frame_t 
 bool hp__jfr_state(hp__jfr_chunk_t *c, uint64_t id, hp_str_t *name);
 
 /* "<class>.<method>" for method id, with generated class names merged
- * (borrowed, cached). Returns 1 when the method or its class is missing
+ * (borrowed: the chunk's arena; built on each call, so the caller caches
+ * them per method). Returns 1 when the method or its class is missing
  * (jfr-parser drops such frames), 0 when *name is set, HP_EINVAL when the
  * names built from this chunk grow beyond a small multiple of its size. */
 int hp__jfr_method_name(hp__jfr_chunk_t *c, uint64_t id, hp_str_t *name, hp_err_t *err) HP_WUR;

@@ -214,9 +214,9 @@ static int read_header(hp__jfr_chunk_t *c, const uint8_t *p, size_t left, header
 static void reset_chunk(hp__jfr_chunk_t *c)
 {
     hp_arena_reset(&c->arena);
-    c->n_cls = c->n_fld = c->n_strs = c->n_methods = c->n_stacks = c->n_frames = c->n_names = 0;
+    c->n_cls = c->n_fld = c->n_strs = c->n_methods = c->n_stacks = c->n_frames = 0;
     hp_u64map_t *maps[] = {&c->cls_by_id,  &c->string_pool, &c->symbol_pool, &c->state_pool,
-                           &c->class_pool, &c->method_pool, &c->stack_pool,  &c->name_cache};
+                           &c->class_pool, &c->method_pool, &c->stack_pool};
     for (size_t i = 0; i < HP_ARRAY_LEN(maps); i++)
         hp_u64map_fini(maps[i]);
 }
@@ -232,9 +232,8 @@ static void fini_chunk(hp__jfr_chunk_t *c)
     free(c->methods);
     free(c->stacks);
     free(c->frames);
-    free(c->names);
     hp_u64map_t *maps[] = {&c->cls_by_id,  &c->string_pool, &c->symbol_pool, &c->state_pool,
-                           &c->class_pool, &c->method_pool, &c->stack_pool,  &c->name_cache};
+                           &c->class_pool, &c->method_pool, &c->stack_pool};
     for (size_t i = 0; i < HP_ARRAY_LEN(maps); i++)
         hp_u64map_fini(maps[i]);
 }
@@ -286,11 +285,6 @@ int hp__jfr_parse(const uint8_t *jfr, size_t n, const hp__jfr_sink_t *sink, hp_e
  * Lookups for the sink.
  */
 
-uint32_t hp__jfr_chunk_no(const hp__jfr_chunk_t *c)
-{
-    return c->no;
-}
-
 bool hp__jfr_stack(const hp__jfr_chunk_t *c, uint64_t id, const hp__jfr_frame_t **frames, uint32_t *n,
                    bool *truncated)
 {
@@ -334,10 +328,6 @@ static hp_str_t symbol(hp__jfr_chunk_t *c, uint64_t id)
 int hp__jfr_method_name(hp__jfr_chunk_t *c, uint64_t id, hp_str_t *name, hp_err_t *err)
 {
     uint64_t i, cls_name;
-    if (pget(c, &c->name_cache, id, &i)) {
-        *name = c->names[i];
-        return 0;
-    }
     if (id == 0 || !pget(c, &c->method_pool, id, &i) ||
         !pget(c, &c->class_pool, c->methods[i].cls, &cls_name))
         return 1;
@@ -351,9 +341,6 @@ int hp__jfr_method_name(hp__jfr_chunk_t *c, uint64_t id, hp_str_t *name, hp_err_
     s[k.n] = '.';
     memcpy(s + k.n + 1, m.p, m.n);
     s[k.n + m.n + 1] = '\0';
-    HP_GROW(c->names, c->cap_names, c->n_names + 1);
-    c->names[c->n_names] = (hp_str_t){s, k.n + m.n + 1};
-    pput(c, &c->name_cache, id, c->n_names);
-    *name = c->names[c->n_names++];
+    *name = (hp_str_t){s, k.n + m.n + 1};
     return 0;
 }

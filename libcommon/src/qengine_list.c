@@ -17,7 +17,6 @@
 #include "qengine_impl.h"
 
 #define LIST_DEFAULT 100
-#define LIST_MAX 10000
 
 typedef struct entry {
     int64_t t, total;
@@ -152,7 +151,7 @@ static int handle_list_profiles(void *ctx, const hp_rpc_call_t *call, hp_buf_t *
     int rc = hp_select_parse(req, &q, err);
     list_ctx_t c = {NULL, 0, LIST_DEFAULT, {0}};
     if (req && req->limit > 0)
-        c.limit = (size_t)HP_MIN(req->limit, LIST_MAX);
+        c.limit = (size_t)HP_MIN(req->limit, HP_QE_LIST_MAX);
     c.heap = hp_xcalloc(c.limit + 1, sizeof(entry_t));
     hp_u64map_init(&c.live, 2 * c.limit);
     if (rc == 0)

@@ -63,7 +63,3 @@ export function stepFor(fromMs: number, untilMs: number, points = 240): number {
   return NICE_STEPS[NICE_STEPS.length - 1];
 }
 
-/** Half-way between two times, for the default comparison. */
-export function midpoint(fromMs: number, untilMs: number): number {
-  return Math.floor((fromMs + untilMs) / 2);
-}

@@ -19,6 +19,7 @@
 
 #include "hotpath/common.h"
 #include "hotpath/symdb.h"
+#include "types/v1/types.pb-c.h"
 
 /* The most names a call site may have, and the most bytes they may hold
  * together (more is refused with 400). */
@@ -34,6 +35,10 @@ typedef struct hp_callsite {
     uint32_t *chain; /* scratch: the unmemoized stacks of one lookup */
     size_t chain_cap;
 } hp_callsite_t;
+
+/* HP_EINVAL (naming the field) when sts's call site has more than
+ * HP_CALLSITE_MAX names or HP_CALLSITE_MAX_BYTES of them; sts may be NULL. */
+int hp_callsite_check(const Types__V1__StackTraceSelector *sts, hp_err_t *err) HP_WUR;
 
 /* A filter for the call site names[0..n) (their bytes borrowed: they must
  * outlive it), n ≤ HP_CALLSITE_MAX (more are ignored). */

@@ -41,6 +41,12 @@ typedef struct hp_limits_config {
     int64_t compactor_blocks_retention_period_ms; /* 0 = keep forever */
 } hp_limits_config_t;
 
+/* A byte limit of the configuration as a size: 0 (or less) means none. */
+static inline size_t hp_limit_size(int64_t v)
+{
+    return v > 0 ? (size_t)v : SIZE_MAX;
+}
+
 typedef struct hp_config {
     char *config_file;
     char *target; /* informational: which component this process runs */

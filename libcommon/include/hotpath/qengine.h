@@ -34,6 +34,10 @@
 #include "hotpath/head.h"
 #include "hotpath/rpc.h"
 
+/* The most profiles query.ListProfiles lists (the newest; a list's offset
+ * + limit in the querier's paging). */
+#define HP_QE_LIST_MAX 10000
+
 typedef struct hp_qe_source {
     uint64_t id;
     hp_head_t *head; /* a live head (a reference held), or NULL: a block */

@@ -175,11 +175,6 @@ export function nodeAt(layout: Layout, level: number, x: number): NodeRef | null
   return null;
 }
 
-/** Whether a node lies inside the span [x0, x1) in ticks. */
-export function within(lv: LevelLayout, i: number, x0: number, x1: number): boolean {
-  return lv.x[i] >= x0 && lv.x[i] + lv.total[i] <= x1 && lv.total[i] > 0;
-}
-
 /** Makes the API's proto3 JSON (int64 as strings) a FlameGraphData. */
 export function fromProtoJSON(fg: {
   names?: string[];

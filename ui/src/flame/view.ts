@@ -320,9 +320,8 @@ export class FlameGraphView {
   }
 }
 
-/** The first index whose x is ≥ v, or one before when that node spans v
- * (a node starting left of v cannot be inside the span, but its right
- * neighbours can). */
+/** The first index whose x is ≥ v (a lower bound); a node starting left
+ * of v that spans it is the caller's to consider. */
 function firstAtOrAfter(xs: Float64Array, v: number, n: number): number {
   let lo = 0;
   let hi = n;
